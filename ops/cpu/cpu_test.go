@@ -1,0 +1,9 @@
+package cpu
+
+import (
+	"testing"
+
+	"github.com/chnet/chnet/ops/optest"
+)
+
+func TestGolden(t *testing.T) { optest.Golden(t, New()) }

@@ -1,0 +1,34 @@
+package cpu
+
+import (
+	"github.com/chnet/chnet/ops"
+	"github.com/chnet/chnet/tensor"
+)
+
+// SGDStep implements ops.Backend with torch.optim.SGD's update order.
+func (b *Backend) SGDStep(param, grad, momentum *tensor.Tensor, p ops.SGDParams) error {
+	ds := make([][]float32, 3)
+	for i, t := range []*tensor.Tensor{param, grad, momentum} {
+		d, err := dense(t)
+		if err != nil {
+			return err
+		}
+		ds[i] = d
+	}
+	w, g, buf := ds[0], ds[1], ds[2]
+	parallelFor(b.workers, len(w), 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			gi := g[i] + p.WeightDecay*w[i]
+			step := gi
+			if p.Momentum != 0 {
+				buf[i] = p.Momentum*buf[i] + gi
+				step = buf[i]
+				if p.Nesterov {
+					step = gi + p.Momentum*buf[i]
+				}
+			}
+			w[i] -= p.LR * step
+		}
+	})
+	return nil
+}

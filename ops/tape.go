@@ -1,0 +1,317 @@
+package ops
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/chnet/chnet/tensor"
+)
+
+// Tape runs ops on a backend and records, for each op whose inputs need gradients, what its
+// backward rule needs. Backward walks the record in reverse.
+//
+// Errors are sticky: the first failing op records its error (with the current scope, e.g.
+// "encode2.1.0.conv1: conv2d: …") and every later op returns nil without running, so model code
+// checks Err once instead of after every op.
+//
+// Memory: tensors saved for the backward pass belong to the tape. Backward releases each one as
+// soon as no remaining backward rule needs it, and Release frees whatever is left, so a training
+// step's intermediates are invalid after Backward unless passed to Keep.
+type Tape struct {
+	b      Backend
+	noGrad bool
+	nodes  []*node
+	err    error
+	scope  []string
+	kept   map[tensor.Storage]bool
+	// owned are storages allocated by this tape's ops; only these are ever released.
+	owned map[tensor.Storage]bool
+	// produced marks outputs of recorded ops; trainable tensors not in it are leaves.
+	produced map[*tensor.Tensor]bool
+}
+
+// node is one recorded op: its outputs, the inputs that need gradients, the tensors its backward
+// rule keeps alive, and the rule itself.
+type node struct {
+	name     string
+	outs     []*tensor.Tensor
+	ins      []*tensor.Tensor
+	saved    []*tensor.Tensor
+	backward func(gys []*tensor.Tensor) []*tensor.Tensor
+}
+
+// NewTape returns a tape recording ops on b.
+func NewTape(b Backend) *Tape {
+	return &Tape{b: b, kept: map[tensor.Storage]bool{}, owned: map[tensor.Storage]bool{}, produced: map[*tensor.Tensor]bool{}}
+}
+
+// Backend is the backend the tape's ops run on.
+func (t *Tape) Backend() Backend { return t.b }
+
+// SetNoGrad turns recording off (inference) or back on; it returns the previous setting.
+func (t *Tape) SetNoGrad(v bool) bool {
+	old := t.noGrad
+	t.noGrad = v
+	return old
+}
+
+// NoGrad reports whether recording is off.
+func (t *Tape) NoGrad() bool { return t.noGrad }
+
+// Err returns the first error any op on the tape hit.
+func (t *Tape) Err() error { return t.err }
+
+// Scope pushes a name onto the error context ("layer1", then "0", …); call the returned function
+// to pop it: defer t.Scope("conv1")().
+func (t *Tape) Scope(name string) func() {
+	t.scope = append(t.scope, name)
+	return func() { t.scope = t.scope[:len(t.scope)-1] }
+}
+
+// Fail records err as the tape's error (if it has none yet), prefixed with the current scope.
+func (t *Tape) Fail(err error) {
+	if t.err != nil || err == nil {
+		return
+	}
+	if len(t.scope) > 0 {
+		err = fmt.Errorf("%s: %w", strings.Join(t.scope, "."), err)
+	}
+	t.err = err
+}
+
+// Keep exempts tensors from release by Backward and Release, so they stay readable after the step.
+func (t *Tape) Keep(ts ...*tensor.Tensor) {
+	for _, x := range ts {
+		if x != nil {
+			t.kept[x.Storage()] = true
+		}
+	}
+}
+
+// ok reports whether the tape can run another op on these inputs; a nil input means an earlier
+// op failed (its error is already recorded).
+func (t *Tape) ok(ins ...*tensor.Tensor) bool {
+	if t.err != nil {
+		return false
+	}
+	for _, x := range ins {
+		if x == nil {
+			t.Fail(errors.New("internal: nil input tensor without a recorded error"))
+			return false
+		}
+	}
+	return true
+}
+
+// check records a kernel error with the op's description; it reports whether err was nil.
+func (t *Tape) check(err error, op string) bool {
+	if err != nil {
+		t.Fail(fmt.Errorf("%s: %w", op, err))
+		return false
+	}
+	return true
+}
+
+// alloc allocates a tape-owned output tensor.
+func (t *Tape) alloc(shape tensor.Shape, op string) *tensor.Tensor {
+	y, err := t.b.Alloc(shape)
+	if err != nil {
+		t.Fail(fmt.Errorf("%s: allocate %v: %w", op, shape, err))
+		return nil
+	}
+	t.owned[y.Storage()] = true
+	return y
+}
+
+// needsGrad reports whether any of ins is (or depends on) a trainable tensor.
+func (t *Tape) needsGrad(ins ...*tensor.Tensor) bool {
+	if t.noGrad {
+		return false
+	}
+	for _, x := range ins {
+		if x != nil && x.RequiresGrad() {
+			return true
+		}
+	}
+	return false
+}
+
+// record adds an op to the tape if any input needs a gradient. ins lists the differentiable
+// inputs in the order backward returns their gradients; saved lists what backward reads.
+func (t *Tape) record(name string, outs, ins, saved []*tensor.Tensor, backward func(gys []*tensor.Tensor) []*tensor.Tensor) {
+	if !t.needsGrad(ins...) {
+		return
+	}
+	for _, y := range outs {
+		y.SetRequiresGrad(true)
+		t.produced[y] = true
+	}
+	t.nodes = append(t.nodes, &node{name: name, outs: outs, ins: ins, saved: saved, backward: backward})
+}
+
+// Backward computes the gradient of loss (a one-element tensor) with respect to every trainable
+// leaf tensor it depends on and adds it to that tensor's Grad.
+func (t *Tape) Backward(loss *tensor.Tensor) error {
+	if t.err != nil {
+		return t.err
+	}
+	if loss == nil || loss.Numel() != 1 {
+		return fmt.Errorf("backward: loss must be a one-element tensor, got %v", loss)
+	}
+	if !loss.RequiresGrad() {
+		return errors.New("backward: loss does not depend on any trainable tensor")
+	}
+	t.Keep(loss)
+
+	// The last backward rule to run (the earliest node in tape order) that reads each storage;
+	// after it runs, the storage is released. Storages no rule reads are released now.
+	lastUse := map[tensor.Storage]int{}
+	for i, n := range t.nodes {
+		for _, s := range n.saved {
+			if s == nil {
+				continue
+			}
+			if _, seen := lastUse[s.Storage()]; !seen {
+				lastUse[s.Storage()] = i
+			}
+		}
+	}
+	free := map[int][]tensor.Storage{}
+	for s, i := range lastUse {
+		free[i] = append(free[i], s)
+	}
+	for s := range t.owned {
+		if _, used := lastUse[s]; !used {
+			t.releaseStorage(s)
+		}
+	}
+
+	seed := t.alloc(loss.Shape(), "backward")
+	if seed == nil || !t.check(t.b.Fill(seed, 1), "backward: seed") {
+		return t.err
+	}
+	g := &gradSet{grads: map[*tensor.Tensor]*tensor.Tensor{}, refs: map[tensor.Storage]int{}}
+	g.put(loss, seed)
+	for i := len(t.nodes) - 1; i >= 0 && t.err == nil; i-- {
+		n := t.nodes[i]
+		gys := make([]*tensor.Tensor, len(n.outs))
+		has := false
+		for j, y := range n.outs {
+			gys[j] = g.take(y)
+			has = has || gys[j] != nil
+		}
+		if has {
+			done := t.Scope(n.name)
+			gxs := n.backward(gys)
+			done()
+			for j, x := range n.ins {
+				if t.err == nil && j < len(gxs) && gxs[j] != nil && x != nil && x.RequiresGrad() {
+					t.accumulate(g, x, gxs[j])
+				}
+			}
+		}
+		for _, gy := range gys {
+			if gy != nil && g.refs[gy.Storage()] == 0 {
+				t.release(gy)
+			}
+		}
+		for _, s := range free[i] {
+			t.releaseStorage(s)
+		}
+		t.nodes[i] = nil // drop references so the host GC can reclaim memory early
+	}
+	t.nodes = t.nodes[:0]
+	t.produced = map[*tensor.Tensor]bool{}
+	return t.err
+}
+
+// gradSet holds the pending gradients of non-leaf tensors, counting how many entries view each
+// storage: a rule may pass its output gradient through, or return views of it, and the storage
+// is released only when no entry views it.
+type gradSet struct {
+	grads map[*tensor.Tensor]*tensor.Tensor
+	refs  map[tensor.Storage]int
+}
+
+func (g *gradSet) put(x, gx *tensor.Tensor) {
+	g.grads[x] = gx
+	g.refs[gx.Storage()]++
+}
+
+func (g *gradSet) take(x *tensor.Tensor) *tensor.Tensor {
+	gx, ok := g.grads[x]
+	if !ok {
+		return nil
+	}
+	delete(g.grads, x)
+	g.refs[gx.Storage()]--
+	return gx
+}
+
+// accumulate adds gx to the gradient of x: into x.Grad for leaves, into the pending set otherwise.
+func (t *Tape) accumulate(g *gradSet, x, gx *tensor.Tensor) {
+	if t.isLeaf(x) {
+		if x.Grad == nil {
+			// The gradient becomes the leaf's and must outlive the tape. A view of a larger gradient
+			// buffer is copied so the leaf does not pin (or share) the whole buffer.
+			if g.refs[gx.Storage()] > 0 || !gx.IsContiguous() || gx.Numel() != gx.Storage().Len() {
+				c := t.alloc(gx.Shape(), "copy gradient of "+x.String())
+				if c == nil || !t.check(t.b.Copy(c, gx), "copy gradient of "+x.String()) {
+					return
+				}
+				gx = c
+			}
+			delete(t.owned, gx.Storage())
+			x.Grad = gx
+			return
+		}
+		t.check(t.b.Binary(Add, x.Grad, x.Grad, gx), "accumulate gradient of "+x.String())
+		if g.refs[gx.Storage()] == 0 {
+			t.release(gx)
+		}
+		return
+	}
+	if prev := g.grads[x]; prev != nil {
+		t.check(t.b.Binary(Add, prev, prev, gx), "accumulate gradient")
+		if g.refs[gx.Storage()] == 0 {
+			t.release(gx)
+		}
+		return
+	}
+	g.put(x, gx)
+}
+
+// isLeaf reports whether x is a trainable tensor not produced by a recorded op.
+func (t *Tape) isLeaf(x *tensor.Tensor) bool {
+	return !t.produced[x]
+}
+
+// release frees a tape-owned tensor unless it is kept.
+func (t *Tape) release(x *tensor.Tensor) {
+	if x != nil {
+		t.releaseStorage(x.Storage())
+	}
+}
+
+func (t *Tape) releaseStorage(s tensor.Storage) {
+	if !t.owned[s] || t.kept[s] {
+		return
+	}
+	delete(t.owned, s)
+	t.b.Release(s)
+}
+
+// Release frees every tensor the tape still owns except kept ones, and clears the record. Call it
+// at the end of each step.
+func (t *Tape) Release() {
+	for s := range t.owned {
+		if !t.kept[s] {
+			t.b.Release(s)
+		}
+	}
+	t.owned = map[tensor.Storage]bool{}
+	t.kept = map[tensor.Storage]bool{}
+	t.produced = map[*tensor.Tensor]bool{}
+	t.nodes = nil
+}

@@ -1,0 +1,56 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/chnet/chnet/tensor"
+)
+
+// FromHost allocates a tensor on b holding a copy of data.
+func FromHost(b Backend, data []float32, shape ...int) (*tensor.Tensor, error) {
+	s := tensor.Shape(shape)
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if s.Numel() != len(data) {
+		return nil, fmt.Errorf("%d values do not fill shape %v", len(data), s)
+	}
+	x, err := b.Alloc(s)
+	if err != nil {
+		return nil, fmt.Errorf("allocate %v on %s: %w", s, b.Name(), err)
+	}
+	if err := b.Upload(x, data); err != nil {
+		b.Release(x.Storage())
+		return nil, fmt.Errorf("upload %v to %s: %w", s, b.Name(), err)
+	}
+	return x, nil
+}
+
+// Zeros allocates a zero-filled tensor on b.
+func Zeros(b Backend, shape ...int) (*tensor.Tensor, error) {
+	s := tensor.Shape(shape)
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	x, err := b.Alloc(s)
+	if err != nil {
+		return nil, fmt.Errorf("allocate %v on %s: %w", s, b.Name(), err)
+	}
+	if err := b.Fill(x, 0); err != nil {
+		b.Release(x.Storage())
+		return nil, err
+	}
+	return x, nil
+}
+
+// ToHost copies a tensor's elements to the host.
+func ToHost(b Backend, x *tensor.Tensor) ([]float32, error) {
+	if x == nil {
+		return nil, fmt.Errorf("read tensor: nil tensor")
+	}
+	v, err := b.Download(x)
+	if err != nil {
+		return nil, fmt.Errorf("read %v from %s: %w", x, b.Name(), err)
+	}
+	return v, nil
+}
