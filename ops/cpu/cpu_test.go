@@ -7,3 +7,5 @@ import (
 )
 
 func TestGolden(t *testing.T) { optest.Golden(t, New()) }
+
+func TestGradCheck(t *testing.T) { optest.GradCheck(t, New()) }

@@ -1,0 +1,60 @@
+package nn
+
+import (
+	"github.com/chnet/chnet/ops"
+	"github.com/chnet/chnet/tensor"
+)
+
+// BatchNorm2d is torch.nn.BatchNorm2d (affine, tracking running statistics).
+type BatchNorm2d struct {
+	Weight, Bias            *tensor.Tensor
+	RunningMean, RunningVar *tensor.Tensor
+	NumBatchesTracked       int64
+	P                       ops.BatchNormParams
+	Training                bool
+}
+
+// NewBatchNorm2d creates a normalisation over c channels: weight 1, bias 0, running mean 0 and
+// variance 1, training mode.
+func NewBatchNorm2d(in Init, c int) (*BatchNorm2d, error) {
+	bn := &BatchNorm2d{P: ops.DefaultBatchNorm, Training: true}
+	var err error
+	for _, f := range []struct {
+		dst *(*tensor.Tensor)
+		v   float32
+	}{{&bn.Weight, 1}, {&bn.Bias, 0}, {&bn.RunningMean, 0}, {&bn.RunningVar, 1}} {
+		if *f.dst, err = in.constant(f.v, c); err != nil {
+			return nil, err
+		}
+	}
+	bn.Weight.SetRequiresGrad(true)
+	bn.Bias.SetRequiresGrad(true)
+	return bn, nil
+}
+
+// Forward normalises x with batch statistics in training mode, running statistics in eval mode.
+func (bn *BatchNorm2d) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
+	if bn.Training {
+		bn.NumBatchesTracked++
+	}
+	return t.BatchNorm2D(x, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, bn.Training, bn.P)
+}
+
+// SetTraining implements Trainer.
+func (bn *BatchNorm2d) SetTraining(v bool) { bn.Training = v }
+
+// Children implements Module.
+func (bn *BatchNorm2d) Children() []Child { return nil }
+
+// Tensors implements Module.
+func (bn *BatchNorm2d) Tensors() []Entry {
+	return []Entry{
+		{"weight", &bn.Weight, Param}, {"bias", &bn.Bias, Param},
+		{"running_mean", &bn.RunningMean, Buffer}, {"running_var", &bn.RunningVar, Buffer},
+	}
+}
+
+// Counters implements Counters.
+func (bn *BatchNorm2d) Counters() []Counter {
+	return []Counter{{"num_batches_tracked", &bn.NumBatchesTracked}}
+}

@@ -1,0 +1,141 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/chnet/chnet/ops"
+	"github.com/chnet/chnet/tensor"
+)
+
+// Res2NetVariant selects the Res2Net-50 flavour (reference.md §2).
+type Res2NetVariant string
+
+const (
+	// V1 is the original Res2Net-50 26w_4s: a single 7x7 stem convolution and strided 1x1
+	// shortcut projections. CHNet's released code uses it.
+	V1 Res2NetVariant = "v1"
+	// V1b has a deep stem of three 3x3 convolutions and average-pooled shortcuts; PraNet and most
+	// polyp networks use it.
+	V1b Res2NetVariant = "v1b"
+)
+
+// Bottle2neck is Res2Net's block with scale 4: a 1x1 convolution to 4 groups of `width` channels,
+// hierarchical 3x3 convolutions over three of them, and a 1x1 convolution back out.
+type Bottle2neck struct {
+	Conv1, Conv3 *Conv2d
+	BN1, BN3     *BatchNorm2d
+	Convs        [3]*Conv2d
+	BNs          [3]*BatchNorm2d
+	// Downsample projects the shortcut when the shape changes (nil: identity).
+	DownConv *Conv2d
+	DownBN   *BatchNorm2d
+	// Stage blocks (the first of each layer) carry the stride, do not add the previous split's
+	// output before each 3x3 convolution, and average-pool the last split.
+	Stage   bool
+	Stride  int
+	Width   int
+	Variant Res2NetVariant
+}
+
+// NewBottle2neck builds a block taking `in` channels to planes·4.
+func NewBottle2neck(init Init, in, planes, stride int, stage bool, v Res2NetVariant) (*Bottle2neck, error) {
+	width := planes * 26 / 64
+	b := &Bottle2neck{Stage: stage, Stride: stride, Width: width, Variant: v}
+	conv := func(in, out, k, stride, pad int) (*Conv2d, error) {
+		return NewConv2d(init, Conv2dConfig{In: in, Out: out, Kernel: k, Conv2DParams: ops.Conv2DParams{Stride: stride, Pad: pad}, Init: KaimingFanOut})
+	}
+	var err error
+	if b.Conv1, err = conv(in, 4*width, 1, 1, 0); err != nil {
+		return nil, err
+	}
+	if b.BN1, err = NewBatchNorm2d(init, 4*width); err != nil {
+		return nil, err
+	}
+	for i := range b.Convs {
+		if b.Convs[i], err = conv(width, width, 3, stride, 1); err != nil {
+			return nil, err
+		}
+		if b.BNs[i], err = NewBatchNorm2d(init, width); err != nil {
+			return nil, err
+		}
+	}
+	if b.Conv3, err = conv(4*width, 4*planes, 1, 1, 0); err != nil {
+		return nil, err
+	}
+	if b.BN3, err = NewBatchNorm2d(init, 4*planes); err != nil {
+		return nil, err
+	}
+	if stride != 1 || in != 4*planes {
+		projStride := stride
+		if v == V1b {
+			projStride = 1 // v1b pools first, then projects
+		}
+		if b.DownConv, err = conv(in, 4*planes, 1, projStride, 0); err != nil {
+			return nil, err
+		}
+		if b.DownBN, err = NewBatchNorm2d(init, 4*planes); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// Forward runs the block.
+func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
+	out := t.ReLU(b.BN1.Forward(t, b.Conv1.Forward(t, x)))
+	spx := t.Split(out, b.Width, b.Width, b.Width, b.Width)
+	if spx == nil {
+		return nil
+	}
+	parts := make([]*tensor.Tensor, 4)
+	var sp *tensor.Tensor
+	for i := 0; i < 3; i++ {
+		done := t.Scope(fmt.Sprintf("convs.%d", i))
+		if i == 0 || b.Stage {
+			sp = spx[i]
+		} else {
+			sp = t.Add(sp, spx[i])
+		}
+		sp = t.ReLU(b.BNs[i].Forward(t, b.Convs[i].Forward(t, sp)))
+		parts[i] = sp
+		done()
+	}
+	if b.Stage {
+		// PyTorch's AvgPool2d default counts padding: border windows divide by 9.
+		parts[3] = t.AvgPool2D(spx[3], ops.PoolParams{Kernel: 3, Stride: b.Stride, Pad: 1, CountIncludePad: true})
+	} else {
+		parts[3] = spx[3]
+	}
+	out = b.BN3.Forward(t, b.Conv3.Forward(t, t.Concat(parts...)))
+	residual := x
+	if b.DownConv != nil {
+		done := t.Scope("downsample")
+		if b.Variant == V1b && b.Stride != 1 {
+			residual = t.AvgPool2D(residual, ops.PoolParams{Kernel: b.Stride, Stride: b.Stride, CeilMode: true})
+		}
+		residual = b.DownBN.Forward(t, b.DownConv.Forward(t, residual))
+		done()
+	}
+	return t.ReLU(t.Add(out, residual))
+}
+
+// Children implements Module with the official Res2Net names.
+func (b *Bottle2neck) Children() []Child {
+	cs := []Child{
+		{"conv1", b.Conv1}, {"bn1", b.BN1},
+		{"convs", Seq{{"0", b.Convs[0]}, {"1", b.Convs[1]}, {"2", b.Convs[2]}}},
+		{"bns", Seq{{"0", b.BNs[0]}, {"1", b.BNs[1]}, {"2", b.BNs[2]}}},
+		{"conv3", b.Conv3}, {"bn3", b.BN3},
+	}
+	if b.DownConv != nil {
+		if b.Variant == V1b {
+			cs = append(cs, Child{"downsample", Seq{{"1", b.DownConv}, {"2", b.DownBN}}})
+		} else {
+			cs = append(cs, Child{"downsample", Seq{{"0", b.DownConv}, {"1", b.DownBN}}})
+		}
+	}
+	return cs
+}
+
+// Tensors implements Module.
+func (b *Bottle2neck) Tensors() []Entry { return nil }

@@ -1,0 +1,216 @@
+package optest
+
+import (
+	"math"
+	"testing"
+
+	"github.com/chnet/chnet/ops"
+	"github.com/chnet/chnet/tensor"
+)
+
+// gradCase is a function of some inputs whose gradient is checked by finite differences.
+type gradCase struct {
+	name   string
+	shapes [][]int
+	// grad marks the inputs that are differentiated (others are constants such as masks).
+	grad []bool
+	// init fills input i; nil draws N(0,1) values.
+	init func(rng *tensor.RNG, i int, v []float32)
+	f    func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor
+}
+
+// Finite differences in float32: eps balances truncation error (O(eps²)) against rounding of the
+// float32 forward (O(1e-7/eps)). Kinked ops (ReLU, max pooling, abs) get inputs spaced well
+// apart from their kinks by init functions.
+const (
+	fdEps = 1e-2
+	fdTol = 2e-2
+)
+
+func gradCases() []gradCase {
+	all := func(n int) []bool {
+		g := make([]bool, n)
+		for i := range g {
+			g[i] = true
+		}
+		return g
+	}
+	// spread gives distinct values at least 0.1 apart in random order (no ties for max pooling,
+	// nothing within eps of zero for ReLU and abs).
+	spread := func(rng *tensor.RNG, _ int, v []float32) {
+		p := rng.Perm(len(v))
+		for i := range v {
+			v[i] = (float32(p[i]) - float32(len(v))/2 + 0.5) * 0.1
+		}
+	}
+	positive := func(rng *tensor.RNG, _ int, v []float32) {
+		for i := range v {
+			v[i] = float32(0.5 + rng.Float64())
+		}
+	}
+	binaryMask := func(rng *tensor.RNG, i int, v []float32) {
+		for j := range v {
+			if i == 1 {
+				v[j] = float32(rng.Intn(2))
+			} else {
+				v[j] = float32(2 * rng.Normal())
+			}
+		}
+	}
+	conv := func(p ops.Conv2DParams, bias bool) func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+		return func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			var b *tensor.Tensor
+			if bias {
+				b = in[2]
+			}
+			return t.Conv2D(in[0], in[1], b, p)
+		}
+	}
+	pool := func(p ops.PoolParams, maxPool bool) func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+		return func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			if maxPool {
+				return t.MaxPool2D(in[0], p)
+			}
+			return t.AvgPool2D(in[0], p)
+		}
+	}
+	bn := func(training bool) func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+		return func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			c := in[0].Dim(1)
+			rm, _ := ops.Zeros(t.Backend(), c)
+			rv, _ := ops.FromHost(t.Backend(), []float32{0.5, 1.5, 2}[:c], c)
+			return t.BatchNorm2D(in[0], in[1], in[2], rm, rv, training, ops.DefaultBatchNorm)
+		}
+	}
+	unary := func(op ops.UnaryOp) func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+		return func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Unary(op, in[0]) }
+	}
+	binary := func(op ops.BinaryOp) func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+		return func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Binary(op, in[0], in[1]) }
+	}
+	return []gradCase{
+		{"conv2d_3x3_s2_p1_bias", [][]int{{2, 3, 7, 6}, {4, 3, 3, 3}, {4}}, all(3), nil, conv(ops.Conv2DParams{Stride: 2, Pad: 1}, true)},
+		{"conv2d_3x3_d2_g2", [][]int{{1, 4, 7, 7}, {6, 2, 3, 3}}, all(2), nil, conv(ops.Conv2DParams{Pad: 2, Dilation: 2, Groups: 2}, false)},
+		{"conv2d_1x1", [][]int{{2, 5, 3, 4}, {3, 5, 1, 1}, {3}}, all(3), nil, conv(ops.Conv2DParams{}, true)},
+		{"batch_norm_train", [][]int{{3, 2, 3, 2}, {2}, {2}}, all(3), nil, bn(true)},
+		{"batch_norm_eval", [][]int{{2, 3, 2, 2}, {3}, {3}}, all(3), nil, bn(false)},
+		{"relu", [][]int{{2, 3, 2, 2}}, all(1), spread, unary(ops.ReLU)},
+		{"sigmoid", [][]int{{2, 3, 2, 2}}, all(1), nil, unary(ops.Sigmoid)},
+		{"abs", [][]int{{2, 3, 2, 2}}, all(1), spread, unary(ops.Abs)},
+		{"neg", [][]int{{1, 2, 2, 3}}, all(1), nil, unary(ops.Neg)},
+		{"add", [][]int{{2, 2, 2, 3}, {2, 2, 2, 3}}, all(2), nil, binary(ops.Add)},
+		{"sub", [][]int{{2, 2, 2, 3}, {2, 2, 2, 3}}, all(2), nil, binary(ops.Sub)},
+		{"mul", [][]int{{2, 2, 2, 3}, {2, 2, 2, 3}}, all(2), nil, binary(ops.Mul)},
+		{"div", [][]int{{2, 2, 2, 3}, {2, 2, 2, 3}}, all(2), positive, binary(ops.Div)},
+		{"scale", [][]int{{2, 2, 3, 1}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Scale(in[0], -1.5) }},
+		{"max_pool_3s2p1", [][]int{{1, 2, 7, 6}}, all(1), spread, pool(ops.PoolParams{Kernel: 3, Stride: 2, Pad: 1}, true)},
+		{"avg_pool_3s1p1_include_pad", [][]int{{1, 2, 5, 4}}, all(1), nil, pool(ops.PoolParams{Kernel: 3, Stride: 1, Pad: 1, CountIncludePad: true}, false)},
+		{"avg_pool_2s2_ceil", [][]int{{2, 1, 5, 5}}, all(1), nil, pool(ops.PoolParams{Kernel: 2, Stride: 2, CeilMode: true}, false)},
+		{"resize_up_ac0", [][]int{{1, 2, 3, 4}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.ResizeBilinear(in[0], 7, 5, false) }},
+		{"resize_down_ac1", [][]int{{1, 2, 7, 6}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.ResizeBilinear(in[0], 3, 4, true) }},
+		{"concat", [][]int{{2, 1, 2, 3}, {2, 3, 2, 3}}, all(2), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Concat(in[1], in[0]) }},
+		{"split_partial_use", [][]int{{2, 5, 2, 2}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			p := t.Split(in[0], 2, 1, 2)
+			return t.Mul(p[0], p[2]) // the middle part gets a zero gradient
+		}},
+		{"contiguous_of_slice", [][]int{{3, 4, 2, 1}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			return t.Contiguous(t.Split(in[0], 1, 3)[1])
+		}},
+		{"sum_all", [][]int{{2, 3, 2, 2}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Sum(in[0], ops.AxesAll) }},
+		{"sum_nhw", [][]int{{2, 3, 2, 2}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Sum(in[0], ops.AxesNHW) }},
+		{"mean_hw", [][]int{{2, 3, 2, 2}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Mean(in[0], ops.AxesHW) }},
+		{"bce_with_logits", [][]int{{2, 1, 3, 3}, {2, 1, 3, 3}}, []bool{true, false}, binaryMask, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.BCEWithLogits(in[0], in[1]) }},
+		{"structure_loss_official", [][]int{{2, 1, 9, 8}, {2, 1, 9, 8}}, []bool{true, false}, binaryMask, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			return t.StructureLoss(in[0], in[1], ops.StructureLossOfficial)
+		}},
+		{"structure_loss_weighted", [][]int{{2, 1, 9, 8}, {2, 1, 9, 8}}, []bool{true, false}, binaryMask, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			return t.StructureLoss(in[0], in[1], ops.StructureLossWeighted)
+		}},
+	}
+}
+
+// GradCheck compares every op's backward pass on b with central finite differences of its
+// forward pass, for the loss Σ y·r with a fixed random r (computed in float64 on the host).
+func GradCheck(t *testing.T, b ops.Backend) {
+	for _, gc := range gradCases() {
+		t.Run(gc.name, func(t *testing.T) {
+			rng := tensor.NewRNG(11, 0)
+			vals := make([][]float32, len(gc.shapes))
+			for i, s := range gc.shapes {
+				vals[i] = make([]float32, tensor.Shape(s).Numel())
+				if gc.init != nil {
+					gc.init(rng, i, vals[i])
+				} else {
+					for j := range vals[i] {
+						vals[i][j] = float32(rng.Normal())
+					}
+				}
+			}
+			// forward returns the outputs for the given input values (no gradient recording).
+			var r []float64
+			forward := func() []float32 {
+				tp := ops.NewTape(b)
+				tp.SetNoGrad(true)
+				defer tp.Release()
+				in := make([]*tensor.Tensor, len(vals))
+				for i, v := range vals {
+					in[i] = upload(t, b, v, gc.shapes[i])
+				}
+				y := gc.f(tp, in)
+				if tp.Err() != nil {
+					t.Fatal(tp.Err())
+				}
+				return download(t, b, y)
+			}
+			lossOf := func(y []float32) float64 {
+				var s float64
+				for i, v := range y {
+					s += float64(v) * r[i]
+				}
+				return s
+			}
+			y0 := forward()
+			r = make([]float64, len(y0))
+			for i := range r {
+				r[i] = rng.Normal()
+			}
+
+			// Analytic gradients through the tape: Σ y·r is Sum(Mul(y, r)).
+			tp := ops.NewTape(b)
+			in := make([]*tensor.Tensor, len(vals))
+			for i, v := range vals {
+				in[i] = upload(t, b, v, gc.shapes[i]).SetRequiresGrad(gc.grad[i])
+			}
+			y := gc.f(tp, in)
+			rt := make([]float32, len(r))
+			for i, v := range r {
+				rt[i] = float32(v)
+			}
+			backwardWith(t, tp, y, upload(t, b, rt, y.Shape()))
+			tp.Release()
+
+			for i := range vals {
+				if !gc.grad[i] {
+					continue
+				}
+				if in[i].Grad == nil {
+					t.Fatalf("input %d: no gradient", i)
+				}
+				analytic := download(t, b, in[i].Grad)
+				numeric := make([]float32, len(vals[i]))
+				for j := range vals[i] {
+					orig := vals[i][j]
+					vals[i][j] = orig + fdEps
+					up := lossOf(forward())
+					vals[i][j] = orig - fdEps
+					down := lossOf(forward())
+					vals[i][j] = orig
+					numeric[j] = float32((up - down) / (2 * fdEps))
+				}
+				if e := RelErr(analytic, numeric); e > fdTol || math.IsNaN(e) {
+					t.Errorf("input %d: analytic vs numeric gradient relative error %.3g > %g\nanalytic %v\nnumeric  %v", i, e, fdTol, head(analytic), head(numeric))
+				}
+			}
+		})
+	}
+}
