@@ -362,3 +362,10 @@ func WriteFile(path string, tensors map[string]Tensor, metadata map[string]strin
 	}
 	return nil
 }
+
+// I64Scalar encodes one int64 as a shape-[] I64 tensor (PyTorch's num_batches_tracked).
+func I64Scalar(v int64) Tensor {
+	b := make([]byte, 8)
+	binary.LittleEndian.PutUint64(b, uint64(v))
+	return Tensor{DType: "I64", Shape: []int{}, Data: b}
+}
