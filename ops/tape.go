@@ -69,6 +69,9 @@ func (t *Tape) Scope(name string) func() {
 	return func() { t.scope = t.scope[:len(t.scope)-1] }
 }
 
+// ScopeName is the current scope path ("encode2.layer1.0.convs.1"), for profilers.
+func (t *Tape) ScopeName() string { return strings.Join(t.scope, ".") }
+
 // Fail records err as the tape's error (if it has none yet), prefixed with the current scope.
 func (t *Tape) Fail(err error) {
 	if t.err != nil || err == nil {
