@@ -179,15 +179,22 @@ func (m *Model) factorizedHidden(t *ops.Tape, f [4]*tensor.Tensor, h, w int) *te
 
 // Children implements nn.Module with the official key names.
 func (m *Model) Children() []nn.Child {
-	bb := m.Backbone
+	return append(encodeChildren(m.Backbone),
+		nn.Child{Name: "tf1", Module: m.TF[0]}, nn.Child{Name: "tf2", Module: m.TF[1]},
+		nn.Child{Name: "tf3", Module: m.TF[2]}, nn.Child{Name: "tf4", Module: m.TF[3]},
+		nn.Child{Name: "classifier", Module: nn.Seq{{Name: "0", Module: m.Cls0}, {Name: "2", Module: m.ClsBN}, {Name: "3", Module: m.Cls3}}},
+	)
+}
+
+// encodeChildren names a backbone's parts as the official code does: CHNet splits Res2Net's
+// children() into encode1 = (conv1, bn1, relu), encode2 = (maxpool, layer1), encode3 = layer2,
+// encode4 = layer3.
+func encodeChildren(bb *nn.Res2Net) []nn.Child {
 	return []nn.Child{
 		{Name: "encode1", Module: nn.Seq{{Name: "0", Module: bb.StemChild()}, {Name: "1", Module: bb.BN1}}},
 		{Name: "encode2", Module: nn.Seq{{Name: "1", Module: bb.LayerChild(0)}}},
 		{Name: "encode3", Module: bb.LayerChild(1)},
 		{Name: "encode4", Module: bb.LayerChild(2)},
-		{Name: "tf1", Module: m.TF[0]}, {Name: "tf2", Module: m.TF[1]},
-		{Name: "tf3", Module: m.TF[2]}, {Name: "tf4", Module: m.TF[3]},
-		{Name: "classifier", Module: nn.Seq{{Name: "0", Module: m.Cls0}, {Name: "2", Module: m.ClsBN}, {Name: "3", Module: m.Cls3}}},
 	}
 }
 

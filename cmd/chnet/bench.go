@@ -1,0 +1,110 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/chnet/chnet/bench"
+	"github.com/urfave/cli/v2"
+)
+
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "bench",
+		Usage: "measure models: operation counts (the paper's Table 5) and speed",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "flops",
+				Usage: "parameters and multiply-adds of every model, beside the paper's Table 5",
+				Description: `Counts come from running each model's forward pass on a counting backend.
+"MACs" are convolution multiply-adds (PyTorch's FlopCounter reports twice these as FLOPs);
+"thop" and "thop-old" apply thop's per-module rules after and before its 2022 refactor. The
+paper's "GFLOPs" are thop multiply-adds: its CHNet row (7.1 G, 8.8 M) matches the v1b
+backbone with a 128-wide head at 256x256 under the old rules (docs: reference.md §5).`,
+				Flags: []cli.Flag{
+					&cli.IntSliceFlag{Name: "size", Value: cli.NewIntSlice(256, 352), Usage: "input sizes (square)"},
+					&cli.StringFlag{Name: "format", Value: "table", Usage: "table, markdown or json"},
+					&cli.BoolFlag{Name: "breakdown", Usage: "also print each model's cost per top-level part"},
+				},
+				Action: benchFlops,
+			},
+		},
+	}
+}
+
+func benchFlops(c *cli.Context) error {
+	format := c.String("format")
+	if format != "table" && format != "markdown" && format != "json" {
+		return usagef("--format", "must be table, markdown or json, got %q", format)
+	}
+	var rows []bench.CostRow
+	for _, size := range c.IntSlice("size") {
+		if size < 32 || size%32 != 0 {
+			return usagef("--size", "sizes must be positive multiples of 32, got %d", size)
+		}
+		for _, m := range bench.CostModels() {
+			r, err := bench.MeasureCost(m, size)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, r)
+		}
+	}
+	w := c.App.Writer
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	printCostTable(w, rows, format == "markdown", c.Bool("breakdown"))
+	return nil
+}
+
+func printCostTable(w io.Writer, rows []bench.CostRow, markdown, breakdown bool) {
+	header := []string{"model", "input", "params (M)", "conv MACs (G)", "thop (G)", "thop-old (G)", "paper GFLOPs", "paper params (M)"}
+	line := func(tw io.Writer, cells []string) {
+		if markdown {
+			fmt.Fprint(tw, "|")
+			for _, c := range cells {
+				fmt.Fprintf(tw, " %s |", c)
+			}
+			fmt.Fprintln(tw)
+			return
+		}
+		for i, c := range cells {
+			if i > 0 {
+				fmt.Fprint(tw, "\t")
+			}
+			fmt.Fprint(tw, c)
+		}
+		fmt.Fprintln(tw)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	out := io.Writer(tw)
+	if markdown {
+		out = w
+	}
+	line(out, header)
+	if markdown {
+		fmt.Fprintln(out, "|---|---|---:|---:|---:|---:|---:|---:|")
+	}
+	for _, r := range rows {
+		paperG, paperP := "", ""
+		if r.Paper != nil {
+			paperG, paperP = fmt.Sprintf("%.1f", r.Paper.GFLOPs), fmt.Sprintf("%.1f", r.Paper.MParams)
+		}
+		line(out, []string{r.Model, fmt.Sprintf("%dx%d", r.Size, r.Size), fmt.Sprintf("%.3f", float64(r.Params)/1e6),
+			fmt.Sprintf("%.3f", float64(r.MACs)/1e9), fmt.Sprintf("%.3f", float64(r.ThopNew)/1e9), fmt.Sprintf("%.3f", float64(r.ThopOld)/1e9), paperG, paperP})
+		if breakdown {
+			for _, p := range r.ByPart {
+				line(out, []string{"  " + p.Scope, "", "", fmt.Sprintf("%.3f", float64(p.MACs)/1e9), fmt.Sprintf("%.3f", float64(p.ThopNew)/1e9), fmt.Sprintf("%.3f", float64(p.ThopOld)/1e9), "", ""})
+			}
+		}
+	}
+	tw.Flush()
+	if !markdown {
+		fmt.Fprintln(w, "\npaper: Table 5 of Wei et al. (input size not stated; its figures match 256x256 under the thop-old rules).")
+	}
+}
