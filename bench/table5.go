@@ -9,12 +9,6 @@ import (
 	"github.com/chnet/chnet/tensor"
 )
 
-// Segmenter is a model that maps an image batch to logits.
-type Segmenter interface {
-	nn.Module
-	Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor
-}
-
 // PaperCost is a row of the paper's Table 5: "GFLOPs" (thop multiply-adds) and parameters in M.
 type PaperCost struct {
 	GFLOPs, MParams float64
@@ -24,7 +18,7 @@ type PaperCost struct {
 type CostModel struct {
 	Name  string
 	Paper *PaperCost
-	Build func(init nn.Init) (Segmenter, error)
+	Build func(init nn.Init) (nn.Segmenter, error)
 }
 
 // backboneOnly runs Res2Net through layer3: Table 5's "Backbone" row.
@@ -39,14 +33,14 @@ func (b backboneOnly) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 // paper gives them. CHNet's paper row is reproduced by v1b, head 128, at 256x256 under thop's
 // old rules (reference.md §5).
 func CostModels() []CostModel {
-	chnetModel := func(v nn.Res2NetVariant, width int) func(nn.Init) (Segmenter, error) {
-		return func(init nn.Init) (Segmenter, error) {
+	chnetModel := func(v nn.Res2NetVariant, width int) func(nn.Init) (nn.Segmenter, error) {
+		return func(init nn.Init) (nn.Segmenter, error) {
 			// Table 5 counts the module structure the official code runs: the literal head.
 			return chnet.New(init, chnet.Config{Backbone: v, HeadWidth: width, HeadKernel: 1})
 		}
 	}
-	backbone := func(v nn.Res2NetVariant) func(nn.Init) (Segmenter, error) {
-		return func(init nn.Init) (Segmenter, error) {
+	backbone := func(v nn.Res2NetVariant) func(nn.Init) (nn.Segmenter, error) {
+		return func(init nn.Init) (nn.Segmenter, error) {
 			r, err := nn.NewRes2Net(init, nn.Res2NetConfig{Variant: v, Stages: 3})
 			return backboneOnly{r}, err
 		}
@@ -56,7 +50,7 @@ func CostModels() []CostModel {
 	return []CostModel{
 		{"backbone (Res2Net-50 v1, to layer3)", nil, backbone(nn.V1)},
 		{"backbone (Res2Net-50 v1b, to layer3)", paperBackbone, backbone(nn.V1b)},
-		{"FCN-32s baseline (v1)", nil, func(init nn.Init) (Segmenter, error) { return chnet.NewFCN(init, nn.V1) }},
+		{"FCN-32s baseline (v1)", nil, func(init nn.Init) (nn.Segmenter, error) { return chnet.NewFCN(init, nn.V1) }},
 		{"CHNet v1, head 32 (released)", nil, chnetModel(nn.V1, 32)},
 		{"CHNet v1, head 128", nil, chnetModel(nn.V1, 128)},
 		{"CHNet v1b, head 32", nil, chnetModel(nn.V1b, 32)},

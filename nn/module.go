@@ -177,3 +177,9 @@ func MoveTo(m Module, from, to ops.Backend) error {
 	})
 	return err
 }
+
+// Segmenter is a network that maps an image batch [N 3 H W] to logits [N 1 H W].
+type Segmenter interface {
+	Module
+	Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor
+}
