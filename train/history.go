@@ -1,0 +1,104 @@
+package train
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// EpochRecord is one line of a run's metrics.jsonl: what an epoch did and how validation went.
+type EpochRecord struct {
+	Epoch        int                `json:"epoch"` // 1-based
+	LR           float64            `json:"lr"`
+	TrainLoss    float64            `json:"train_loss"`
+	Steps        int                `json:"steps"`
+	Images       int                `json:"images"`
+	Seconds      float64            `json:"seconds"`
+	ImagesPerSec float64            `json:"images_per_sec"`
+	Val          map[string]float64 `json:"val,omitempty"` // validation metrics (dice, iou, mae, loss…)
+	Best         bool               `json:"best,omitempty"`
+	Time         string             `json:"time"`
+}
+
+// AppendRecord adds one JSON line to path, syncing it so a crash loses at most the epoch being
+// written.
+func AppendRecord(path string, r EpochRecord) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	line, err := json.Marshal(r)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// ReadRecords reads a metrics.jsonl file; a torn last line (a crash mid-write) is dropped.
+func ReadRecords(path string) ([]EpochRecord, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []EpochRecord
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		var r EpochRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			if !sc.Scan() { // only the last line may be torn
+				break
+			}
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		out = append(out, r)
+	}
+	return out, sc.Err()
+}
+
+// TruncateRecords keeps only the records of epochs ≤ epoch, rewriting path atomically; a resumed
+// run calls it so that epochs after the checkpoint are not listed twice.
+func TruncateRecords(path string, epoch int) error {
+	rs, err := ReadRecords(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(f)
+	for _, r := range rs {
+		if r.Epoch <= epoch {
+			if err := enc.Encode(r); err != nil {
+				f.Close()
+				return err
+			}
+		}
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
