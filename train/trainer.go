@@ -1,0 +1,301 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/chnet/chnet/nn"
+	"github.com/chnet/chnet/ops"
+)
+
+// Batch is a batch of samples in host memory, NCHW: images [N 3 S S], masks [N 1 S S].
+type Batch struct {
+	Images, Masks []float32
+	N, Size       int
+}
+
+// BatchIter yields one epoch's batches in order.
+type BatchIter interface {
+	// Next returns the next batch, or ok false at the end of the epoch.
+	Next() (b Batch, ok bool, err error)
+	Close()
+}
+
+// TrainData supplies each epoch's batches deterministically: epoch e's batches depend only on
+// the data set, the seed and e, so a run resumed at (e, from) sees exactly what an uninterrupted
+// one would.
+type TrainData interface {
+	BatchesPerEpoch() int
+	Epoch(ctx context.Context, epoch, from int) (BatchIter, error)
+}
+
+// Validator scores a model on held-out data, returning metrics by name ("dice", "iou", "mae",
+// "loss"). Higher "dice" is better.
+type Validator interface {
+	Validate(ctx context.Context, b ops.Backend, m nn.Segmenter) (map[string]float64, error)
+}
+
+// Config is a training run's recipe (the official one by default: reference.md §1.2).
+type Config struct {
+	Epochs      int                   `json:"epochs"`
+	LR          float64               `json:"lr"` // peak of the triangular schedule
+	Momentum    float64               `json:"momentum"`
+	WeightDecay float64               `json:"weight_decay"`
+	Nesterov    bool                  `json:"nesterov"`
+	Loss        ops.StructureLossForm `json:"loss"`
+	// SelectMetric picks the best checkpoint ("dice"); empty keeps none but latest and final.
+	SelectMetric string `json:"select_metric"`
+}
+
+// OfficialConfig is the released recipe: SGD nesterov, momentum 0.9, weight decay 5e-4, peak lr
+// 0.05, the official (effective) structure loss.
+func OfficialConfig(epochs int) Config {
+	return Config{Epochs: epochs, LR: 0.05, Momentum: 0.9, WeightDecay: 5e-4, Nesterov: true, Loss: ops.StructureLossOfficial, SelectMetric: "dice"}
+}
+
+// State is where a run stands; it is saved in every checkpoint's metadata.
+type State struct {
+	Epoch     int     `json:"epoch"`    // completed epochs, or the epoch in progress if Step > 0
+	Step      int     `json:"step"`     // batches done in the epoch in progress (0: at a boundary)
+	LossSum   float64 `json:"loss_sum"` // running loss sum of the epoch in progress
+	Images    int     `json:"images"`   // images seen in the epoch in progress
+	Seconds   float64 `json:"seconds"`  // time spent in the epoch in progress
+	HasBest   bool    `json:"has_best"`
+	BestValue float64 `json:"best_value"` // best SelectMetric so far, if HasBest
+	BestEpoch int     `json:"best_epoch"`
+	Finished  bool    `json:"finished"`
+}
+
+// Trainer runs the loop: per epoch set the learning rate, train on every batch, validate, log,
+// plot and checkpoint. It stops cleanly when ctx is cancelled (Ctrl-C), saving its position.
+type Trainer struct {
+	B     ops.Backend
+	Model nn.Segmenter
+	Opt   *SGD
+	Data  TrainData
+	Val   Validator // may be nil
+	Cfg   Config
+	Dir   string          // run folder: checkpoints, metrics.jsonl, train.log, progress.png
+	Log   io.Writer       // human-readable lines (stderr and train.log)
+	Term  io.Writer       // the progress line (stderr)
+	TTY   bool            // whether Term is a terminal
+	Meta  json.RawMessage // model config stored in checkpoints
+	State State
+}
+
+// Checkpoint file names in a run folder.
+const (
+	LatestName = "checkpoint_latest.safetensors"
+	BestName   = "checkpoint_best.safetensors"
+	FinalName  = "checkpoint_final.safetensors"
+)
+
+// ErrInterrupted reports a run stopped by its context after saving its position.
+var ErrInterrupted = errors.New("training interrupted")
+
+func (tr *Trainer) logf(format string, args ...any) {
+	fmt.Fprintf(tr.Log, "%s %s\n", time.Now().Format("2006-01-02 15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// Run trains from tr.State to the last epoch.
+func (tr *Trainer) Run(ctx context.Context) error {
+	if tr.State.Finished {
+		return fmt.Errorf("the run in %s already finished %d epochs; start a new run or raise --epochs", tr.Dir, tr.State.Epoch)
+	}
+	nBatches := tr.Data.BatchesPerEpoch()
+	for e := tr.State.Epoch; e < tr.Cfg.Epochs; e++ {
+		lr := TriangularLR(tr.Cfg.LR, e, tr.Cfg.Epochs)
+		tr.Opt.P.LR = float32(lr)
+		if tr.State.Step == 0 {
+			tr.State.LossSum, tr.State.Images, tr.State.Seconds = 0, 0, 0
+		}
+		it, err := tr.Data.Epoch(ctx, e, tr.State.Step)
+		if err != nil {
+			return err
+		}
+		prog := NewProgress(tr.Term, tr.TTY, e+1, tr.Cfg.Epochs, nBatches)
+		start := time.Now()
+		for {
+			if ctx.Err() != nil {
+				it.Close()
+				prog.Clear()
+				tr.State.Seconds += time.Since(start).Seconds()
+				return tr.interrupt(e)
+			}
+			batch, ok, err := it.Next()
+			if err != nil {
+				it.Close()
+				prog.Clear()
+				if ctx.Err() != nil {
+					tr.State.Seconds += time.Since(start).Seconds()
+					return tr.interrupt(e)
+				}
+				return err
+			}
+			if !ok {
+				break
+			}
+			loss, err := tr.step(batch)
+			if errors.Is(err, ErrNonFinite) {
+				it.Close()
+				prog.Clear()
+				tr.logf("epoch %d step %d: loss is %v; stopping. The last good checkpoint is %s (epoch %d).",
+					e+1, tr.State.Step+1, loss, filepath.Join(tr.Dir, LatestName), tr.State.Epoch)
+				return fmt.Errorf("epoch %d step %d: %w; last good checkpoint: %s", e+1, tr.State.Step+1, err, filepath.Join(tr.Dir, LatestName))
+			}
+			if err != nil {
+				it.Close()
+				prog.Clear()
+				return fmt.Errorf("epoch %d step %d: %w", e+1, tr.State.Step+1, err)
+			}
+			tr.State.Step++
+			tr.State.LossSum += loss * float64(batch.N)
+			tr.State.Images += batch.N
+			prog.Update(tr.State.Step, tr.State.LossSum/float64(tr.State.Images), lr, tr.State.Images)
+		}
+		it.Close()
+		prog.Clear()
+		tr.State.Seconds += time.Since(start).Seconds()
+		if err := tr.endEpoch(ctx, e, lr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// step uploads a batch and runs one training step.
+func (tr *Trainer) step(b Batch) (float64, error) {
+	x, err := ops.FromHost(tr.B, b.Images, b.N, 3, b.Size, b.Size)
+	if err != nil {
+		return 0, err
+	}
+	defer tr.B.Release(x.Storage())
+	y, err := ops.FromHost(tr.B, b.Masks, b.N, 1, b.Size, b.Size)
+	if err != nil {
+		return 0, err
+	}
+	defer tr.B.Release(y.Storage())
+	return Step(tr.B, tr.Model, tr.Opt, x, y, tr.Cfg.Loss)
+}
+
+// endEpoch validates, records, plots and checkpoints a finished epoch e (0-based).
+func (tr *Trainer) endEpoch(ctx context.Context, e int, lr float64) error {
+	rec := EpochRecord{
+		Epoch: e + 1, LR: lr, Steps: tr.State.Step, Images: tr.State.Images, Seconds: tr.State.Seconds,
+		TrainLoss: tr.State.LossSum / math.Max(float64(tr.State.Images), 1), Time: time.Now().Format(time.RFC3339),
+	}
+	rec.ImagesPerSec = float64(tr.State.Images) / math.Max(tr.State.Seconds, 1e-9)
+	if tr.Val != nil {
+		nn.SetTraining(tr.Model, false)
+		val, err := tr.Val.Validate(ctx, tr.B, tr.Model)
+		nn.SetTraining(tr.Model, true)
+		if err != nil {
+			if ctx.Err() != nil {
+				return tr.interrupt(e)
+			}
+			return fmt.Errorf("validation after epoch %d: %w", e+1, err)
+		}
+		rec.Val = val
+		if v, ok := val[tr.Cfg.SelectMetric]; ok && (!tr.State.HasBest || v > tr.State.BestValue) {
+			tr.State.HasBest, tr.State.BestValue, tr.State.BestEpoch, rec.Best = true, v, e+1, true
+		}
+	}
+	tr.State.Epoch, tr.State.Step = e+1, 0
+	tr.State.Finished = e+1 == tr.Cfg.Epochs
+	if err := tr.save(LatestName); err != nil {
+		return err
+	}
+	if rec.Best {
+		if err := tr.save(BestName); err != nil {
+			return err
+		}
+	}
+	if tr.State.Finished {
+		if err := tr.save(FinalName); err != nil {
+			return err
+		}
+	}
+	if err := AppendRecord(filepath.Join(tr.Dir, "metrics.jsonl"), rec); err != nil {
+		return err
+	}
+	if rs, err := ReadRecords(filepath.Join(tr.Dir, "metrics.jsonl")); err == nil {
+		if err := PlotProgress(filepath.Join(tr.Dir, "progress.png"), rs); err != nil {
+			tr.logf("warning: progress.png: %v", err)
+		}
+	}
+	line := fmt.Sprintf("epoch %d/%d  loss %.4f  lr %.5f  %s  %.2f img/s", e+1, tr.Cfg.Epochs, rec.TrainLoss, lr,
+		FormatDuration(time.Duration(rec.Seconds*float64(time.Second))), rec.ImagesPerSec)
+	for _, k := range []string{"dice", "iou", "mae", "loss"} {
+		if v, ok := rec.Val[k]; ok {
+			line += fmt.Sprintf("  val %s %.4f", k, v)
+		}
+	}
+	if rec.Best {
+		line += "  (best)"
+	}
+	tr.logf("%s", line)
+	return nil
+}
+
+// interrupt saves the position inside epoch e so --resume continues from the next batch.
+func (tr *Trainer) interrupt(e int) error {
+	tr.State.Epoch = e
+	if err := tr.save(LatestName); err != nil {
+		return fmt.Errorf("interrupted, and saving failed: %w", err)
+	}
+	tr.logf("interrupted in epoch %d after %d steps; saved %s (continue with --resume)", e+1, tr.State.Step, filepath.Join(tr.Dir, LatestName))
+	return ErrInterrupted
+}
+
+// save writes a checkpoint with the model, optimiser and run state.
+func (tr *Trainer) save(name string) error {
+	st, err := nn.StateOf(tr.B, tr.Model)
+	if err != nil {
+		return err
+	}
+	mom, err := tr.Opt.State()
+	if err != nil {
+		return err
+	}
+	ts, err := json.Marshal(tr.State)
+	if err != nil {
+		return err
+	}
+	return SaveCheckpoint(filepath.Join(tr.Dir, name), &Checkpoint{Model: st, Momentum: mom, ModelConfig: tr.Meta, TrainState: ts}, false)
+}
+
+// Resume restores model, optimiser and run state from a checkpoint written by a Trainer.
+func (tr *Trainer) Resume(path string) error {
+	ck, err := LoadCheckpoint(path)
+	if err != nil {
+		return err
+	}
+	if ck.TrainState == nil {
+		return fmt.Errorf("%s: no training state (an inference-only checkpoint?)", path)
+	}
+	if err := json.Unmarshal(ck.TrainState, &tr.State); err != nil {
+		return fmt.Errorf("%s: training state: %w", path, err)
+	}
+	if _, err := nn.LoadState(tr.B, tr.Model, ck.Model, nn.LoadOptions{}); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := tr.Opt.LoadState(ck.Momentum); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return TruncateRecords(filepath.Join(tr.Dir, "metrics.jsonl"), tr.State.Epoch)
+}
+
+// EnsureDir creates the run folder.
+func EnsureDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create run folder: %w", err)
+	}
+	return nil
+}
