@@ -1,0 +1,327 @@
+package vkrt
+
+/*
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	vk "github.com/vulkan-go/vulkan"
+)
+
+// MaxBindings is the most storage buffers one kernel binds.
+const MaxBindings = C.CHN_MAX_BINDINGS
+
+// MaxPush is the push-constant block size every pipeline layout declares: the portable minimum
+// of maxPushConstantsSize, so one layout per binding count serves every kernel.
+const MaxPush = C.CHN_MAX_PUSH
+
+// Options configure Open.
+type Options struct {
+	// Device is an index or a name substring (see Choose); empty picks the best device.
+	Device string
+	// Validation runs the Khronos validation layer with synchronization validation; messages
+	// are collected (ValidationMessages).
+	Validation bool
+	// Timeout bounds each wait for submitted work; 0 means $CHNET_VK_TIMEOUT (a Go duration)
+	// or 2 minutes. A wait that runs out becomes ErrTimeout naming the last kernels.
+	Timeout time.Duration
+	// NoPushDescriptor uses pooled descriptor sets even where VK_KHR_push_descriptor exists.
+	NoPushDescriptor bool
+	// MaxDispatchesPerSubmit closes and submits a command buffer after this many dispatches
+	// (0: 256), so the GPU starts while the host keeps recording.
+	MaxDispatchesPerSubmit int
+}
+
+// Stats counts what the recorder did, for tests and benchmarks.
+type Stats struct {
+	Dispatches, Barriers, Submits, Copies int
+}
+
+// Device is an open logical device with its arena, kernels and recorder. Its methods are safe
+// for concurrent use, though kernels are recorded in call order.
+type Device struct {
+	Info DeviceInfo
+
+	in       *instance
+	cd       *C.chn_device
+	dev      vk.Device
+	memHeap  []uint32
+	cmdPool  vk.CommandPool
+	setLays  [MaxBindings + 1]C.VkDescriptorSetLayout
+	pipeLays [MaxBindings + 1]C.VkPipelineLayout
+	push     bool
+
+	mu       sync.Mutex
+	arena    *arena
+	staging  *arena
+	modules  map[string]C.VkShaderModule
+	kernels  map[string]*Kernel
+	frames   []*frame
+	cur      int
+	inflight []*frame
+	track    tracker
+	err      error
+	timeout  time.Duration
+	perSub   int
+	stats    Stats
+	closed   bool
+}
+
+// Open creates a logical device on the chosen physical device.
+func Open(opts Options) (*Device, error) {
+	in, err := newInstance(opts.Validation)
+	if err != nil {
+		return nil, err
+	}
+	devs, err := in.devices()
+	if err != nil {
+		in.destroy()
+		return nil, err
+	}
+	info, err := Choose(devs, opts.Device)
+	if err != nil {
+		in.destroy()
+		return nil, err
+	}
+	d := &Device{Info: info, in: in, modules: map[string]C.VkShaderModule{}, kernels: map[string]*Kernel{}}
+	d.timeout = opts.Timeout
+	if d.timeout == 0 {
+		d.timeout = 2 * time.Minute
+		if s := os.Getenv("CHNET_VK_TIMEOUT"); s != "" {
+			if t, err := time.ParseDuration(s); err == nil && t > 0 {
+				d.timeout = t
+			}
+		}
+	}
+	d.perSub = opts.MaxDispatchesPerSubmit
+	if d.perSub <= 0 {
+		d.perSub = 256
+	}
+	d.push = info.PushDescriptor && info.MaxPushDescriptors >= MaxBindings && !opts.NoPushDescriptor
+	if err := d.init(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Device) init() error {
+	req := C.chn_device_req{queue_family: C.uint32_t(d.Info.queueFamily)}
+	if d.push {
+		req.push_descriptor = 1
+	}
+	if d.Info.Float16 && d.Info.Storage16 {
+		req.float16_storage = 1
+	}
+	if d.Info.SubgroupSizeCtl {
+		req.subgroup_size_control = 1
+	}
+	var cd *C.chn_device
+	if r := C.chn_device_create(d.in.ci, C.VkPhysicalDevice(unsafe.Pointer(d.Info.pd)), &req, &cd); r != C.VK_SUCCESS {
+		return check(vk.Result(r), "vkCreateDevice(%s)", d.Info.Name)
+	}
+	d.cd = cd
+	d.dev = vk.Device(unsafe.Pointer(C.chn_device_handle(cd)))
+
+	// Memory types: device-local for the arena (host-visible too on UMA, which costs nothing
+	// there), host-visible coherent (cached if possible, for read-back) for staging.
+	var mp vk.PhysicalDeviceMemoryProperties
+	vk.GetPhysicalDeviceMemoryProperties(d.Info.pd, &mp)
+	mp.Deref()
+	devType, hostType := -1, -1
+	hostScore := -1
+	for i := uint32(0); i < mp.MemoryTypeCount; i++ {
+		t := mp.MemoryTypes[i]
+		t.Deref()
+		d.memHeap = append(d.memHeap, t.HeapIndex)
+		f := vk.MemoryPropertyFlagBits(t.PropertyFlags)
+		if f&vk.MemoryPropertyDeviceLocalBit != 0 && devType < 0 {
+			devType = int(i)
+		}
+		if f&vk.MemoryPropertyHostVisibleBit != 0 && f&vk.MemoryPropertyHostCoherentBit != 0 {
+			score := 0
+			if f&vk.MemoryPropertyHostCachedBit != 0 {
+				score += 2
+			}
+			if f&vk.MemoryPropertyDeviceLocalBit == 0 || d.Info.UMA {
+				score++ // keep scarce device-local BAR memory for tensors
+			}
+			if score > hostScore {
+				hostType, hostScore = int(i), score
+			}
+		}
+	}
+	if hostType < 0 {
+		return fmt.Errorf("vkrt: %s has no host-visible coherent memory", d.Info.Name)
+	}
+	if devType < 0 {
+		devType = hostType
+	}
+	d.arena = d.newArena("device", uint32(devType), false, 256<<20)
+	d.staging = d.newArena("staging", uint32(hostType), true, 64<<20)
+
+	// One set layout and one pipeline layout per binding count; every layout declares the full
+	// 128-byte push block so kernels differ only in their pipelines.
+	push := C.int(0)
+	if d.push {
+		push = 1
+	}
+	if r := C.chn_create_layouts(d.cd, push, (*C.VkDescriptorSetLayout)(unsafe.Pointer(&d.setLays[0])), (*C.VkPipelineLayout)(unsafe.Pointer(&d.pipeLays[0]))); r != C.VK_SUCCESS {
+		return check(vk.Result(r), "create descriptor set and pipeline layouts")
+	}
+
+	cpinfo := vk.CommandPoolCreateInfo{
+		SType:            vk.StructureTypeCommandPoolCreateInfo,
+		Flags:            vk.CommandPoolCreateFlags(vk.CommandPoolCreateResetCommandBufferBit),
+		QueueFamilyIndex: uint32(d.Info.queueFamily),
+	}
+	// Out-parameters are locals: cgo rejects pointers into Go structs that hold Go pointers.
+	var pool vk.CommandPool
+	if err := check(vk.CreateCommandPool(d.dev, &cpinfo, nil, &pool), "vkCreateCommandPool"); err != nil {
+		return err
+	}
+	d.cmdPool = pool
+	// Three frames: one recording, up to two executing.
+	const nframes = 3
+	cbs := make([]vk.CommandBuffer, nframes)
+	ainfo := vk.CommandBufferAllocateInfo{
+		SType:              vk.StructureTypeCommandBufferAllocateInfo,
+		CommandPool:        d.cmdPool,
+		Level:              vk.CommandBufferLevelPrimary,
+		CommandBufferCount: nframes,
+	}
+	if err := check(vk.AllocateCommandBuffers(d.dev, &ainfo, cbs), "vkAllocateCommandBuffers"); err != nil {
+		return err
+	}
+	for i := 0; i < nframes; i++ {
+		f := &frame{cb: C.VkCommandBuffer(unsafe.Pointer(cbs[i]))}
+		finfo := vk.FenceCreateInfo{SType: vk.StructureTypeFenceCreateInfo}
+		var fence vk.Fence
+		if err := check(vk.CreateFence(d.dev, &finfo, nil, &fence), "vkCreateFence"); err != nil {
+			return err
+		}
+		f.fence = fence
+		if !d.push {
+			f.pool = C.chn_pool_new(d.cd, (*C.VkDescriptorSetLayout)(unsafe.Pointer(&d.setLays[0])))
+			if f.pool == nil {
+				return fmt.Errorf("vkrt: out of host memory")
+			}
+		}
+		d.frames = append(d.frames, f)
+	}
+	d.track.init()
+	return nil
+}
+
+// PushDescriptors reports whether dispatches push their descriptors (VK_KHR_push_descriptor)
+// rather than allocating pooled sets.
+func (d *Device) PushDescriptors() bool { return d.push }
+
+// Stats returns the recorder's counters.
+func (d *Device) Stats() Stats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stats
+}
+
+// BindAlign is the alignment of a binding's offset (minStorageBufferOffsetAlignment).
+func (d *Device) BindAlign() int64 { return max(int64(d.Info.MinStorageBufferAlign), 4) }
+
+// MaxRange is the largest byte range one binding may cover (maxStorageBufferRange).
+func (d *Device) MaxRange() int64 { return int64(d.Info.MaxStorageBufferRange) }
+
+// Err returns the device's sticky error (a lost device, a timeout), if any.
+func (d *Device) Err() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
+}
+
+// ValidationMessages returns and clears what the validation layer reported since the last call.
+func (d *Device) ValidationMessages() (errs, warnings int, text string) {
+	return d.in.debugMessages()
+}
+
+// ProvokeValidationError makes one call the validation layer must report, to prove that
+// messages arrive.
+func (d *Device) ProvokeValidationError() { C.chn_provoke_invalid(d.cd) }
+
+// Alloc returns a device range of at least size bytes.
+func (d *Device) Alloc(size int64) (*Buffer, error) {
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	b, err := d.arena.alloc(size)
+	if err != nil && strings.Contains(err.Error(), "vkAllocateMemory") {
+		// Memory may be held by empty blocks; drain the queue, drop them and retry once.
+		if serr := d.Sync(); serr != nil {
+			return nil, serr
+		}
+		d.arena.trim()
+		d.staging.trim()
+		b, err = d.arena.alloc(size)
+	}
+	return b, err
+}
+
+// Free returns a range to the arena. Kernels recorded earlier may still read it: later writers
+// are ordered after them by the recorder. Safe from any goroutine, and twice.
+func (b *Buffer) Free() {
+	if b != nil {
+		b.a.free(b)
+	}
+}
+
+// Close waits for submitted work and releases everything. After a timeout the device may still
+// be executing, so its objects are leaked rather than destroyed under it.
+func (d *Device) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.mu.Unlock()
+	err := d.Sync()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	if d.cd != nil && err != nil && (errorsIs(err, ErrTimeout)) {
+		return err
+	}
+	if d.cd != nil {
+		vk.DeviceWaitIdle(d.dev)
+		for _, k := range d.kernels {
+			C.chn_destroy_pipeline(d.cd, k.pipeline)
+		}
+		for _, m := range d.modules {
+			C.chn_destroy_module(d.cd, m)
+		}
+		for _, f := range d.frames {
+			if f.pool != nil {
+				C.chn_pool_free(f.pool)
+			}
+			vk.DestroyFence(d.dev, f.fence, nil)
+		}
+		if d.cmdPool != nil {
+			vk.DestroyCommandPool(d.dev, d.cmdPool, nil)
+		}
+		C.chn_destroy_layouts(d.cd, (*C.VkDescriptorSetLayout)(unsafe.Pointer(&d.setLays[0])), (*C.VkPipelineLayout)(unsafe.Pointer(&d.pipeLays[0])))
+		if d.arena != nil {
+			d.arena.destroy()
+			d.staging.destroy()
+		}
+		C.chn_device_destroy(d.cd)
+		d.cd = nil
+	}
+	d.in.destroy()
+	return err
+}

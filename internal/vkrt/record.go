@@ -1,0 +1,466 @@
+package vkrt
+
+/*
+#include <stdlib.h>
+#include <string.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unsafe"
+
+	vk "github.com/vulkan-go/vulkan"
+)
+
+// frame is one command buffer with its fence and what must happen when it completes.
+type frame struct {
+	cb         C.VkCommandBuffer
+	fence      vk.Fence
+	pool       *C.chn_pool
+	recording  bool
+	submitted  bool
+	commands   int
+	hostReads  []hostRead
+	staging    []*Buffer
+	labels     []opLabel // the last few commands recorded, for timeout and device-lost errors
+	hostBarier bool
+}
+
+// hostRead copies a staging range to Go memory once the frame's fence has signalled.
+type hostRead struct {
+	src *Buffer
+	dst []byte
+}
+
+// opLabel names a recorded command; it is formatted only when an error needs it.
+type opLabel struct{ kind, detail string }
+
+func (l opLabel) String() string {
+	if l.detail == "" {
+		return l.kind
+	}
+	return l.kind + " (" + l.detail + ")"
+}
+
+const keepLabels = 6
+
+func (f *frame) label(kind, detail string) {
+	if len(f.labels) == keepLabels {
+		copy(f.labels, f.labels[1:])
+		f.labels = f.labels[:keepLabels-1]
+	}
+	f.labels = append(f.labels, opLabel{kind, detail})
+}
+
+func (f *frame) lastOps() string {
+	s := make([]string, len(f.labels))
+	for i, l := range f.labels {
+		s[i] = l.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// Access is one binding of a dispatch: a byte range of a Buffer and whether the kernel writes it.
+type Access struct {
+	Buf   *Buffer
+	Off   int64
+	Size  int64
+	Write bool
+}
+
+// tracker holds the byte ranges read and written since the last barrier, per block. A new
+// command conflicts when it reads a range written since (RAW) or writes a range read or written
+// since (WAR, WAW); only then is a barrier recorded, as ggml_vk_build_graph does. The lists
+// survive submission: a barrier at the start of the next command buffer also orders it after
+// earlier submissions to the queue.
+type tracker struct {
+	reads, writes map[*block][]span
+}
+
+func (t *tracker) init() {
+	t.reads = map[*block][]span{}
+	t.writes = map[*block][]span{}
+}
+
+func (t *tracker) reset() {
+	clear(t.reads)
+	clear(t.writes)
+}
+
+func overlaps(list []span, s span) bool {
+	for _, o := range list {
+		if o.off < s.end() && s.off < o.end() {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *tracker) conflicts(acc []Access) bool {
+	for _, a := range acc {
+		s := span{a.Buf.off + a.Off, a.Size}
+		if overlaps(t.writes[a.Buf.blk], s) {
+			return true
+		}
+		if a.Write && overlaps(t.reads[a.Buf.blk], s) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *tracker) add(acc []Access) {
+	for _, a := range acc {
+		s := span{a.Buf.off + a.Off, a.Size}
+		if a.Write {
+			t.writes[a.Buf.blk] = append(t.writes[a.Buf.blk], s)
+		} else {
+			t.reads[a.Buf.blk] = append(t.reads[a.Buf.blk], s)
+		}
+	}
+}
+
+// begin makes the current frame ready to record, waiting for its previous use to finish.
+func (d *Device) begin() (*frame, error) {
+	if d.err != nil {
+		return nil, d.err
+	}
+	if d.closed {
+		return nil, errors.New("vkrt: device is closed")
+	}
+	f := d.frames[d.cur]
+	if f.recording {
+		return f, nil
+	}
+	if f.submitted {
+		if err := d.complete(f); err != nil {
+			return nil, err
+		}
+	}
+	if err := check(vk.Result(C.chn_begin(d.cd, f.cb)), "vkBeginCommandBuffer"); err != nil {
+		return nil, d.fail(err)
+	}
+	f.recording = true
+	f.commands = 0
+	return f, nil
+}
+
+// fail makes err the device's sticky error when it means the device can no longer be trusted.
+func (d *Device) fail(err error) error {
+	if d.err == nil && (errors.Is(err, ErrDeviceLost) || errors.Is(err, ErrTimeout)) {
+		d.err = err
+	}
+	return err
+}
+
+func (d *Device) checkAccess(what string, acc []Access) error {
+	for i, a := range acc {
+		if a.Buf == nil {
+			return fmt.Errorf("vkrt: %s: binding %d has no buffer", what, i)
+		}
+		if a.Buf.freed {
+			return fmt.Errorf("vkrt: %s: binding %d uses a freed buffer", what, i)
+		}
+		if a.Off < 0 || a.Size <= 0 || a.Off+a.Size > a.Buf.size {
+			return fmt.Errorf("vkrt: %s: binding %d range [%d, %d) outside its %d-byte buffer", what, i, a.Off, a.Off+a.Size, a.Buf.size)
+		}
+	}
+	return nil
+}
+
+// Dispatch records one kernel launch. binds must match the kernel's binding count; each
+// binding's offset must be a multiple of BindAlign and its size at most MaxRange. push is the
+// kernel's push-constant block (at most MaxPush bytes). label names the op in later errors.
+func (d *Device) Dispatch(k *Kernel, binds []Access, push []byte, groups [3]uint32, label string) error {
+	if len(binds) != k.Bindings || len(push) > MaxPush {
+		return d.dispatchErr(k, binds, push, label)
+	}
+	for i, g := range groups {
+		if g > d.Info.MaxWorkGroupCount[i] {
+			return d.dispatchErr(k, binds, push, label)
+		}
+		if g == 0 {
+			return nil
+		}
+	}
+	align, maxRange := d.BindAlign(), d.MaxRange()
+	for _, a := range binds {
+		if a.Off%align != 0 || a.Size > maxRange || a.Buf == nil || a.Off < 0 || a.Size <= 0 || a.Off+a.Size > a.Buf.size {
+			return d.dispatchErr(k, binds, push, label)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, a := range binds {
+		if a.Buf.freed {
+			return d.checkAccess("dispatch "+k.Name+" ("+label+")", binds)
+		}
+	}
+	f, err := d.begin()
+	if err != nil {
+		return err
+	}
+	var dp C.chn_dispatch
+	dp.pipeline = k.pipeline
+	dp.layout = k.layout
+	dp.nbind = C.uint32_t(len(binds))
+	for i, a := range binds {
+		dp.buf[i] = C.VkBuffer(unsafe.Pointer(a.Buf.blk.buf))
+		dp.off[i] = C.VkDeviceSize(a.Buf.off + a.Off)
+		dp.rang[i] = C.VkDeviceSize(a.Size)
+	}
+	dp.push_size = C.uint32_t(len(push))
+	C.memcpy(unsafe.Pointer(&dp.push[0]), unsafe.Pointer(unsafe.SliceData(push)), C.size_t(len(push)))
+	dp.groups = [3]C.uint32_t{C.uint32_t(groups[0]), C.uint32_t(groups[1]), C.uint32_t(groups[2])}
+	if d.track.conflicts(binds) {
+		dp.barrier = 1
+		d.track.reset()
+		d.stats.Barriers++
+	}
+	d.track.add(binds)
+	if r := C.chn_cmd_dispatch(d.cd, f.cb, f.pool, &dp); r != C.VK_SUCCESS {
+		return check(vk.Result(r), "record dispatch %s (%s)", k.Name, label)
+	}
+	d.stats.Dispatches++
+	f.commands++
+	f.label(k.Name, label)
+	if f.commands >= d.perSub {
+		return d.flush()
+	}
+	return nil
+}
+
+// dispatchErr explains why Dispatch rejected its arguments.
+func (d *Device) dispatchErr(k *Kernel, binds []Access, push []byte, label string) error {
+	what := "dispatch " + k.Name
+	if label != "" {
+		what += " (" + label + ")"
+	}
+	if len(binds) != k.Bindings {
+		return fmt.Errorf("vkrt: %s: %d bindings for a kernel with %d", what, len(binds), k.Bindings)
+	}
+	if len(push) > MaxPush {
+		return fmt.Errorf("vkrt: %s: %d bytes of push constants, at most %d", what, len(push), MaxPush)
+	}
+	align, maxRange := d.BindAlign(), d.MaxRange()
+	for i, a := range binds {
+		if a.Off%align != 0 {
+			return fmt.Errorf("vkrt: %s: binding %d offset %d is not a multiple of %d", what, i, a.Off, align)
+		}
+		if a.Size > maxRange {
+			return fmt.Errorf("vkrt: %s: binding %d covers %s, more than maxStorageBufferRange (%s)", what, i, bytesStr(a.Size), bytesStr(maxRange))
+		}
+	}
+	if err := d.checkAccess(what, binds); err != nil {
+		return err
+	}
+	return fmt.Errorf("vkrt: %s: workgroup grid exceeds the device's maxComputeWorkGroupCount %v", what, d.Info.MaxWorkGroupCount)
+}
+
+// Region is a byte range of a Buffer.
+type Region struct{ Off, Size int64 }
+
+func regionsAccess(b *Buffer, regions []Region, write bool) []Access {
+	acc := make([]Access, len(regions))
+	for i, r := range regions {
+		acc[i] = Access{Buf: b, Off: r.Off, Size: r.Size, Write: write}
+	}
+	return acc
+}
+
+func sumRegions(regions []Region) int64 {
+	var n int64
+	for _, r := range regions {
+		n += r.Size
+	}
+	return n
+}
+
+// recordCopy records a copy between a staging range and device regions, with a barrier first
+// if the device ranges conflict with unsynchronised work.
+func (d *Device) recordCopy(f *frame, stage *Buffer, dev *Buffer, regions []Region, toDevice bool) {
+	acc := regionsAccess(dev, regions, toDevice)
+	if d.track.conflicts(acc) {
+		C.chn_cmd_barrier(d.cd, f.cb, 0)
+		d.track.reset()
+		d.stats.Barriers++
+	}
+	d.track.add(acc)
+	cr := (*C.VkBufferCopy)(C.malloc(C.size_t(len(regions)) * C.size_t(unsafe.Sizeof(C.VkBufferCopy{}))))
+	defer C.free(unsafe.Pointer(cr))
+	rs := unsafe.Slice(cr, len(regions))
+	at := stage.off
+	for i, r := range regions {
+		if toDevice {
+			rs[i] = C.VkBufferCopy{srcOffset: C.VkDeviceSize(at), dstOffset: C.VkDeviceSize(dev.off + r.Off), size: C.VkDeviceSize(r.Size)}
+		} else {
+			rs[i] = C.VkBufferCopy{srcOffset: C.VkDeviceSize(dev.off + r.Off), dstOffset: C.VkDeviceSize(at), size: C.VkDeviceSize(r.Size)}
+		}
+		at += r.Size
+	}
+	src, dst := C.VkBuffer(unsafe.Pointer(stage.blk.buf)), C.VkBuffer(unsafe.Pointer(dev.blk.buf))
+	if !toDevice {
+		src, dst = dst, src
+	}
+	C.chn_cmd_copy(d.cd, f.cb, src, dst, C.uint32_t(len(regions)), cr)
+	d.stats.Copies++
+	f.commands++
+}
+
+// Upload copies data into regions of dst, consecutive chunks of data filling consecutive
+// regions. The data is staged at once, so the caller may reuse it on return; the copy itself
+// runs in order with recorded kernels.
+func (d *Device) Upload(dst *Buffer, regions []Region, data []byte) error {
+	n := sumRegions(regions)
+	if int64(len(data)) != n {
+		return fmt.Errorf("vkrt: upload: %d bytes for regions of %d", len(data), n)
+	}
+	if n == 0 {
+		return nil
+	}
+	stage, err := d.staging.alloc(n)
+	if err != nil {
+		return fmt.Errorf("vkrt: upload %s: %w", bytesStr(n), err)
+	}
+	copy(stage.hostBytes(), data)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.checkAccess("upload", regionsAccess(dst, regions, true)); err != nil {
+		stage.Free()
+		return err
+	}
+	f, err := d.begin()
+	if err != nil {
+		stage.Free()
+		return err
+	}
+	f.staging = append(f.staging, stage)
+	d.recordCopy(f, stage, dst, regions, true)
+	f.label("upload", bytesStr(n))
+	return nil
+}
+
+// Download copies regions of src into out (consecutive regions to consecutive chunks) and waits
+// for it, and so for everything recorded before.
+func (d *Device) Download(src *Buffer, regions []Region, out []byte) error {
+	n := sumRegions(regions)
+	if int64(len(out)) != n {
+		return fmt.Errorf("vkrt: download: %d bytes of room for regions of %d", len(out), n)
+	}
+	if n == 0 {
+		return d.Sync()
+	}
+	stage, err := d.staging.alloc(n)
+	if err != nil {
+		return fmt.Errorf("vkrt: download %s: %w", bytesStr(n), err)
+	}
+	d.mu.Lock()
+	if err := d.checkAccess("download", regionsAccess(src, regions, false)); err != nil {
+		d.mu.Unlock()
+		stage.Free()
+		return err
+	}
+	f, err := d.begin()
+	if err != nil {
+		d.mu.Unlock()
+		stage.Free()
+		return err
+	}
+	f.staging = append(f.staging, stage)
+	d.recordCopy(f, stage, src, regions, false)
+	f.hostReads = append(f.hostReads, hostRead{src: stage, dst: out})
+	f.hostBarier = true
+	f.label("download", bytesStr(n))
+	d.mu.Unlock()
+	return d.Sync()
+}
+
+// Flush submits what has been recorded without waiting.
+func (d *Device) Flush() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.flush()
+}
+
+func (d *Device) flush() error {
+	f := d.frames[d.cur]
+	if !f.recording {
+		return d.err
+	}
+	if f.hostBarier {
+		C.chn_cmd_barrier(d.cd, f.cb, 1)
+		f.hostBarier = false
+	}
+	f.recording = false
+	if err := check(vk.Result(C.chn_end(d.cd, f.cb)), "vkEndCommandBuffer"); err != nil {
+		return d.fail(err)
+	}
+	if err := check(vk.Result(C.chn_submit(d.cd, f.cb, C.VkFence(unsafe.Pointer(f.fence)))), "vkQueueSubmit (%d commands, last: %s)", f.commands, f.lastOps()); err != nil {
+		return d.fail(err)
+	}
+	f.submitted = true
+	d.stats.Submits++
+	d.inflight = append(d.inflight, f)
+	d.cur = (d.cur + 1) % len(d.frames)
+	return nil
+}
+
+// complete waits for a submitted frame and finishes its host-side work.
+func (d *Device) complete(f *frame) error {
+	r := vk.Result(C.chn_wait(d.cd, C.VkFence(unsafe.Pointer(f.fence)), C.uint64_t(d.timeout.Nanoseconds())))
+	switch {
+	case r == vk.Timeout:
+		return d.fail(fmt.Errorf("vkrt: %d commands submitted to %s (last: %s) did not finish within %v: %w",
+			f.commands, d.Info.Name, f.lastOps(), d.timeout, ErrTimeout))
+	case r != vk.Success:
+		return d.fail(fmt.Errorf("%w (while running %s)", check(r, "vkWaitForFences"), f.lastOps()))
+	}
+	C.chn_reset_fence(d.cd, C.VkFence(unsafe.Pointer(f.fence)))
+	f.submitted = false
+	for i, ff := range d.inflight {
+		if ff == f {
+			d.inflight = append(d.inflight[:i], d.inflight[i+1:]...)
+			break
+		}
+	}
+	for _, hr := range f.hostReads {
+		copy(hr.dst, hr.src.hostBytes())
+	}
+	f.hostReads = f.hostReads[:0]
+	for _, s := range f.staging {
+		s.Free()
+	}
+	f.staging = f.staging[:0]
+	f.labels = f.labels[:0]
+	if f.pool != nil {
+		C.chn_pool_reset(f.pool)
+	}
+	return nil
+}
+
+// Sync submits what has been recorded and waits for all of it; it returns the device's sticky
+// error, if any.
+func (d *Device) Sync() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil {
+		return d.err
+	}
+	if err := d.flush(); err != nil {
+		return err
+	}
+	for len(d.inflight) > 0 {
+		if err := d.complete(d.inflight[0]); err != nil {
+			return err
+		}
+	}
+	// Everything has finished: no range can conflict with earlier work any more.
+	d.track.reset()
+	return nil
+}
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

@@ -1,0 +1,321 @@
+package vkrt
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"os"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/chnet/chnet/shaders"
+)
+
+// openTest opens the default device, skipping when there is none unless CHNET_REQUIRE_VULKAN=1.
+func openTest(tb testing.TB, opts Options) *Device {
+	tb.Helper()
+	d, err := Open(opts)
+	if err != nil {
+		if os.Getenv("CHNET_REQUIRE_VULKAN") != "1" && (errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNoValidationLayer)) {
+			tb.Skipf("no Vulkan device (set CHNET_REQUIRE_VULKAN=1 to fail instead): %v", err)
+		}
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return d
+}
+
+// ewPush mirrors elementwise.comp's push block.
+type ewPush struct {
+	Start, End, Inner, Op uint32
+	Off, Stride           [4]uint32
+	Alpha, Beta           float32
+	HW, C, Dense          uint32
+}
+
+func pushBytes[T any](p *T) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), unsafe.Sizeof(*p))
+}
+
+func kernel(tb testing.TB, d *Device, name string, spec ...uint32) *Kernel {
+	tb.Helper()
+	code, err := shaders.SPIRV(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	k, err := d.Kernel(KernelSpec{Name: name, SPIRV: code, Bindings: shaders.Bindings[name], Spec: spec})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+func floats(b []byte) []float32 {
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out
+}
+
+func floatBytes(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+	}
+	return b
+}
+
+func TestDevices(t *testing.T) {
+	devs, err := Devices()
+	if err != nil {
+		if os.Getenv("CHNET_REQUIRE_VULKAN") != "1" && errors.Is(err, ErrUnavailable) {
+			t.Skip(err)
+		}
+		t.Fatal(err)
+	}
+	for _, d := range devs {
+		t.Log("\n" + d.Describe())
+		if d.MaxStorageBufferRange == 0 || d.SubgroupSize == 0 || d.MaxPushConstants < 128 {
+			t.Errorf("%s: implausible capabilities %+v", d.Name, d)
+		}
+	}
+	if _, err := Choose(devs, "no such device name"); err == nil {
+		t.Error("Choose accepted a name no device has")
+	}
+	if got, err := Choose(devs, "0"); err != nil || got.Index != 0 {
+		t.Errorf("Choose(0) = %v, %v", got.Index, err)
+	}
+}
+
+func TestUploadDownload(t *testing.T) {
+	d := openTest(t, Options{})
+	b, err := d.Alloc(4000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Free()
+	in := make([]byte, 1000)
+	for i := range in {
+		in[i] = byte(i * 7)
+	}
+	// Two regions out of order.
+	if err := d.Upload(b, []Region{{2000, 500}, {0, 500}}, in); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]byte, 1000)
+	if err := d.Download(b, []Region{{2000, 500}, {0, 500}}, out); err != nil {
+		t.Fatal(err)
+	}
+	for i := range in {
+		if in[i] != out[i] {
+			t.Fatalf("byte %d: got %d want %d", i, out[i], in[i])
+		}
+	}
+}
+
+func TestDispatchAndBarriers(t *testing.T) {
+	d := openTest(t, Options{})
+	fill := kernel(t, d, shaders.ElementwiseFill, 64)
+	unary := kernel(t, d, shaders.ElementwiseUnary, 64)
+	const n = 1000
+	a, _ := d.Alloc(4 * n)
+	b, _ := d.Alloc(4 * n)
+	c, _ := d.Alloc(4 * n)
+	defer a.Free()
+	defer b.Free()
+	defer c.Free()
+	all := func(buf *Buffer, w bool) Access { return Access{Buf: buf, Off: 0, Size: 4 * n, Write: w} }
+	groups := [3]uint32{(n + 63) / 64, 1, 1}
+	p := ewPush{End: n, Inner: n, Stride: [4]uint32{n, n}, Dense: 1, Alpha: 3}
+	before := d.Stats()
+	if err := d.Dispatch(fill, []Access{all(a, true)}, pushBytes(&p), groups, "fill a"); err != nil {
+		t.Fatal(err)
+	}
+	p.Alpha = 5
+	if err := d.Dispatch(fill, []Access{all(b, true)}, pushBytes(&p), groups, "fill b"); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Stats().Barriers - before.Barriers; got != 0 {
+		t.Errorf("independent fills recorded %d barriers, want 0", got)
+	}
+	// c = 2a - c (axpby reading a): RAW on a needs a barrier.
+	p = ewPush{End: n, Inner: n, Stride: [4]uint32{n, n}, Dense: 1, Op: 6, Alpha: 2, Beta: 0}
+	if err := d.Dispatch(unary, []Access{all(c, true), all(a, false)}, pushBytes(&p), groups, "axpby"); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Stats().Barriers - before.Barriers; got != 1 {
+		t.Errorf("dependent axpby: %d barriers, want 1", got)
+	}
+	out := make([]byte, 4*n)
+	if err := d.Download(c, []Region{{0, 4 * n}}, out); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range floats(out) {
+		if v != 6 {
+			t.Fatalf("c[%d] = %v, want 6", i, v)
+		}
+	}
+	if err := d.Download(b, []Region{{0, 4 * n}}, out); err != nil {
+		t.Fatal(err)
+	}
+	if v := floats(out)[n-1]; v != 5 {
+		t.Fatalf("b = %v, want 5", v)
+	}
+}
+
+func TestDispatchErrors(t *testing.T) {
+	d := openTest(t, Options{})
+	fill := kernel(t, d, shaders.ElementwiseFill, 64)
+	a, _ := d.Alloc(64)
+	p := ewPush{End: 16, Inner: 16, Dense: 1}
+	if err := d.Dispatch(fill, []Access{{Buf: a, Off: 0, Size: 1 << 20, Write: true}}, pushBytes(&p), [3]uint32{1, 1, 1}, "too big"); err == nil {
+		t.Error("a range past the buffer was accepted")
+	}
+	if err := d.Dispatch(fill, []Access{{Buf: a, Off: 0, Size: 64, Write: true}}, pushBytes(&p), [3]uint32{1 << 30, 1, 1}, "grid"); err == nil {
+		t.Error("a grid beyond maxComputeWorkGroupCount was accepted")
+	}
+	a.Free()
+	if err := d.Dispatch(fill, []Access{{Buf: a, Off: 0, Size: 64, Write: true}}, pushBytes(&p), [3]uint32{1, 1, 1}, "freed"); err == nil {
+		t.Error("a freed buffer was accepted")
+	}
+	if _, err := d.Kernel(KernelSpec{Name: "garbage", SPIRV: []byte("not spir-v at all...."), Bindings: 1}); err == nil {
+		t.Error("garbage SPIR-V was accepted")
+	}
+}
+
+func TestArenaReuse(t *testing.T) {
+	d := openTest(t, Options{})
+	x, _ := d.Alloc(1000)
+	y, _ := d.Alloc(3000)
+	xo := x.off
+	x.Free()
+	z, _ := d.Alloc(900)
+	if z.blk != x.blk || z.off != xo {
+		t.Errorf("freed range not reused: got offset %d, freed %d", z.off, xo)
+	}
+	x.Free() // double free is a no-op
+	y.Free()
+	z.Free()
+	if d.arena.inUse != 0 {
+		t.Errorf("arena reports %d bytes in use after freeing everything", d.arena.inUse)
+	}
+	if n := len(d.arena.blocks[0].free); n != 1 {
+		t.Errorf("free list not coalesced: %v", d.arena.blocks[0].free)
+	}
+	if _, err := d.Alloc(1 << 50); !errors.Is(err, ErrOutOfDeviceMemory) {
+		t.Errorf("a 1 PiB allocation: %v, want ErrOutOfDeviceMemory", err)
+	}
+}
+
+func TestNoPushDescriptorFallback(t *testing.T) {
+	d := openTest(t, Options{NoPushDescriptor: true, MaxDispatchesPerSubmit: 3})
+	if d.PushDescriptors() {
+		t.Fatal("push descriptors still on")
+	}
+	fill := kernel(t, d, shaders.ElementwiseFill, 64)
+	a, _ := d.Alloc(4 * 64)
+	defer a.Free()
+	// More dispatches than one pool holds and several submissions.
+	for i := 0; i < 300; i++ {
+		p := ewPush{End: 64, Inner: 64, Dense: 1, Alpha: float32(i)}
+		if err := d.Dispatch(fill, []Access{{Buf: a, Size: 256, Write: true}}, pushBytes(&p), [3]uint32{1, 1, 1}, "fill"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := make([]byte, 256)
+	if err := d.Download(a, []Region{{0, 256}}, out); err != nil {
+		t.Fatal(err)
+	}
+	if v := floats(out)[63]; v != 299 {
+		t.Errorf("last fill wrote %v, want 299", v)
+	}
+}
+
+func TestTimeoutIsAnError(t *testing.T) {
+	d := openTest(t, Options{Timeout: time.Nanosecond})
+	fill := kernel(t, d, shaders.ElementwiseFill, 64)
+	const n = 1 << 24
+	a, err := d.Alloc(4 * n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ewPush{End: n, Inner: n, Dense: 1}
+	for i := 0; i < 20; i++ {
+		if err := d.Dispatch(fill, []Access{{Buf: a, Size: 4 * n, Write: true}}, pushBytes(&p), [3]uint32{1024, 1, 1}, "slow fill"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = d.Sync()
+	if err == nil {
+		t.Skip("64 MiB x 20 fills finished within 1 ns; cannot provoke a timeout")
+	}
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("got %v, want ErrTimeout", err)
+	}
+	t.Log(err)
+	// Let the work finish so Close can release everything.
+	d.mu.Lock()
+	d.timeout = time.Minute
+	d.err = nil
+	d.mu.Unlock()
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	a.Free()
+}
+
+// BenchmarkRecordDispatch measures the host cost of recording one small dispatch (barrier
+// elision, push descriptors, push constants, one cgo call); GPU time is excluded by timing
+// only the recording of batches that are then waited for off the clock.
+func BenchmarkRecordDispatch(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		opts    Options
+		barrier bool
+	}{
+		{"push_descriptors", Options{MaxDispatchesPerSubmit: 1 << 30}, false},
+		{"push_descriptors_barrier_each", Options{MaxDispatchesPerSubmit: 1 << 30}, true},
+		{"pooled_sets", Options{MaxDispatchesPerSubmit: 1 << 30, NoPushDescriptor: true}, false},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			d := openTest(b, tc.opts)
+			unary := kernel(b, d, shaders.ElementwiseUnary, 64)
+			x, _ := d.Alloc(256)
+			y, _ := d.Alloc(256)
+			p := ewPush{End: 64, Inner: 64, Dense: 1, Op: 1}
+			binds := []Access{{Buf: y, Size: 256, Write: true}, {Buf: x, Size: 256}}
+			if !tc.barrier {
+				binds[0].Write = false // read-only on both: never a hazard, never a barrier
+				binds[0].Buf = x
+			}
+			const batch = 1000
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%batch == 0 && i > 0 {
+					b.StopTimer()
+					if err := d.Sync(); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				if tc.barrier {
+					binds[0], binds[1] = binds[1], binds[0]
+					binds[0].Write, binds[1].Write = true, false
+				}
+				if err := d.Dispatch(unary, binds, pushBytes(&p), [3]uint32{1, 1, 1}, "copy"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if err := d.Sync(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
