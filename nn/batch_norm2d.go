@@ -12,6 +12,8 @@ type BatchNorm2d struct {
 	NumBatchesTracked       int64
 	P                       ops.BatchNormParams
 	Training                bool
+	// Frozen keeps eval-mode statistics even while the network trains (a frozen backbone).
+	Frozen bool
 }
 
 // NewBatchNorm2d creates a normalisation over c channels: weight 1, bias 0, running mean 0 and
@@ -34,10 +36,11 @@ func NewBatchNorm2d(in Init, c int) (*BatchNorm2d, error) {
 
 // Forward normalises x with batch statistics in training mode, running statistics in eval mode.
 func (bn *BatchNorm2d) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
-	if bn.Training {
+	training := bn.Training && !bn.Frozen
+	if training {
 		bn.NumBatchesTracked++
 	}
-	return t.BatchNorm2D(x, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, bn.Training, bn.P)
+	return t.BatchNorm2D(x, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, training, bn.P)
 }
 
 // SetTraining implements Trainer.

@@ -141,6 +141,17 @@ func SetRequiresGrad(m Module, v bool) {
 	})
 }
 
+// Freeze stops training m: its parameters get no gradients and its batch norms keep their
+// running statistics (eval mode) even when the network around them trains.
+func Freeze(m Module) {
+	SetRequiresGrad(m, false)
+	WalkModules(m, func(x Module) {
+		if bn, ok := x.(*BatchNorm2d); ok {
+			bn.Frozen = true
+		}
+	})
+}
+
 // ZeroGrad drops every parameter's accumulated gradient, releasing its memory.
 func ZeroGrad(b ops.Backend, m Module) {
 	Walk(m, "", func(_ string, e Entry) {
