@@ -1,0 +1,493 @@
+package optest
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/chnet/chnet/ops"
+	"github.com/chnet/chnet/tensor"
+)
+
+// tolCompare is the relative error (RelErr) allowed between two backends on one kernel: both
+// compute in float32 and differ only in summation order (the CPU accumulates some sums in
+// float64), which costs a few ulps of the largest value, far below 1e-5.
+const tolCompare = 1e-5
+
+// CompareBackends runs every kernel of ops.Backend on b and on ref with the same inputs and
+// compares their outputs, forward and backward. Shapes are odd (not multiples of any tile size),
+// many operands are channel slices of larger tensors (batch-strided views), convolutions cover
+// stride, padding, dilation, groups and non-square kernels, and outputs start as NaN inside the
+// written view (random outside it), so a kernel that skips an element or writes outside its view
+// fails. Cases named large_* use tensors above 128 MiB, which backends with a small binding
+// limit (lavapipe's maxStorageBufferRange) must process in slices; -short skips them.
+func CompareBackends(t *testing.T, ref, b ops.Backend) {
+	for _, c := range compareCases() {
+		t.Run(c.name, func(t *testing.T) {
+			if c.large && testing.Short() {
+				t.Skip("tensor above 128 MiB: skipped under -short")
+			}
+			want := runCase(t, ref, c)
+			got := runCase(t, b, c)
+			tol := c.tol
+			if tol == 0 {
+				tol = tolCompare
+			}
+			for i := range want {
+				if e := RelErr(got[i].v, want[i].v); e > tol || math.IsNaN(e) {
+					t.Errorf("%s: %s vs %s relative error %.3g > %g%s", got[i].name, b.Name(), ref.Name(), e, tol, firstDiff(got[i].v, want[i].v))
+				}
+			}
+		})
+	}
+}
+
+// firstDiff describes the largest difference, for failure messages.
+func firstDiff(got, want []float32) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf(" (%d values vs %d)", len(got), len(want))
+	}
+	worst, at := -1.0, 0
+	for i := range want {
+		d := math.Abs(float64(got[i]) - float64(want[i]))
+		if math.IsNaN(d) {
+			d = math.Inf(1)
+		}
+		if d > worst {
+			worst, at = d, i
+		}
+	}
+	return fmt.Sprintf(" (worst at %d of %d: got %v want %v)", at, len(want), got[at], want[at])
+}
+
+// compareCase is one kernel call (or a few) on one configuration.
+type compareCase struct {
+	name  string
+	tol   float64 // 0: tolCompare
+	large bool
+	run   func(e *env) error
+}
+
+// env supplies one backend with deterministic inputs and collects the tensors to compare.
+type env struct {
+	tb    testing.TB
+	b     ops.Backend
+	rng   *tensor.RNG
+	outs  []result
+	owned []tensor.Storage
+	// parents maps a registered view to the parent tensor that is compared in its place.
+	parents map[*tensor.Tensor]*tensor.Tensor
+}
+
+type result struct {
+	name string
+	t    *tensor.Tensor
+	v    []float32
+}
+
+func runCase(tb testing.TB, b ops.Backend, c compareCase) []result {
+	tb.Helper()
+	e := &env{tb: tb, b: b, rng: tensor.NewRNG(2024, 7), parents: map[*tensor.Tensor]*tensor.Tensor{}}
+	defer func() {
+		for _, s := range e.owned {
+			b.Release(s)
+		}
+	}()
+	if err := c.run(e); err != nil {
+		tb.Fatalf("%s: %v", b.Name(), err)
+	}
+	for i := range e.outs {
+		v, err := b.Download(e.outs[i].t)
+		if err != nil {
+			tb.Fatalf("%s: read %s: %v", b.Name(), e.outs[i].name, err)
+		}
+		e.outs[i].v = v
+	}
+	return e.outs
+}
+
+// tensor uploads values to a new tensor of the backend.
+func (e *env) tensor(v []float32, shape ...int) *tensor.Tensor {
+	e.tb.Helper()
+	x, err := ops.FromHost(e.b, v, shape...)
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	e.owned = append(e.owned, x.Storage())
+	return x
+}
+
+func (e *env) normal(n int, scale, shift float64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(e.rng.Normal()*scale + shift)
+	}
+	return v
+}
+
+// in is a dense N(0,1) input.
+func (e *env) in(shape ...int) *tensor.Tensor {
+	return e.tensor(e.normal(tensor.Shape(shape).Numel(), 1, 0), shape...)
+}
+
+// inFn is a dense input with values from f.
+func (e *env) inFn(f func(r *tensor.RNG) float32, shape ...int) *tensor.Tensor {
+	v := make([]float32, tensor.Shape(shape).Numel())
+	for i := range v {
+		v[i] = f(e.rng)
+	}
+	return e.tensor(v, shape...)
+}
+
+// viewOf is channels [1, 1+C) of a random [N C+3 H W] parent: a batch-strided view whose items
+// are not contiguous with each other.
+func (e *env) viewOf(shape []int, fill func(inView bool) float32) (view, parent *tensor.Tensor) {
+	e.tb.Helper()
+	n, c, h, w := shape[0], shape[1], shape[2], shape[3]
+	ps := []int{n, c + 3, h, w}
+	v := make([]float32, tensor.Shape(ps).Numel())
+	for i := range v {
+		ch := i / (h * w) % (c + 3)
+		v[i] = fill(ch >= 1 && ch < 1+c)
+	}
+	parent = e.tensor(v, ps...)
+	view, err := parent.Narrow(1, 1, c)
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	return view, parent
+}
+
+// inView is a random N(0,1) input that is a channel slice.
+func (e *env) inView(shape ...int) *tensor.Tensor {
+	v, _ := e.viewOf(shape, func(bool) float32 { return float32(e.rng.Normal()) })
+	return v
+}
+
+// out is a dense output, NaN until written, compared after the run.
+func (e *env) out(name string, shape ...int) *tensor.Tensor {
+	v := make([]float32, tensor.Shape(shape).Numel())
+	for i := range v {
+		v[i] = float32(math.NaN())
+	}
+	x := e.tensor(v, shape...)
+	e.check(name, x)
+	return x
+}
+
+// outView is an output that is a channel slice: NaN inside the view, random outside; the whole
+// parent is compared, so writes outside the view are caught too.
+func (e *env) outView(name string, shape ...int) *tensor.Tensor {
+	view, parent := e.viewOf(shape, func(in bool) float32 {
+		if in {
+			return float32(math.NaN())
+		}
+		return float32(e.rng.Normal())
+	})
+	e.check(name, parent)
+	return view
+}
+
+// state is a dense random tensor that a kernel updates in place, compared after the run.
+func (e *env) state(name string, f func(r *tensor.RNG) float32, shape ...int) *tensor.Tensor {
+	x := e.inFn(f, shape...)
+	e.check(name, x)
+	return x
+}
+
+// check registers a tensor to compare.
+func (e *env) check(name string, x *tensor.Tensor) {
+	e.outs = append(e.outs, result{name: name, t: x})
+}
+
+func normal(r *tensor.RNG) float32   { return float32(r.Normal()) }
+func positive(r *tensor.RNG) float32 { return float32(0.5 + 2*r.Float64()) }
+
+func compareCases() []compareCase {
+	var cs []compareCase
+	add := func(c compareCase) { cs = append(cs, c) }
+
+	// Elementwise.
+	add(compareCase{name: "fill_view", run: func(e *env) error { return e.b.Fill(e.outView("dst", 3, 5, 7, 9), 2.5) }})
+	add(compareCase{name: "copy_view_to_dense", run: func(e *env) error {
+		return e.b.Copy(e.out("dst", 3, 5, 7, 9), e.inView(3, 5, 7, 9))
+	}})
+	add(compareCase{name: "copy_dense_to_view", run: func(e *env) error {
+		return e.b.Copy(e.outView("dst", 3, 5, 7, 9), e.in(3, 5, 7, 9))
+	}})
+	for _, op := range []ops.UnaryOp{ops.ReLU, ops.Sigmoid, ops.Abs, ops.Neg} {
+		add(compareCase{name: "unary_" + op.String(), run: func(e *env) error {
+			x := e.inFn(func(r *tensor.RNG) float32 { return float32(8 * r.Normal()) }, 2, 5, 7, 9)
+			return e.b.Unary(op, e.outView("dst", 2, 5, 7, 9), x)
+		}})
+		add(compareCase{name: "unary_" + op.String() + "_view_in_place", run: func(e *env) error {
+			x := e.inView(2, 5, 7, 9)
+			e.check("x", x)
+			return e.b.Unary(op, x, x)
+		}})
+		add(compareCase{name: "unary_grad_" + op.String(), run: func(e *env) error {
+			gy, x := e.inView(2, 5, 7, 9), e.in(2, 5, 7, 9)
+			y := e.out("y", 2, 5, 7, 9)
+			if err := e.b.Unary(op, y, x); err != nil {
+				return err
+			}
+			return e.b.UnaryGrad(op, e.outView("dst", 2, 5, 7, 9), gy, x, y)
+		}})
+	}
+	for _, op := range []ops.BinaryOp{ops.Add, ops.Sub, ops.Mul, ops.Div} {
+		add(compareCase{name: "binary_" + op.String(), run: func(e *env) error {
+			a, b := e.inView(3, 4, 5, 11), e.inFn(positive, 3, 4, 5, 11)
+			return e.b.Binary(op, e.out("dst", 3, 4, 5, 11), a, b)
+		}})
+		add(compareCase{name: "binary_" + op.String() + "_in_place", run: func(e *env) error {
+			a := e.state("a", normal, 3, 4, 5, 11)
+			return e.b.Binary(op, a, a, e.inFn(positive, 3, 4, 5, 11))
+		}})
+	}
+	add(compareCase{name: "axpby_beta0_nan_dst", run: func(e *env) error {
+		return e.b.Axpby(e.out("dst", 3, 5, 7, 9), e.inView(3, 5, 7, 9), -1.5, 0)
+	}})
+	add(compareCase{name: "axpby_beta", run: func(e *env) error {
+		return e.b.Axpby(e.state("dst", normal, 3, 5, 7, 9), e.inView(3, 5, 7, 9), 0.7, -0.3)
+	}})
+	add(compareCase{name: "axpby_in_place", run: func(e *env) error {
+		x := e.state("x", normal, 2, 3, 9, 5)
+		return e.b.Axpby(x, x, 2, 0)
+	}})
+	add(compareCase{name: "bce_with_logits", run: func(e *env) error {
+		x := e.inFn(func(r *tensor.RNG) float32 { return float32(6 * r.Normal()) }, 2, 1, 17, 19)
+		tg := e.inFn(func(r *tensor.RNG) float32 { return float32(r.Intn(3)) / 2 }, 2, 1, 17, 19)
+		return e.b.BCEWithLogits(e.out("dst", 2, 1, 17, 19), x, tg)
+	}})
+	add(compareCase{name: "bce_with_logits_grad", run: func(e *env) error {
+		x := e.inFn(func(r *tensor.RNG) float32 { return float32(6 * r.Normal()) }, 2, 1, 17, 19)
+		tg := e.inFn(func(r *tensor.RNG) float32 { return float32(r.Intn(3)) / 2 }, 2, 1, 17, 19)
+		return e.b.BCEWithLogitsGrad(e.outView("gx", 2, 1, 17, 19), e.in(2, 1, 17, 19), x, tg)
+	}})
+
+	// Reductions and broadcasts.
+	for _, axes := range []ops.Axes{ops.AxesAll, ops.AxesNHW, ops.AxesHW} {
+		dstShape := map[ops.Axes][]int{ops.AxesAll: {1}, ops.AxesNHW: {5}, ops.AxesHW: {3, 5}}[axes]
+		add(compareCase{name: "sum_" + axes.String() + "_view", run: func(e *env) error {
+			return e.b.Sum(e.out("dst", dstShape...), e.inView(3, 5, 7, 9), axes)
+		}})
+		big := map[ops.Axes][]int{ops.AxesAll: {1}, ops.AxesNHW: {3}, ops.AxesHW: {2, 3}}[axes]
+		add(compareCase{name: "sum_" + axes.String() + "_many_chunks", run: func(e *env) error {
+			x := e.inFn(func(r *tensor.RNG) float32 { return float32(r.Normal() + 0.5) }, 2, 3, 151, 133)
+			return e.b.Sum(e.out("dst", big...), x, axes)
+		}})
+		add(compareCase{name: "expand_" + axes.String(), run: func(e *env) error {
+			return e.b.Expand(e.outView("dst", 3, 5, 7, 9), e.in(dstShape...), axes, 0.25)
+		}})
+	}
+
+	// Convolution: forward and both gradients per configuration.
+	type convCfg struct {
+		name       string
+		x, w       []int
+		p          ops.Conv2DParams
+		bias, view bool
+	}
+	for _, c := range []convCfg{
+		{"3x3_s1_p1_bias", []int{2, 5, 13, 11}, []int{7, 5, 3, 3}, ops.Conv2DParams{Pad: 1}, true, false},
+		{"3x3_s2_p1", []int{3, 4, 15, 12}, []int{6, 4, 3, 3}, ops.Conv2DParams{Stride: 2, Pad: 1}, false, false},
+		{"7x7_s2_p3_bias", []int{2, 3, 23, 19}, []int{8, 3, 7, 7}, ops.Conv2DParams{Stride: 2, Pad: 3}, true, false},
+		{"1x1_s1_bias", []int{2, 37, 9, 7}, []int{70, 37, 1, 1}, ops.Conv2DParams{}, true, false},
+		{"1x1_s2", []int{2, 9, 11, 13}, []int{5, 9, 1, 1}, ops.Conv2DParams{Stride: 2}, false, false},
+		{"1x1_s1_p1", []int{1, 3, 5, 6}, []int{4, 3, 1, 1}, ops.Conv2DParams{Pad: 1}, false, false},
+		{"3x3_d2_p2_g2", []int{2, 6, 11, 10}, []int{4, 3, 3, 3}, ops.Conv2DParams{Pad: 2, Dilation: 2, Groups: 2}, false, false},
+		{"3x3_depthwise_s2", []int{2, 5, 9, 8}, []int{5, 1, 3, 3}, ops.Conv2DParams{Stride: 2, Pad: 1, Groups: 5}, true, false},
+		{"5x3_s1_p1", []int{2, 3, 9, 8}, []int{4, 3, 5, 3}, ops.Conv2DParams{Pad: 1}, false, false},
+		{"3x3_s1_p1_wide", []int{3, 37, 19, 17}, []int{45, 37, 3, 3}, ops.Conv2DParams{Pad: 1}, true, false},
+		{"3x3_s2_p1_views", []int{2, 5, 9, 8}, []int{6, 5, 3, 3}, ops.Conv2DParams{Stride: 2, Pad: 1}, true, true},
+		{"1x1_s1_views", []int{2, 5, 9, 8}, []int{3, 5, 1, 1}, ops.Conv2DParams{}, false, true},
+	} {
+		p := c.p.Norm()
+		oh, ow := p.OutSize(c.x[2], c.w[2]), p.OutSize(c.x[3], c.w[3])
+		y := []int{c.x[0], c.w[0], oh, ow}
+		input := func(e *env, shape []int) *tensor.Tensor {
+			if c.view {
+				return e.inView(shape...)
+			}
+			return e.in(shape...)
+		}
+		output := func(e *env, name string, shape []int) *tensor.Tensor {
+			if c.view {
+				return e.outView(name, shape...)
+			}
+			return e.out(name, shape...)
+		}
+		add(compareCase{name: "conv2d_" + c.name, run: func(e *env) error {
+			x, w := input(e, c.x), e.in(c.w...)
+			var bias *tensor.Tensor
+			if c.bias {
+				bias = e.in(c.w[0])
+			}
+			return e.b.Conv2D(output(e, "y", y), x, w, bias, p)
+		}})
+		add(compareCase{name: "conv2d_grad_input_" + c.name, run: func(e *env) error {
+			gy, w := input(e, y), e.in(c.w...)
+			return e.b.Conv2DGradInput(output(e, "gx", c.x), gy, w, p)
+		}})
+		add(compareCase{name: "conv2d_grad_weight_" + c.name, run: func(e *env) error {
+			x, gy := input(e, c.x), input(e, y)
+			return e.b.Conv2DGradWeight(e.out("gw", c.w...), x, gy, p)
+		}})
+	}
+
+	// Batch normalisation. The input's mean (3) is large against its spread, as after a ReLU,
+	// which a one-pass variance in float32 would get wrong.
+	bnIn := func(e *env, shape ...int) *tensor.Tensor {
+		v, _ := e.viewOf(shape, func(bool) float32 { return float32(3 + 0.5*e.rng.Normal()) })
+		return v
+	}
+	for _, shape := range [][]int{{3, 5, 7, 6}, {2, 3, 150, 131}} {
+		sfx := fmt.Sprintf("_%dx%dx%dx%d", shape[0], shape[1], shape[2], shape[3])
+		c := shape[1]
+		add(compareCase{name: "batch_norm_train" + sfx, run: func(e *env) error {
+			x := bnIn(e, shape...)
+			gamma, beta := e.in(c), e.in(c)
+			rm, rv := e.state("running_mean", normal, c), e.state("running_var", positive, c)
+			mean, inv := e.out("mean", c), e.out("inv_std", c)
+			return e.b.BatchNormTrain(e.outView("y", shape...), mean, inv, x, gamma, beta, rm, rv, ops.DefaultBatchNorm)
+		}})
+		for _, train := range []bool{true, false} {
+			add(compareCase{name: fmt.Sprintf("batch_norm_grad_train_%v%s", train, sfx), run: func(e *env) error {
+				x, gy := bnIn(e, shape...), e.inView(shape...)
+				gamma := e.in(c)
+				mean := e.inFn(func(r *tensor.RNG) float32 { return float32(3 + 0.1*r.Normal()) }, c)
+				inv := e.inFn(func(r *tensor.RNG) float32 { return float32(1.5 + 0.5*r.Float64()) }, c)
+				return e.b.BatchNormGrad(e.outView("gx", shape...), e.out("ggamma", c), e.out("gbeta", c), gy, x, gamma, mean, inv, train)
+			}})
+		}
+	}
+	add(compareCase{name: "batch_norm_eval", run: func(e *env) error {
+		x := bnIn(e, 3, 5, 7, 6)
+		gamma, beta, rm, rv := e.in(5), e.in(5), e.in(5), e.inFn(positive, 5)
+		return e.b.BatchNormEval(e.outView("y", 3, 5, 7, 6), x, gamma, beta, rm, rv, ops.DefaultBatchNorm)
+	}})
+
+	// Pooling. ties draws from three values, so windows hold equal maxima and the first one
+	// must win (PyTorch's rule).
+	ties := func(r *tensor.RNG) float32 { return float32(r.Intn(3)) }
+	for _, c := range []struct {
+		name  string
+		x     []int
+		p     ops.PoolParams
+		isMax bool
+		vals  func(*tensor.RNG) float32
+	}{
+		{"max_pool_3s2p1", []int{2, 3, 13, 11}, ops.PoolParams{Kernel: 3, Stride: 2, Pad: 1}, true, normal},
+		{"max_pool_3s2p1_ties", []int{2, 3, 13, 11}, ops.PoolParams{Kernel: 3, Stride: 2, Pad: 1}, true, ties},
+		{"max_pool_2s2_ceil", []int{2, 3, 9, 7}, ops.PoolParams{Kernel: 2, Stride: 2, CeilMode: true}, true, normal},
+		{"max_pool_3s1p1", []int{1, 2, 6, 7}, ops.PoolParams{Kernel: 3, Stride: 1, Pad: 1}, true, ties},
+		{"avg_pool_3s1p1_include_pad", []int{2, 3, 13, 11}, ops.PoolParams{Kernel: 3, Stride: 1, Pad: 1, CountIncludePad: true}, false, normal},
+		{"avg_pool_3s2p1_exclude_pad", []int{2, 3, 13, 11}, ops.PoolParams{Kernel: 3, Stride: 2, Pad: 1}, false, normal},
+		{"avg_pool_2s2_ceil", []int{2, 3, 9, 7}, ops.PoolParams{Kernel: 2, Stride: 2, CeilMode: true}, false, normal},
+		{"avg_pool_3s2p1_ceil_include_pad", []int{2, 3, 10, 9}, ops.PoolParams{Kernel: 3, Stride: 2, Pad: 1, CeilMode: true, CountIncludePad: true}, false, normal},
+		{"avg_pool_31s1p15", []int{1, 2, 40, 37}, ops.PoolParams{Kernel: 31, Stride: 1, Pad: 15, CountIncludePad: true}, false, normal},
+	} {
+		p := c.p.Norm()
+		y := []int{c.x[0], c.x[1], p.OutSize(c.x[2]), p.OutSize(c.x[3])}
+		add(compareCase{name: c.name, run: func(e *env) error {
+			x, _ := e.viewOf(c.x, func(bool) float32 { return c.vals(e.rng) })
+			if c.isMax {
+				return e.b.MaxPool2D(e.outView("y", y...), x, p)
+			}
+			return e.b.AvgPool2D(e.outView("y", y...), x, p)
+		}})
+		add(compareCase{name: c.name + "_grad", run: func(e *env) error {
+			x, _ := e.viewOf(c.x, func(bool) float32 { return c.vals(e.rng) })
+			gy := e.inView(y...)
+			if c.isMax {
+				return e.b.MaxPool2DGrad(e.outView("gx", c.x...), gy, x, p)
+			}
+			return e.b.AvgPool2DGrad(e.outView("gx", c.x...), gy, p)
+		}})
+	}
+
+	// Bilinear resizing, up and down, both corner conventions, non-integer scales.
+	for _, c := range []struct {
+		name   string
+		x      []int
+		oh, ow int
+		ac     bool
+	}{
+		{"resize_up_ac0", []int{2, 3, 5, 7}, 11, 13, false},
+		{"resize_up_ac1", []int{2, 3, 5, 7}, 11, 13, true},
+		{"resize_down_ac0", []int{2, 3, 17, 19}, 6, 5, false},
+		{"resize_down_ac1", []int{2, 3, 17, 19}, 6, 5, true},
+		{"resize_x8_ac0", []int{1, 2, 4, 3}, 32, 24, false},
+		{"resize_to_1x1_ac1", []int{1, 2, 4, 3}, 1, 1, true},
+	} {
+		y := []int{c.x[0], c.x[1], c.oh, c.ow}
+		add(compareCase{name: c.name, run: func(e *env) error {
+			return e.b.ResizeBilinear(e.outView("y", y...), e.inView(c.x...), c.ac)
+		}})
+		add(compareCase{name: c.name + "_grad", run: func(e *env) error {
+			return e.b.ResizeBilinearGrad(e.outView("gx", c.x...), e.inView(y...), c.ac)
+		}})
+	}
+
+	// Structure loss on a mask that is mostly binary with soft edges, as resized masks are.
+	for _, form := range []ops.StructureLossForm{ops.StructureLossOfficial, ops.StructureLossWeighted} {
+		mask := func(e *env, shape ...int) *tensor.Tensor {
+			return e.inFn(func(r *tensor.RNG) float32 {
+				if r.Intn(5) == 0 {
+					return float32(r.Float64())
+				}
+				return float32(r.Intn(2))
+			}, shape...)
+		}
+		logits := func(e *env, shape ...int) *tensor.Tensor {
+			return e.inFn(func(r *tensor.RNG) float32 { return float32(3 * r.Normal()) }, shape...)
+		}
+		add(compareCase{name: "structure_loss_" + form.String(), run: func(e *env) error {
+			return e.b.StructureLoss(e.out("loss", 1), logits(e, 3, 1, 37, 41), mask(e, 3, 1, 37, 41), form)
+		}})
+		add(compareCase{name: "structure_loss_grad_" + form.String(), run: func(e *env) error {
+			gl := e.tensor([]float32{0.7}, 1)
+			return e.b.StructureLossGrad(e.out("gx", 3, 1, 37, 41), gl, logits(e, 3, 1, 37, 41), mask(e, 3, 1, 37, 41), form)
+		}})
+	}
+
+	// SGD.
+	for _, p := range []ops.SGDParams{
+		{LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4, Nesterov: true},
+		{LR: 0.1, Momentum: 0.9},
+		{LR: 0.05, WeightDecay: 1e-3},
+	} {
+		add(compareCase{name: fmt.Sprintf("sgd_m%g_wd%g_nesterov%v", p.Momentum, p.WeightDecay, p.Nesterov), run: func(e *env) error {
+			w, buf := e.state("param", normal, 7, 5, 3, 3), e.state("momentum", normal, 7, 5, 3, 3)
+			return e.b.SGDStep(w, e.in(7, 5, 3, 3), buf, p)
+		}})
+	}
+
+	// Tensors above 128 MiB (34.6 M floats = 138 MB; each item 69 MB): backends whose bindings
+	// are limited to 128 MiB must split them, by elements or by batch items.
+	large := []int{2, 3, 2400, 2400}
+	uniform := func(r *tensor.RNG) float32 { return float32(r.Uniform(-2, 2)) }
+	add(compareCase{name: "large_relu", large: true, run: func(e *env) error {
+		return e.b.Unary(ops.ReLU, e.out("y", large...), e.inFn(uniform, large...))
+	}})
+	add(compareCase{name: "large_sum_nhw_and_expand", large: true, run: func(e *env) error {
+		x := e.inFn(uniform, large...)
+		s := e.out("sum", 3)
+		if err := e.b.Sum(s, x, ops.AxesNHW); err != nil {
+			return err
+		}
+		return e.b.Expand(e.out("expand", large...), s, ops.AxesNHW, 1e-3)
+	}})
+	add(compareCase{name: "large_conv2d_1x1_and_grads", large: true, run: func(e *env) error {
+		x, w := e.inFn(uniform, large...), e.in(2, 3, 1, 1)
+		y := e.out("y", 2, 2, 2400, 2400)
+		if err := e.b.Conv2D(y, x, w, nil, ops.Conv2DParams{}.Norm()); err != nil {
+			return err
+		}
+		if err := e.b.Conv2DGradWeight(e.out("gw", 2, 3, 1, 1), x, y, ops.Conv2DParams{}.Norm()); err != nil {
+			return err
+		}
+		return e.b.Conv2DGradInput(e.out("gx", large...), y, w, ops.Conv2DParams{}.Norm())
+	}})
+	return cs
+}
