@@ -65,7 +65,9 @@ func rgbImage(w, h int) *image.NRGBA {
 
 func TestList(t *testing.T) {
 	png8 := func(t *testing.T) []byte { return encodePNG(t, rgbImage(4, 3)) }
-	maskPNG := func(t *testing.T) []byte { return encodePNG(t, grey(4, 3, func(x, y int) uint8 { return 255 * uint8(x&1) })) }
+	maskPNG := func(t *testing.T) []byte {
+		return encodePNG(t, grey(4, 3, func(x, y int) uint8 { return 255 * uint8(x&1) }))
+	}
 	maskJPG := func(t *testing.T) []byte { return encodeJPEG(t, grey(4, 3, func(x, y int) uint8 { return 255 })) }
 	type file struct {
 		path string

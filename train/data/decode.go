@@ -2,13 +2,12 @@ package data
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"image"
 	"image/color"
-	_ "image/gif" // registered for image.Decode; paletted GIF masks occur in the wild
-	_ "image/jpeg"
-	_ "image/png"
+	"image/gif" // paletted GIF masks occur in the wild
+	"image/jpeg"
+	"image/png"
 	"io"
 	"os"
 )
@@ -78,33 +77,61 @@ func readFile(path string, max int64) ([]byte, error) {
 	return b, nil
 }
 
-// decodeBytes gates on the header before decoding: image.DecodeConfig reads only the header, so a
+// codec is one of the three decoders chnet accepts. They are called directly rather than
+// through image.Decode's global registry: any linked package can register more decoders there
+// (gonum/plot pulls in golang.org/x/image's TIFF), and what chnet reads must not depend on that.
+type codec struct {
+	name         string
+	magic        []string
+	decodeConfig func(io.Reader) (image.Config, error)
+	decode       func(io.Reader) (image.Image, error)
+}
+
+var codecs = []codec{
+	{"png", []string{"\x89PNG\r\n\x1a\n"}, png.DecodeConfig, png.Decode},
+	{"jpeg", []string{"\xff\xd8"}, jpeg.DecodeConfig, jpeg.Decode},
+	{"gif", []string{"GIF87a", "GIF89a"}, gif.DecodeConfig, gif.Decode},
+}
+
+func sniff(b []byte) *codec {
+	for i := range codecs {
+		for _, m := range codecs[i].magic {
+			if bytes.HasPrefix(b, []byte(m)) {
+				return &codecs[i]
+			}
+		}
+	}
+	return nil
+}
+
+// decodeBytes gates on the header before decoding: DecodeConfig reads only the header, so a
 // file declaring 100000×100000 pixels is refused without allocating its buffer.
 func decodeBytes(b []byte, lim Limits) (image.Image, error) {
 	lim = lim.withDefaults()
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(b))
-	if err != nil {
-		if errors.Is(err, image.ErrFormat) {
-			if f := sniffUnsupported(b); f != "" {
-				return nil, fmt.Errorf("%w: %s (the standard library has no %s decoder; convert to PNG)", ErrUnsupported, f, f)
-			}
-			return nil, ErrNotImage
+	c := sniff(b)
+	if c == nil {
+		if f := sniffUnsupported(b); f != "" {
+			return nil, fmt.Errorf("%w: %s (chnet reads PNG, JPEG and GIF; convert to PNG)", ErrUnsupported, f)
 		}
-		return nil, fmt.Errorf("%w: header: %v", ErrCorrupt, err)
+		return nil, ErrNotImage
+	}
+	cfg, err := c.decodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s header: %v", ErrCorrupt, c.name, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Errorf("%w: %s declares %d×%d pixels", ErrCorrupt, format, cfg.Width, cfg.Height)
+		return nil, fmt.Errorf("%w: %s declares %d×%d pixels", ErrCorrupt, c.name, cfg.Width, cfg.Height)
 	}
 	if px := int64(cfg.Width) * int64(cfg.Height); px > lim.MaxPixels {
 		return nil, fmt.Errorf("%w: %s declares %d×%d = %d pixels, limit %d (raise --max-pixels if the file is trusted)",
-			ErrTooLarge, format, cfg.Width, cfg.Height, px, lim.MaxPixels)
+			ErrTooLarge, c.name, cfg.Width, cfg.Height, px, lim.MaxPixels)
 	}
-	img, _, err := image.Decode(bytes.NewReader(b))
+	img, err := c.decode(bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, format, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, c.name, err)
 	}
 	if r := img.Bounds(); r.Dx() != cfg.Width || r.Dy() != cfg.Height {
-		return nil, fmt.Errorf("%w: %s header says %d×%d, pixels are %d×%d", ErrCorrupt, format, cfg.Width, cfg.Height, r.Dx(), r.Dy())
+		return nil, fmt.Errorf("%w: %s header says %d×%d, pixels are %d×%d", ErrCorrupt, c.name, cfg.Width, cfg.Height, r.Dx(), r.Dy())
 	}
 	return img, nil
 }

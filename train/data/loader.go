@@ -229,13 +229,24 @@ type State struct {
 	BatchSize int `json:"batch_size"`
 }
 
-// Start is the state before the first epoch.
-func (l *Loader) Start() State {
-	return State{RNG: tensor.NewRNG(l.cfg.Seed, rngStream).State(), Samples: len(l.pairs), BatchSize: l.cfg.BatchSize}
+// epochRNG is the generator of one epoch. Each epoch has its own stream of the seed, so epoch
+// e's batches depend only on (dataset, config, seed, e) — what train.TrainData asks for — and
+// the saved RNG state doubles as a check that a resumed run uses the same seed.
+func (l *Loader) epochRNG(epoch int) *tensor.RNG {
+	return tensor.NewRNG(l.cfg.Seed, rngStream^uint64(epoch)*0x9e3779b97f4a7c15)
 }
 
-// plan is every random choice of one epoch, drawn up front and in a fixed order on one
-// goroutine, so workers only compute: batches are then bit-identical for any worker count.
+// StateAt is the state before batch `batch` of epoch `epoch`.
+func (l *Loader) StateAt(epoch, batch int) State {
+	return State{Epoch: epoch, Batch: batch, RNG: l.epochRNG(epoch).State(), Samples: len(l.pairs), BatchSize: l.cfg.BatchSize}
+}
+
+// Start is the state before the first epoch.
+func (l *Loader) Start() State { return l.StateAt(0, 0) }
+
+// plan is every random choice of one epoch, drawn up front from the epoch's generator in a
+// fixed order on one goroutine, so workers only compute: batches are then bit-identical for any
+// worker count or timing.
 type plan struct {
 	order []int // sample index per position
 	sizes []int // output size per batch
@@ -289,12 +300,11 @@ type result struct {
 
 // Iterator delivers one epoch's batches in order, building up to Prefetch of them ahead.
 type Iterator struct {
-	l          *Loader
-	epoch      int
-	plan       plan
-	start, end [2]uint64
-	next, nb   int
-	err        error // sticky, like flate's: once failed, always failed
+	l        *Loader
+	epoch    int
+	plan     plan
+	next, nb int
+	err      error // sticky, like flate's: once failed, always failed
 
 	results []chan result
 	sem     chan struct{}
@@ -315,11 +325,13 @@ func (l *Loader) Epoch(ctx context.Context, st State) (*Iterator, error) {
 	if st.Batch < 0 || st.Batch >= nb || st.Epoch < 0 {
 		return nil, fmt.Errorf("data: loader state at epoch %d batch %d, but an epoch has batches 0..%d", st.Epoch, st.Batch, nb-1)
 	}
-	r := tensor.NewRNG(0, 0)
-	r.SetState(st.RNG)
-	it := &Iterator{l: l, epoch: st.Epoch, start: st.RNG, next: st.Batch, nb: nb}
+	r := l.epochRNG(st.Epoch)
+	if r.State() != st.RNG {
+		return nil, fmt.Errorf("data: loader state for epoch %d has RNG state %v, this loader's seed %d gives %v (was the run started with another --seed?)",
+			st.Epoch, st.RNG, l.cfg.Seed, r.State())
+	}
+	it := &Iterator{l: l, epoch: st.Epoch, next: st.Batch, nb: nb}
 	it.plan = l.drawPlan(r)
-	it.end = r.State()
 	it.results = make([]chan result, nb)
 	for i := range it.results {
 		it.results[i] = make(chan result, 1)
@@ -418,11 +430,10 @@ func (it *Iterator) Next() (*Batch, error) {
 // State is the position after the last batch Next returned; after the last batch of an epoch
 // it is the start of the next epoch.
 func (it *Iterator) State() State {
-	st := State{Epoch: it.epoch, Batch: it.next, RNG: it.start, Samples: len(it.l.pairs), BatchSize: it.l.cfg.BatchSize}
 	if it.next >= it.nb {
-		st.Epoch, st.Batch, st.RNG = it.epoch+1, 0, it.end
+		return it.l.StateAt(it.epoch+1, 0)
 	}
-	return st
+	return it.l.StateAt(it.epoch, it.next)
 }
 
 // Close stops the workers and waits for them. It is safe to call more than once.

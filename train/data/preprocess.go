@@ -136,6 +136,7 @@ type workspace struct {
 	img, tmp []float32 // 3·S·S
 	mask     []float32 // S·S
 	mtmp     []float32
+	warp     warpMap
 }
 
 func newWorkspace(s int) *workspace {
@@ -165,13 +166,10 @@ func augment(b *base, s int, t *[3][256]float32, a Aug, out int, img, mask []flo
 	cur, curMask := ws.img, ws.mask
 	if a.Rotate {
 		// Official: getRotationMatrix2D((rows*0.5, cols*0.5), angle, 1), dsize (cols, rows).
-		m := RotationMatrix(float64(s)*0.5, float64(s)*0.5, a.Angle, 1)
-		if err := WarpAffine(ws.tmp, s, s, cur, s, s, 3, m, 0); err != nil {
-			return err
-		}
-		if err := WarpAffine(ws.mtmp, s, s, curMask, s, s, 1, m, 0); err != nil {
-			return err
-		}
+		// One map serves image and mask, as both go through the same warpAffine call.
+		ws.warp.build(s, s, s, s, RotationMatrix(float64(s)*0.5, float64(s)*0.5, a.Angle, 1))
+		ws.warp.apply(ws.tmp, cur, 3, 0)
+		ws.warp.apply(ws.mtmp, curMask, 1, 0)
 		cur, curMask = ws.tmp, ws.mtmp
 	}
 	if err := Resize(img, out, out, cur, s, s, 3); err != nil {

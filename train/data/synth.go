@@ -108,14 +108,14 @@ func Synthesize(seed uint64, index, w, h int) (*RGB, *Mask, error) {
 		count = 2
 	}
 	for i := 0; i < count; i++ {
-		p := polyp{r0: s * r.Uniform(0.08, 0.2), ax: 1, ay: r.Uniform(0.6, 1), rot: r.Uniform(0, math.Pi)}
+		p := polyp{r0: s * r.Uniform(0.1, 0.28), ax: 1, ay: r.Uniform(0.6, 1), rot: r.Uniform(0, math.Pi)}
 		p.cx = r.Uniform(0.2, 0.8) * float64(w)
 		p.cy = r.Uniform(0.2, 0.8) * float64(h)
 		for k := range p.harm {
 			p.harm[k] = [2]float64{r.Uniform(0, 0.09), r.Uniform(0, 2*math.Pi)}
 		}
 		for c := range p.tint {
-			p.tint[c] = r.Uniform(-0.08, 0.14)
+			p.tint[c] = r.Uniform(-0.04, 0.2)
 		}
 		polyps = append(polyps, p)
 	}

@@ -92,6 +92,35 @@ func WarpAffine(dst []float32, dw, dh int, src []float32, sw, sh, c int, m Affin
 	if len(src) < c*sw*sh || len(dst) < c*dw*dh {
 		return fmt.Errorf("data: warpAffine %dx%d → %dx%d ×%d: buffers hold %d and %d values", sw, sh, dw, dh, c, len(src), len(dst))
 	}
+	var wm warpMap
+	wm.build(dw, dh, sw, sh, m)
+	wm.apply(dst, src, c, border)
+	return nil
+}
+
+// Where a destination pixel's 2×2 source neighbourhood lies.
+const (
+	warpInside  = iota // all four neighbours inside the source
+	warpOutside        // all outside: the pixel is the border value
+	warpEdge           // some inside, some border
+)
+
+// warpMap is the per-pixel source position and weight-table entry of one warp, computed once
+// and applied to every plane (image channels and mask share it).
+type warpMap struct {
+	dw, dh, sw, sh int
+	sx, sy         []int32
+	tab            []uint16 // (Y mod 32)·32 + (X mod 32)
+	kind           []uint8
+}
+
+func (wm *warpMap) build(dw, dh, sw, sh int, m Affine) {
+	n := dw * dh
+	if cap(wm.sx) < n {
+		wm.sx, wm.sy, wm.tab, wm.kind = make([]int32, n), make([]int32, n), make([]uint16, n), make([]uint8, n)
+	}
+	wm.dw, wm.dh, wm.sw, wm.sh = dw, dh, sw, sh
+	wm.sx, wm.sy, wm.tab, wm.kind = wm.sx[:n], wm.sy[:n], wm.tab[:n], wm.kind[:n]
 	im := m.invert()
 	adelta := make([]int, dw)
 	bdelta := make([]int, dw)
@@ -108,32 +137,49 @@ func WarpAffine(dst []float32, dw, dh int, src []float32, sw, sh, c int, m Affin
 			X := (x0 + adelta[x]) >> (abBits - interBits)
 			Y := (y0 + bdelta[x]) >> (abBits - interBits)
 			sx, sy := X>>interBits, Y>>interBits
-			w := &warpWeights[Y&(interTab-1)][X&(interTab-1)]
 			o := y*dw + x
-			inside := sx >= 0 && sx < sw-1 && sy >= 0 && sy < sh-1
-			allOut := sx >= sw || sx+1 < 0 || sy >= sh || sy+1 < 0
-			for ch := 0; ch < c; ch++ {
-				plane := src[ch*sw*sh : (ch+1)*sw*sh]
-				var v0, v1, v2, v3 float32
-				switch {
-				case inside:
-					i := sy*sw + sx
-					v0, v1, v2, v3 = plane[i], plane[i+1], plane[i+sw], plane[i+sw+1]
-				case allOut:
-					dst[ch*dw*dh+o] = border
-					continue
-				default:
-					at := func(px, py int) float32 {
-						if px >= 0 && px < sw && py >= 0 && py < sh {
-							return plane[py*sw+px]
-						}
-						return border
-					}
-					v0, v1, v2, v3 = at(sx, sy), at(sx+1, sy), at(sx, sy+1), at(sx+1, sy+1)
-				}
-				dst[ch*dw*dh+o] = mul32(v0, w[0]) + mul32(v1, w[1]) + mul32(v2, w[2]) + mul32(v3, w[3])
+			wm.sx[o], wm.sy[o] = int32(sx), int32(sy)
+			wm.tab[o] = uint16((Y&(interTab-1))*interTab + X&(interTab-1))
+			switch {
+			case sx >= 0 && sx < sw-1 && sy >= 0 && sy < sh-1:
+				wm.kind[o] = warpInside
+			case sx >= sw || sx+1 < 0 || sy >= sh || sy+1 < 0:
+				wm.kind[o] = warpOutside
+			default:
+				wm.kind[o] = warpEdge
 			}
 		}
 	}
-	return nil
+}
+
+// apply warps c planes of src into dst: v0·w0 + v1·w1 + v2·w2 + v3·w3, summed left to right in
+// float32 as OpenCV's remapBilinear does.
+func (wm *warpMap) apply(dst, src []float32, c int, border float32) {
+	sw, sh, n := wm.sw, wm.sh, wm.dw*wm.dh
+	for ch := 0; ch < c; ch++ {
+		plane := src[ch*sw*sh : (ch+1)*sw*sh]
+		out := dst[ch*n : (ch+1)*n]
+		at := func(px, py int) float32 {
+			if px >= 0 && px < sw && py >= 0 && py < sh {
+				return plane[py*sw+px]
+			}
+			return border
+		}
+		for o, k := range wm.kind[:n] {
+			w := &warpWeights[wm.tab[o]>>interBits][wm.tab[o]&(interTab-1)]
+			sx, sy := int(wm.sx[o]), int(wm.sy[o])
+			var v0, v1, v2, v3 float32
+			switch k {
+			case warpInside:
+				i := sy*sw + sx
+				v0, v1, v2, v3 = plane[i], plane[i+1], plane[i+sw], plane[i+sw+1]
+			case warpOutside:
+				out[o] = border
+				continue
+			default:
+				v0, v1, v2, v3 = at(sx, sy), at(sx+1, sy), at(sx, sy+1), at(sx+1, sy+1)
+			}
+			out[o] = mul32(v0, w[0]) + mul32(v1, w[1]) + mul32(v2, w[2]) + mul32(v3, w[3])
+		}
+	}
 }
