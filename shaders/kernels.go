@@ -4,16 +4,58 @@ package shaders
 
 // Kernel names, one per compiled variant (spv/<name>.spv).
 const (
-	ElementwiseBinary  = "elementwise_binary"  // add, sub, mul, div, unary gradients, bce: elementwise.comp ARITY=3
-	ElementwiseFill    = "elementwise_fill"    // dst = alpha: elementwise.comp ARITY=1
-	ElementwiseTernary = "elementwise_ternary" // bce gradient: elementwise.comp ARITY=4
-	ElementwiseUnary   = "elementwise_unary"   // copy, relu, sigmoid, abs, neg, axpby, expand: elementwise.comp ARITY=2
+	AvgPool2D            = "avg_pool2d"              // average pooling: avg_pool2d.comp
+	AvgPool2DGrad        = "avg_pool2d_grad"         // average pooling gradient (gather): avg_pool2d_grad.comp
+	BatchNorm2DApply     = "batch_norm2d_apply"      // normalise with batch or running statistics: batch_norm2d.comp BN_APPLY
+	BatchNorm2DFinal     = "batch_norm2d_final"      // merge partials, running statistics: batch_norm2d.comp BN_FINAL
+	BatchNorm2DGradApply = "batch_norm2d_grad_apply" // input gradient: batch_norm2d_grad.comp BNG_APPLY
+	BatchNorm2DGradFinal = "batch_norm2d_grad_final" // scale and shift gradients: batch_norm2d_grad.comp BNG_FINAL
+	BatchNorm2DGradSums  = "batch_norm2d_grad_sums"  // partial sums of gy and gy*(x-mean): batch_norm2d_grad.comp BNG_SUMS
+	BatchNorm2DStats     = "batch_norm2d_stats"      // Welford partials per channel chunk: batch_norm2d.comp BN_STATS
+	ElementwiseBinary    = "elementwise_binary"      // add, sub, mul, div, unary gradients, bce: elementwise.comp ARITY=3
+	ElementwiseFill      = "elementwise_fill"        // dst = alpha: elementwise.comp ARITY=1
+	ElementwiseTernary   = "elementwise_ternary"     // bce gradient: elementwise.comp ARITY=4
+	ElementwiseUnary     = "elementwise_unary"       // copy, relu, sigmoid, abs, neg, axpby, expand: elementwise.comp ARITY=2
+	MaxPool2D            = "max_pool2d"              // max pooling: max_pool2d.comp
+	MaxPool2DGrad        = "max_pool2d_grad"         // max pooling gradient (gather): max_pool2d_grad.comp
+	ReduceSumChunks      = "reduce_sum_chunks"       // partial sums over chunks of a batch-strided tensor: reduce.comp SUM_CHUNKS
+	ReduceSumCols        = "reduce_sum_cols"         // sum each row of partials, one invocation per row: reduce.comp SUM_COLS
+	ReduceSumRows        = "reduce_sum_rows"         // sum each row of partials, one workgroup per row: reduce.comp SUM_ROWS
+	ResizeBilinear       = "resize_bilinear"         // bilinear resize from tap tables: resize_bilinear.comp
+	ResizeBilinearGrad   = "resize_bilinear_grad"    // bilinear resize gradient (gather): resize_bilinear_grad.comp
+	SGD                  = "sgd"                     // SGD step with momentum, nesterov, weight decay: sgd.comp
+	StructureLossBoxRows = "structure_loss_box_rows" // 31-wide row box sums of the mask: structure_loss.comp SL_BOX_ROWS
+	StructureLossFinal   = "structure_loss_final"    // per-image sums and the batch loss: structure_loss.comp SL_FINAL
+	StructureLossGrad    = "structure_loss_grad"     // loss gradient: structure_loss.comp SL_GRAD
+	StructureLossTerms   = "structure_loss_terms"    // per-image partial sums: structure_loss.comp SL_TERMS
+	StructureLossWeight  = "structure_loss_weight"   // weight map from column box sums: structure_loss.comp SL_WEIGHT
 )
 
 // Bindings is the number of storage buffers each kernel binds.
 var Bindings = map[string]int{
-	ElementwiseBinary:  3,
-	ElementwiseFill:    1,
-	ElementwiseTernary: 4,
-	ElementwiseUnary:   2,
+	AvgPool2D:            2,
+	AvgPool2DGrad:        2,
+	BatchNorm2DApply:     6,
+	BatchNorm2DFinal:     5,
+	BatchNorm2DGradApply: 8,
+	BatchNorm2DGradFinal: 4,
+	BatchNorm2DGradSums:  4,
+	BatchNorm2DStats:     2,
+	ElementwiseBinary:    3,
+	ElementwiseFill:      1,
+	ElementwiseTernary:   4,
+	ElementwiseUnary:     2,
+	MaxPool2D:            2,
+	MaxPool2DGrad:        3,
+	ReduceSumChunks:      2,
+	ReduceSumCols:        2,
+	ReduceSumRows:        2,
+	ResizeBilinear:       3,
+	ResizeBilinearGrad:   3,
+	SGD:                  3,
+	StructureLossBoxRows: 2,
+	StructureLossFinal:   3,
+	StructureLossGrad:    6,
+	StructureLossTerms:   4,
+	StructureLossWeight:  3,
 }

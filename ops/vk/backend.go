@@ -33,7 +33,7 @@ type Backend struct {
 
 	mu      sync.Mutex
 	kernels map[kernelKey]*vkrt.Kernel
-	tables  map[tableKey]*tensor.Tensor // resize tap tables, kept for the backend's life
+	tables  map[tableKey]tapTable // resize tap tables, kept for the backend's life
 }
 
 // kernelKey is comparable, so the per-dispatch lookup allocates nothing.
@@ -49,7 +49,7 @@ func Open(opts vkrt.Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{dev: d, kernels: map[kernelKey]*vkrt.Kernel{}, tables: map[tableKey]*tensor.Tensor{}}
+	b := &Backend{dev: d, kernels: map[kernelKey]*vkrt.Kernel{}, tables: map[tableKey]tapTable{}}
 	b.tiles = chooseTiles(d.Info)
 	return b, nil
 }

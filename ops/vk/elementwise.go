@@ -62,9 +62,10 @@ func (b *Backend) ew(kernel string, op uint32, what string, ts []*tensor.Tensor,
 	}
 	total := os[0].n * os[0].inner
 	p.Inner = uint32(os[0].inner)
+	// Dense addressing skips a division per element; Expand always needs the item position.
 	p.Dense = 1
 	for _, o := range os {
-		if o.stride != o.inner {
+		if o.stride != o.inner || whole != nil {
 			p.Dense = 0
 		}
 	}

@@ -37,6 +37,27 @@ var variants = []variant{
 	{"elementwise_unary", "elementwise.comp", []string{"ARITY=2"}, 2, "copy, relu, sigmoid, abs, neg, axpby, expand"},
 	{"elementwise_binary", "elementwise.comp", []string{"ARITY=3"}, 3, "add, sub, mul, div, unary gradients, bce"},
 	{"elementwise_ternary", "elementwise.comp", []string{"ARITY=4"}, 4, "bce gradient"},
+	{"reduce_sum_chunks", "reduce.comp", []string{"SUM_CHUNKS"}, 2, "partial sums over chunks of a batch-strided tensor"},
+	{"reduce_sum_rows", "reduce.comp", []string{"SUM_ROWS"}, 2, "sum each row of partials, one workgroup per row"},
+	{"reduce_sum_cols", "reduce.comp", []string{"SUM_COLS"}, 2, "sum each row of partials, one invocation per row"},
+	{"max_pool2d", "max_pool2d.comp", nil, 2, "max pooling"},
+	{"max_pool2d_grad", "max_pool2d_grad.comp", nil, 3, "max pooling gradient (gather)"},
+	{"avg_pool2d", "avg_pool2d.comp", nil, 2, "average pooling"},
+	{"avg_pool2d_grad", "avg_pool2d_grad.comp", nil, 2, "average pooling gradient (gather)"},
+	{"resize_bilinear", "resize_bilinear.comp", nil, 3, "bilinear resize from tap tables"},
+	{"resize_bilinear_grad", "resize_bilinear_grad.comp", nil, 3, "bilinear resize gradient (gather)"},
+	{"batch_norm2d_stats", "batch_norm2d.comp", []string{"BN_STATS"}, 2, "Welford partials per channel chunk"},
+	{"batch_norm2d_final", "batch_norm2d.comp", []string{"BN_FINAL"}, 5, "merge partials, running statistics"},
+	{"batch_norm2d_apply", "batch_norm2d.comp", []string{"BN_APPLY"}, 6, "normalise with batch or running statistics"},
+	{"batch_norm2d_grad_sums", "batch_norm2d_grad.comp", []string{"BNG_SUMS"}, 4, "partial sums of gy and gy*(x-mean)"},
+	{"batch_norm2d_grad_final", "batch_norm2d_grad.comp", []string{"BNG_FINAL"}, 4, "scale and shift gradients"},
+	{"batch_norm2d_grad_apply", "batch_norm2d_grad.comp", []string{"BNG_APPLY"}, 8, "input gradient"},
+	{"structure_loss_box_rows", "structure_loss.comp", []string{"SL_BOX_ROWS"}, 2, "31-wide row box sums of the mask"},
+	{"structure_loss_weight", "structure_loss.comp", []string{"SL_WEIGHT"}, 3, "weight map from column box sums"},
+	{"structure_loss_terms", "structure_loss.comp", []string{"SL_TERMS"}, 4, "per-image partial sums"},
+	{"structure_loss_final", "structure_loss.comp", []string{"SL_FINAL"}, 3, "per-image sums and the batch loss"},
+	{"structure_loss_grad", "structure_loss.comp", []string{"SL_GRAD"}, 6, "loss gradient"},
+	{"sgd", "sgd.comp", nil, 3, "SGD step with momentum, nesterov, weight decay"},
 }
 
 // glslcFlags target Vulkan 1.2 (SPIR-V 1.5) with spirv-opt's -O; nothing here uses cooperative
@@ -172,5 +193,9 @@ func goName(s string) string {
 		}
 		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
 	}
-	return strings.ReplaceAll(b.String(), "2d", "2D")
+	name := strings.ReplaceAll(b.String(), "2d", "2D")
+	if name == "Sgd" {
+		return "SGD" // initialisms in caps
+	}
+	return name
 }

@@ -1,0 +1,54 @@
+package vk
+
+import (
+	"fmt"
+
+	"github.com/chnet/chnet/internal/vkrt"
+	"github.com/chnet/chnet/ops"
+	"github.com/chnet/chnet/shaders"
+	"github.com/chnet/chnet/tensor"
+)
+
+// sgdPush mirrors sgd.comp's push block.
+type sgdPush struct {
+	Start, End, WOff, GOff, BOff uint32
+	LR, Momentum, WD             float32
+	Nesterov                     uint32
+}
+
+// SGDStep implements ops.Backend.
+func (b *Backend) SGDStep(param, grad, momentum *tensor.Tensor, p ops.SGDParams) error {
+	const what = "sgd"
+	os := make([]operand, 3)
+	for i, t := range []*tensor.Tensor{param, grad, momentum} {
+		o, err := b.dense(t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if o.n*o.inner != int64(param.Numel()) {
+			return fmt.Errorf("%s: %v does not match the parameter %v", what, t.Shape(), param.Shape())
+		}
+		os[i] = o
+	}
+	k, err := b.kernel(shaders.SGD, ewWorkGroup)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	push := sgdPush{LR: p.LR, Momentum: p.Momentum, WD: p.WeightDecay}
+	if p.Nesterov {
+		push.Nesterov = 1
+	}
+	for _, pc := range b.elemPieces(int64(param.Numel()), os...) {
+		binds := make([]vkrt.Access, 3)
+		var offs [3]uint32
+		for i, o := range os {
+			acc, s := b.bind(o.buf, o.at(pc[0]), o.at(pc[1]-1)+1, i != 1)
+			binds[i], offs[i] = acc, uint32(o.off-s)
+		}
+		push.Start, push.End, push.WOff, push.GOff, push.BOff = uint32(pc[0]), uint32(pc[1]), offs[0], offs[1], offs[2]
+		if err := b.dev.Dispatch(k, binds, pushBytes(&push), [3]uint32{b.groups(pc[1]-pc[0], ewWorkGroup), 1, 1}, what); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	return nil
+}

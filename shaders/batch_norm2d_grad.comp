@@ -1,0 +1,124 @@
+#version 450
+// Batch normalisation's gradient. With x̂ = (x − mean)·invStd and M values per channel:
+// gβ = Σgy, gγ = Σgy·x̂, and in training gx = γ·invStd·(gy − gβ/M − x̂·gγ/M); with constant
+// (eval) statistics gx = γ·invStd·gy.
+// Oracle: ops/cpu/batch_norm2d.go BatchNormGrad.
+//
+// BNG_SUMS: per (channel, chunk) the partial sums Σgy and Σgy·(x − mean).
+// BNG_FINAL: per channel, sums its chunks in order into gβ and gγ.
+// BNG_APPLY: the input gradient.
+
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+
+#ifdef BNG_SUMS
+layout(std430, binding = 0) writeonly buffer Part { float part[]; };
+layout(std430, binding = 1) readonly buffer GY { float gy[]; };
+layout(std430, binding = 2) readonly buffer X { float x[]; };
+layout(std430, binding = 3) readonly buffer M { float mean[]; };
+layout(push_constant) uniform Push {
+	uint gyoff, gystride, xoff, xstride;
+	uint L, C, aPer, jchunks;
+	uint chunk, nchunks, a0, a1;
+	uint moff, poff;
+} p;
+
+shared float s1[gl_WorkGroupSize.x];
+shared float s2[gl_WorkGroupSize.x];
+
+void main() {
+	uint t = gl_LocalInvocationID.x;
+	uint jc = gl_WorkGroupID.x, c = gl_WorkGroupID.y;
+	uint ab = gl_WorkGroupID.z + p.a0 / p.aPer;
+	uint aBegin = ab * p.aPer, aEnd = min(aBegin + p.aPer, p.a1);
+	uint j0 = jc * p.chunk, j1 = min(j0 + p.chunk, p.L);
+	float mu = mean[p.moff + c];
+	float sg = 0.0, sgx = 0.0;
+	for (uint a = aBegin; a < aEnd; a++) {
+		uint gr = p.gyoff + a * p.gystride + c * p.L;
+		uint xr = p.xoff + a * p.xstride + c * p.L;
+		for (uint j = j0 + t; j < j1; j += gl_WorkGroupSize.x) {
+			float g = gy[gr + j];
+			sg += g;
+			sgx += g * (x[xr + j] - mu);
+		}
+	}
+	s1[t] = sg;
+	s2[t] = sgx;
+	barrier();
+	for (uint s = gl_WorkGroupSize.x / 2; s > 0; s >>= 1) {
+		if (t < s) {
+			s1[t] += s1[t + s];
+			s2[t] += s2[t + s];
+		}
+		barrier();
+	}
+	if (t == 0) {
+		uint i = p.poff + 2 * (c * p.nchunks + ab * p.jchunks + jc);
+		part[i] = s1[0];
+		part[i + 1] = s2[0];
+	}
+}
+#endif
+
+#ifdef BNG_FINAL
+layout(std430, binding = 0) writeonly buffer GG { float gg[]; };
+layout(std430, binding = 1) writeonly buffer GB { float gb[]; };
+layout(std430, binding = 2) readonly buffer Part { float part[]; };
+layout(std430, binding = 3) readonly buffer I { float inv[]; };
+layout(push_constant) uniform Push {
+	uint C, nchunks, ggoff, gboff, poff, ioff;
+} p;
+
+void main() {
+	uint c = gl_GlobalInvocationID.x;
+	if (c >= p.C) {
+		return;
+	}
+	float sg = 0.0, sgx = 0.0;
+	for (uint k = 0; k < p.nchunks; k++) {
+		uint i = p.poff + 2 * (c * p.nchunks + k);
+		sg += part[i];
+		sgx += part[i + 1];
+	}
+	gb[p.gboff + c] = sg;
+	gg[p.ggoff + c] = sgx * inv[p.ioff + c];
+}
+#endif
+
+#ifdef BNG_APPLY
+layout(std430, binding = 0) writeonly buffer GX { float gx[]; };
+layout(std430, binding = 1) readonly buffer GY { float gy[]; };
+layout(std430, binding = 2) readonly buffer X { float x[]; };
+layout(std430, binding = 3) readonly buffer G { float gamma[]; };
+layout(std430, binding = 4) readonly buffer M { float mean[]; };
+layout(std430, binding = 5) readonly buffer I { float inv[]; };
+layout(std430, binding = 6) readonly buffer GG { float gg[]; };
+layout(std430, binding = 7) readonly buffer GB { float gb[]; };
+layout(push_constant) uniform Push {
+	uint gxoff, gxstride, gyoff, gystride;
+	uint xoff, xstride, C, HW;
+	uint n0, count, goff, moff;
+	uint ioff, ggoff, gboff, train;
+	float M;
+} p;
+
+void main() {
+	uint e = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * gl_NumWorkGroups.x * gl_WorkGroupSize.x;
+	if (e >= p.count) {
+		return;
+	}
+	uint inner = p.C * p.HW;
+	uint q = e / inner, r = e - q * inner, item = p.n0 + q, c = r / p.HW;
+	float is = inv[p.ioff + c];
+	float k = gamma[p.goff + c] * is;
+	float g = gy[p.gyoff + item * p.gystride + r];
+	float v = k * g;
+	if (p.train != 0) {
+		float xhat = (x[p.xoff + item * p.xstride + r] - mean[p.moff + c]) * is;
+		v = k * (g - gb[p.gboff + c] / p.M - xhat * (gg[p.ggoff + c] / p.M));
+	}
+	gx[p.gxoff + item * p.gxstride + r] = v;
+}
+#endif
