@@ -17,8 +17,8 @@ type bnStatsPush struct {
 }
 
 type bnFinalPush struct {
-	C, NChunks                      uint32
-	Count, Eps, Momentum            float32
+	C, NChunks                     uint32
+	Count, Eps, Momentum           float32
 	MOff, IOff, RMOff, RVOff, POff uint32
 }
 
