@@ -23,10 +23,17 @@ const (
 	Sigmoid
 	Abs
 	Neg
+	// GELU is the exact Gaussian error linear unit x·Φ(x) = x/2·(1+erf(x/√2)), torch.nn.GELU's
+	// default (approximate="none"); its gradient reads x.
+	GELU
 )
 
 func (u UnaryOp) String() string {
-	return [...]string{"relu", "sigmoid", "abs", "neg"}[u]
+	names := [...]string{"relu", "sigmoid", "abs", "neg", "gelu"}
+	if u < 0 || int(u) >= len(names) {
+		return fmt.Sprintf("unary(%d)", int(u))
+	}
+	return names[u]
 }
 
 // BinaryOp names an elementwise function of two same-shaped tensors.
@@ -127,6 +134,31 @@ type Backend interface {
 
 	// SGDStep updates param and its momentum buffer in place from grad (torch.optim.SGD).
 	SGDStep(param, grad, momentum *tensor.Tensor, p SGDParams) error
+}
+
+// TransformerKernels are the kernels of the attention baselines (TransUNet, UTNet): batched
+// matrix products, softmax and layer normalisation over the last dimension, and permutation of
+// dimensions. They stand apart from Backend so a backend can be written (or ported) without them;
+// the tape ops find them by type assertion and fail with an error naming the op and the backend
+// when they are missing. Every tensor is batch-strided, as for Backend's kernels.
+type TransformerKernels interface {
+	// MatMul computes dst[i] = op(a[i])·op(b[i]) for each batch item i, where op transposes the
+	// last two dimensions when p says so. a and b are rank 3 [B R C], or rank 2 [R C] for a
+	// matrix shared by every item; dst is [B M N].
+	MatMul(dst, a, b *tensor.Tensor, p MatMulParams) error
+	// Softmax normalises each row (the last dimension) of x: dst = exp(x−max)/Σexp(x−max).
+	Softmax(dst, x *tensor.Tensor) error
+	// SoftmaxGrad computes gx = y·(gy − Σ_row gy·y) from the softmax output y; gx may alias gy.
+	SoftmaxGrad(gx, gy, y *tensor.Tensor) error
+	// LayerNorm normalises each row of x (the last dimension, D values) with its mean and biased
+	// variance, then scales by gamma and shifts by beta (both [D]); it saves the row means and
+	// 1/sqrt(var+eps), each of shape [rows], for the gradient.
+	LayerNorm(dst, mean, invStd, x, gamma, beta *tensor.Tensor, p LayerNormParams) error
+	// LayerNormGrad computes the input, scale and shift gradients from the saved statistics.
+	LayerNormGrad(gx, gGamma, gBeta, gy, x, gamma, mean, invStd *tensor.Tensor) error
+	// Permute writes x with its dimensions reordered into the contiguous dst:
+	// dst[i_perm[0], …, i_perm[r-1]] = x[i_0, …, i_{r-1}], so dst.Dim(k) = x.Dim(perm[k]).
+	Permute(dst, x *tensor.Tensor, perm []int) error
 }
 
 // Factory opens a backend; name selects a device where the backend has several.

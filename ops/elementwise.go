@@ -6,7 +6,7 @@ import (
 	"github.com/chnet/chnet/tensor"
 )
 
-// Unary applies an elementwise function (ReLU, Sigmoid, Abs, Neg).
+// Unary applies an elementwise function (ReLU, Sigmoid, Abs, Neg, GELU).
 func (t *Tape) Unary(op UnaryOp, x *tensor.Tensor) *tensor.Tensor {
 	name := op.String()
 	if !t.ok(x) {
@@ -22,7 +22,7 @@ func (t *Tape) Unary(op UnaryOp, x *tensor.Tensor) *tensor.Tensor {
 	}
 	// ReLU and sigmoid derivatives need only the output; keep x alive only when the rule reads it.
 	saved := []*tensor.Tensor{y}
-	if op == Abs {
+	if op == Abs || op == GELU {
 		saved = []*tensor.Tensor{x}
 	}
 	t.record(name, []*tensor.Tensor{y}, []*tensor.Tensor{x}, saved,
@@ -35,6 +35,9 @@ func (t *Tape) Unary(op UnaryOp, x *tensor.Tensor) *tensor.Tensor {
 		})
 	return y
 }
+
+// GELU is x·Φ(x) in its exact erf form (torch.nn.GELU()).
+func (t *Tape) GELU(x *tensor.Tensor) *tensor.Tensor { return t.Unary(GELU, x) }
 
 // ReLU is max(x, 0).
 func (t *Tape) ReLU(x *tensor.Tensor) *tensor.Tensor { return t.Unary(ReLU, x) }

@@ -9,3 +9,5 @@ import (
 func TestGolden(t *testing.T) { optest.Golden(t, New()) }
 
 func TestGradCheck(t *testing.T) { optest.GradCheck(t, New()) }
+
+func TestGoldenTransformer(t *testing.T) { optest.GoldenTransformer(t, New()) }

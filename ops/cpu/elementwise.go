@@ -58,8 +58,26 @@ func (b *Backend) Unary(op ops.UnaryOp, dst, x *tensor.Tensor) error {
 			for i, v := range s {
 				d[i] = -v
 			}
+		case ops.GELU:
+			for i, v := range s {
+				d[i] = gelu(v)
+			}
 		}
 	})
+}
+
+// gelu is x·Φ(x) with Φ the standard normal CDF, in float64 (math.Erf) like PyTorch's exact form.
+func gelu(x float32) float32 {
+	v := float64(x)
+	return float32(0.5 * v * (1 + math.Erf(v/math.Sqrt2)))
+}
+
+// geluGrad is Φ(x) + x·φ(x), the derivative of x·Φ(x).
+func geluGrad(x float32) float32 {
+	v := float64(x)
+	cdf := 0.5 * (1 + math.Erf(v/math.Sqrt2))
+	pdf := math.Exp(-0.5*v*v) / math.Sqrt(2*math.Pi)
+	return float32(cdf + v*pdf)
 }
 
 // sigmoid is 1/(1+e^-x), written to avoid overflow for large |x|.
@@ -73,9 +91,9 @@ func sigmoid(x float32) float32 {
 
 // UnaryGrad implements ops.Backend.
 func (b *Backend) UnaryGrad(op ops.UnaryOp, dst, gy, x, y *tensor.Tensor) error {
-	// ReLU and sigmoid read only y; Abs reads only x. Pass the one that is needed.
+	// ReLU and sigmoid read only y; Abs and GELU read only x. Pass the one that is needed.
 	src := y
-	if op == ops.Abs || op == ops.Neg {
+	if op == ops.Abs || op == ops.Neg || op == ops.GELU {
 		src = x
 		if src == nil {
 			src = gy
@@ -110,6 +128,10 @@ func (b *Backend) UnaryGrad(op ops.UnaryOp, dst, gy, x, y *tensor.Tensor) error 
 		case ops.Neg:
 			for i := range d {
 				d[i] = -g[i]
+			}
+		case ops.GELU:
+			for i := range d {
+				d[i] = g[i] * geluGrad(s[i])
 			}
 		}
 	})

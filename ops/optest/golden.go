@@ -1,6 +1,7 @@
 package optest
 
 import (
+	_ "embed"
 	"github.com/chnet/chnet/tensor"
 	"testing"
 
@@ -144,3 +145,92 @@ func goldenBatchNorm(t *testing.T, b ops.Backend, c cases) {
 }
 
 type tensorT = tensor.Tensor
+
+// attentionOps holds the transformer ops' PyTorch cases, written by
+// tools/torchref/attention_ops.py; embedded so every backend's test finds it without paths.
+//
+//go:embed testdata/attention_ops.safetensors
+var attentionOps []byte
+
+// GoldenTransformer runs the attention baselines' ops (ops.TransformerKernels, GELU and the
+// compositions on them) against PyTorch, forward and backward: matmul with every transpose
+// combination and with a batch-shared matrix, softmax, layer_norm, GELU, permute and linear.
+func GoldenTransformer(t *testing.T, b ops.Backend) {
+	f, err := safetensors.Parse(attentionOps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type unaryCase struct {
+		name string
+		run  func(tp *ops.Tape, c cases, x *tensorT) *tensorT
+	}
+	var runs []unaryCase
+	for _, name := range []string{"matmul_nn", "matmul_tn", "matmul_nt", "matmul_tt", "matmul_shared_b",
+		"matmul_shared_b_t", "matmul_t_shared_b", "matmul_shared_a_t", "matmul_k260"} {
+		t.Run(name, func(t *testing.T) {
+			c := cases{t, f}
+			cfg, _ := c.get(name + ".cfg")
+			p := ops.MatMulParams{TransA: cfg[0] != 0, TransB: cfg[1] != 0}
+			goldenOp(t, b, c, name, []string{"a", "b"}, func(tp *ops.Tape, in []*tensorT) *tensorT {
+				return tp.MatMul(in[0], in[1], p)
+			})
+		})
+	}
+	runs = append(runs,
+		unaryCase{"softmax", func(tp *ops.Tape, _ cases, x *tensorT) *tensorT { return tp.Softmax(x) }},
+		unaryCase{"gelu", func(tp *ops.Tape, _ cases, x *tensorT) *tensorT { return tp.GELU(x) }},
+	)
+	for _, name := range []string{"permute_0231", "permute_0213", "permute_3120"} {
+		runs = append(runs, unaryCase{name, func(tp *ops.Tape, c cases, x *tensorT) *tensorT {
+			cfg, _ := c.get(name + ".cfg")
+			perm := make([]int, len(cfg))
+			for i, v := range cfg {
+				perm[i] = int(v)
+			}
+			return tp.Permute(x, perm...)
+		}})
+	}
+	for _, u := range runs {
+		t.Run(u.name, func(t *testing.T) {
+			c := cases{t, f}
+			goldenOp(t, b, c, u.name, []string{"x"}, func(tp *ops.Tape, in []*tensorT) *tensorT { return u.run(tp, c, in[0]) })
+		})
+	}
+	for _, name := range []string{"layer_norm", "layer_norm_vit"} {
+		t.Run(name, func(t *testing.T) {
+			c := cases{t, f}
+			cfg, _ := c.get(name + ".cfg")
+			goldenOp(t, b, c, name, []string{"x", "w", "b"}, func(tp *ops.Tape, in []*tensorT) *tensorT {
+				return tp.LayerNorm(in[0], in[1], in[2], ops.LayerNormParams{Eps: cfg[0]})
+			})
+		})
+	}
+	t.Run("linear", func(t *testing.T) {
+		goldenOp(t, b, cases{t, f}, "linear", []string{"x", "w", "b"}, func(tp *ops.Tape, in []*tensorT) *tensorT {
+			return tp.Linear(in[0], in[1], in[2])
+		})
+	})
+}
+
+// goldenOp runs one golden case: inputs name.<in>, output name.y, output gradient name.gy and
+// input gradients name.g<in>.
+func goldenOp(t *testing.T, b ops.Backend, c cases, name string, ins []string, f func(tp *ops.Tape, in []*tensorT) *tensorT) {
+	tp := ops.NewTape(b)
+	defer tp.Release()
+	xs := make([]*tensorT, len(ins))
+	for i, in := range ins {
+		xs[i] = c.param(b, name+"."+in)
+	}
+	y := f(tp, xs)
+	if tp.Err() != nil {
+		t.Fatal(tp.Err())
+	}
+	tp.Keep(y)
+	backwardWith(t, tp, y, c.upload(b, name+".gy"))
+	want, _ := c.get(name + ".y")
+	expectClose(t, "output", download(t, b, y), want, tolForward)
+	for i, in := range ins {
+		want, _ := c.get(name + ".g" + in)
+		expectClose(t, "grad "+in, download(t, b, xs[i].Grad), want, tolBackward)
+	}
+}

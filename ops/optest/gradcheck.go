@@ -88,6 +88,9 @@ func gradCases() []gradCase {
 	binary := func(op ops.BinaryOp) func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
 		return func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Binary(op, in[0], in[1]) }
 	}
+	matmul := func(p ops.MatMulParams) func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+		return func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.MatMul(in[0], in[1], p) }
+	}
 	return []gradCase{
 		{"conv2d_3x3_s2_p1_bias", [][]int{{2, 3, 7, 6}, {4, 3, 3, 3}, {4}}, all(3), nil, conv(ops.Conv2DParams{Stride: 2, Pad: 1}, true)},
 		{"conv2d_3x3_d2_g2", [][]int{{1, 4, 7, 7}, {6, 2, 3, 3}}, all(2), nil, conv(ops.Conv2DParams{Pad: 2, Dilation: 2, Groups: 2}, false)},
@@ -125,6 +128,27 @@ func gradCases() []gradCase {
 		}},
 		{"structure_loss_weighted", [][]int{{2, 1, 9, 8}, {2, 1, 9, 8}}, []bool{true, false}, binaryMask, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
 			return t.StructureLoss(in[0], in[1], ops.StructureLossWeighted)
+		}},
+		// Transformer ops (ops.TransformerKernels) and their compositions.
+		{"matmul_nn", [][]int{{2, 3, 4}, {2, 4, 5}}, all(2), nil, matmul(ops.MatMulParams{})},
+		{"matmul_tt", [][]int{{2, 4, 3}, {2, 5, 4}}, all(2), nil, matmul(ops.MatMulParams{TransA: true, TransB: true})},
+		{"matmul_shared_b_t", [][]int{{3, 2, 4}, {5, 4}}, all(2), nil, matmul(ops.MatMulParams{TransB: true})},
+		{"matmul_shared_a_t", [][]int{{4, 3}, {2, 4, 5}}, all(2), nil, matmul(ops.MatMulParams{TransA: true})},
+		{"softmax", [][]int{{2, 3, 5}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Softmax(in[0]) }},
+		{"layer_norm", [][]int{{2, 3, 6}, {6}, {6}}, all(3), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			return t.LayerNorm(in[0], in[1], in[2], ops.LayerNormParams{Eps: 1e-5})
+		}},
+		{"gelu", [][]int{{2, 3, 4}}, all(1), nil, unary(ops.GELU)},
+		{"permute_0231", [][]int{{2, 3, 2, 4}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Permute(in[0], 0, 2, 3, 1) }},
+		{"reshape_of_slice", [][]int{{2, 4, 3, 1}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			return t.Reshape(t.Split(in[0], 1, 3)[1], 2, 9)
+		}},
+		{"add_broadcast", [][]int{{2, 3, 4}, {3, 4}}, all(2), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.AddBroadcast(in[0], in[1]) }},
+		{"linear", [][]int{{2, 3, 5}, {4, 5}, {4}}, all(3), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Linear(in[0], in[1], in[2]) }},
+		{"attention", [][]int{{2, 4, 3}, {2, 5, 3}, {2, 5, 3}}, all(3), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			// softmax(q·kᵀ/√d)·v, the core the attention modules compose.
+			p := t.Softmax(t.Scale(t.MatMul(in[0], in[1], ops.MatMulParams{TransB: true}), 0.577))
+			return t.MatMul(p, in[2], ops.MatMulParams{})
 		}},
 	}
 }
