@@ -8,25 +8,29 @@ import (
 	"github.com/chnet/chnet/tensor"
 )
 
-// Convolution runs as GEMM, one image and group at a time:
+// Convolution runs as GEMM on shifted windows, one image and group at a time.
 //
-//   - Stride 1 (every 1×1 and most 3×3 convs in CHNet): the input is zero-padded once, and
-//     output pixel (oy, ox) is computed at column oy·Wp+ox of a grid as wide as the padded
-//     image (Wp), so that row (c, ky, kx) of the im2col matrix is the padded image shifted by
-//     c·Hp·Wp + ky·d·Wp + kx·d: packing B is then a plain copy of contiguous runs. The Wp−OW
-//     extra columns per row are computed and dropped. For a 1×1 conv without padding the input
-//     itself is B and the output is C: a plain GEMM.
-//   - The input gradient of a stride-1 conv is the stride-1 conv of the output gradient with the
-//     kernel flipped and its channel axes swapped (pad d·(k−1)−p), so it takes the same path.
-//   - The weight gradient is dW = dY·im2col(X)ᵀ: with the same shifted rows (and dY widened to
-//     Wp with zeros) both operands are contiguous along the sum over pixels, and packing them
-//     transposes 8×8 blocks.
-//   - Other strides pack B straight from the image (im2colPanel), compute the input gradient as
-//     col2im(Wᵀ·dY), and the weight gradient from an explicit im2col.
+// Along one axis, kernel tap t of a conv with stride s, dilation d and padding p reads input
+// index s·o + d·t − p for output o. Writing d·t − p = s·q + r with 0 ≤ r < s, that is row o + q
+// of the input's phase r (the indices ≡ r mod s, taken every s). So each input channel is split
+// into its phases (one for stride 1), each phase zero-padded to cover every q, and the output is
+// computed on a grid as wide as a padded phase (Wq ≥ OW): output pixel (oy, ox) is grid column
+// oy·Wq + ox. Row (c, ky, kx) of the im2col matrix is then one padded phase of channel c
+// shifted by (qy·Wq + qx), a contiguous run, and packing B is a plain copy. The grid's extra
+// Wq − OW columns per row are computed and dropped. A 1×1 conv with stride 1 and no padding
+// reads its input and writes its output as they are: a plain GEMM.
 //
-// With at least as many images as workers, each worker takes a run of images and computes them
-// on one goroutine (weight gradients into private partial sums); a single image instead splits
-// every GEMM over all workers.
+//   - The weight gradient dW = dY·im2col(X)ᵀ reads the same windows, with dY widened to the
+//     grid by zeros; both operands run along the pixels, and packing them transposes 8×8 blocks.
+//   - The input gradient of phase (ry, rx) of X gathers only the taps with those residues:
+//     dX_phase[c][t][u] = Σ W[o][c][ky][kx]·dY[o][t−qy][u−qx], a GEMM over (o, ky, kx) on shifted
+//     windows of the zero-padded dY. For stride 1 this is the conv of dY with the flipped,
+//     transposed kernel; for stride s there are s² phases whose taps partition the kernel, so
+//     the work equals the forward's, with no col2im.
+//
+// Weights are packed once per call. With at least as many images as workers, each worker takes
+// a run of images and computes them on one goroutine (weight gradients into private partial
+// sums); a single image instead splits every GEMM over all workers.
 
 // convGeom is a convolution's sizes, shared by the forward and both gradients.
 type convGeom struct {
@@ -49,80 +53,177 @@ func newConvGeom(x, w *tensor.Tensor, y tensor.Shape, p ops.Conv2DParams) convGe
 	return g
 }
 
-// shift describes a stride-1 convolution of a cin×h×w input with a kh×kw kernel of dilation d
-// and padding ph, pw, computed on the padded-width grid (see the comment at the top).
-type shift struct {
-	cin, h, w, kh, kw, d, ph, pw int
+// axis is one spatial axis: input size n, output size on, k taps.
+type axis struct {
+	n, on, k, s int
+	r, q        []int // per tap: d·t − p = s·q + r
+	res         []int // the residues some tap has, ascending
+	ri          []int // per tap: index of r in res
+	qlo, qhi    int
 }
 
-func (sh shift) hp() int { return sh.h + 2*sh.ph }
-func (sh shift) wp() int { return sh.w + 2*sh.pw }
-func (sh shift) oh() int { return sh.hp() - sh.d*(sh.kh-1) }
-func (sh shift) ow() int { return sh.wp() - sh.d*(sh.kw-1) }
-
-// cols is the number of grid columns: output rows times the padded width.
-func (sh shift) cols() int { return sh.oh() * sh.wp() }
-
-// inPlace reports whether the input can be read as it is: no padding, and windows that end
-// inside it (true for kw = 1).
-func (sh shift) inPlace() bool { return sh.ph == 0 && sh.pw == 0 && sh.kw == 1 }
-
-// panel returns the im2col matrix of in (cin·kh·kw rows of cols() columns) as shifted windows,
-// padding in into s.xp first unless it can be read in place.
-func (sh shift) panel(s *convScratch, in []float32) rowPanel {
-	hp, wp := sh.hp(), sh.wp()
-	src := in[:sh.cin*sh.h*sh.w]
-	if !sh.inPlace() {
-		// The last window of a row reaches (kw−1)·d values past the padded image.
-		src = s.grow(&s.xp, sh.cin*hp*wp+(sh.kw-1)*sh.d)
-		clear(src[sh.cin*hp*wp:])
-		for c := 0; c < sh.cin; c++ {
-			dst := src[c*hp*wp : (c+1)*hp*wp]
-			clear(dst[:sh.ph*wp])
-			clear(dst[(sh.ph+sh.h)*wp:])
-			for y := 0; y < sh.h; y++ {
-				row := dst[(sh.ph+y)*wp : (sh.ph+y+1)*wp]
-				clear(row[:sh.pw])
-				copy(row[sh.pw:], in[(c*sh.h+y)*sh.w:(c*sh.h+y+1)*sh.w])
-				clear(row[sh.pw+sh.w:])
+func newAxis(n, on, k, s, d, p int) axis {
+	a := axis{n: n, on: on, k: k, s: s, r: make([]int, k), q: make([]int, k), ri: make([]int, k)}
+	used := make([]bool, s)
+	for t := 0; t < k; t++ {
+		e := d*t - p
+		a.r[t] = ((e % s) + s) % s
+		a.q[t] = (e - a.r[t]) / s
+		used[a.r[t]] = true
+		if t == 0 || a.q[t] < a.qlo {
+			a.qlo = a.q[t]
+		}
+		if t == 0 || a.q[t] > a.qhi {
+			a.qhi = a.q[t]
+		}
+	}
+	for r, u := range used {
+		if u {
+			a.res = append(a.res, r)
+		}
+	}
+	for t := range a.ri {
+		for i, r := range a.res {
+			if r == a.r[t] {
+				a.ri[t] = i
 			}
 		}
 	}
-	off := s.growInts(sh.cin * sh.kh * sh.kw)
-	k := 0
-	for c := 0; c < sh.cin; c++ {
-		for ky := 0; ky < sh.kh; ky++ {
-			for kx := 0; kx < sh.kw; kx++ {
-				off[k] = c*hp*wp + ky*sh.d*wp + kx*sh.d
-				k++
+	return a
+}
+
+// np is the length of a padded phase: rows qlo … on−1+qhi.
+func (a axis) np() int { return a.on + a.qhi - a.qlo }
+
+// count is the number of input indices in phase r.
+func (a axis) count(r int) int {
+	if r >= a.n {
+		return 0
+	}
+	return (a.n - r + a.s - 1) / a.s
+}
+
+// convPlan is the per-call layout of a convolution's windows.
+type convPlan struct {
+	g    convGeom
+	y, x axis
+	// off[k] is where row k = (c, ky, kx) of the im2col matrix starts in the padded phases.
+	off []int
+	// direct: the input is its own padded phase (stride 1, no padding, kw = 1).
+	direct bool
+}
+
+func newConvPlan(g convGeom) *convPlan {
+	pl := &convPlan{g: g, y: newAxis(g.h, g.oh, g.kh, g.s, g.d, g.pad), x: newAxis(g.w, g.ow, g.kw, g.s, g.d, g.pad)}
+	pl.direct = g.s == 1 && g.pad == 0 && g.kw == 1
+	npy, npx := pl.y.np(), pl.x.np()
+	nry, nrx := len(pl.y.res), len(pl.x.res)
+	pl.off = make([]int, 0, g.ckk)
+	for c := 0; c < g.cg; c++ {
+		for ky := 0; ky < g.kh; ky++ {
+			for kx := 0; kx < g.kw; kx++ {
+				phase := (c*nry+pl.y.ri[ky])*nrx + pl.x.ri[kx]
+				pl.off = append(pl.off, phase*npy*npx+(pl.y.q[ky]-pl.y.qlo)*npx+pl.x.q[kx]-pl.x.qlo)
 			}
 		}
 	}
-	return rowPanel{d: src, off: off, scale: 1}
+	return pl
 }
 
-// forward computes out (cout channels, oh×ow) = W · im2col(in) + bias, where w is the packed
-// cout × cin·kh·kw weight matrix.
-func (sh shift) forward(ks *kernelSet, workers int, s *convScratch, w *packedA, in []float32, cout int, bias, out []float32) {
-	oh, ow, wp := sh.oh(), sh.ow(), sh.wp()
-	k := sh.cin * sh.kh * sh.kw
-	op := &gemmOp{m: cout, n: sh.cols(), k: k, ap: w, b: sh.panel(s, in)}
-	if wp == ow {
-		// kw = 1: the grid is the output.
-		op.c, op.ldc, op.bias = out[:cout*oh*ow], oh*ow, bias
+// cols is the number of grid columns: output rows times the padded phase width.
+func (pl *convPlan) cols() int { return pl.g.oh * pl.x.np() }
+
+// windows returns the im2col matrix of one group of one image (ckk rows of cols() columns) as
+// shifted windows of its padded phases, built in s.xp unless the input serves as it is.
+func (pl *convPlan) windows(s *convScratch, in []float32) rowPanel {
+	g := pl.g
+	in = in[:g.chw]
+	if pl.direct {
+		return rowPanel{d: in, off: pl.off, scale: 1}
+	}
+	npy, npx := pl.y.np(), pl.x.np()
+	plane := npy * npx
+	// A window starting qhi−qlo columns into a row runs that far past the last plane.
+	slack := pl.x.qhi - pl.x.qlo
+	nph := g.cg * len(pl.y.res) * len(pl.x.res)
+	buf := s.grow(&s.xp, nph*plane+slack)
+	clear(buf[nph*plane:])
+	i := 0
+	for c := 0; c < g.cg; c++ {
+		for _, ry := range pl.y.res {
+			for _, rx := range pl.x.res {
+				fillPhase(buf[i*plane:(i+1)*plane], in[c*g.h*g.w:(c+1)*g.h*g.w], g.h, g.w, g.s, ry, rx, pl.y.qlo, pl.x.qlo, npx)
+				i++
+			}
+		}
+	}
+	return rowPanel{d: buf, off: pl.off, scale: 1}
+}
+
+// fillPhase writes the padded phase (ry, rx) of an h×w plane: dst[t·npx+u] = src[s·(t+qy)+ry]
+// [s·(u+qx)+rx], zero outside src.
+func fillPhase(dst, src []float32, h, w, s, ry, rx, qy, qx, npx int) {
+	for t := 0; t < len(dst)/npx; t++ {
+		row := dst[t*npx : (t+1)*npx]
+		iy := s*(t+qy) + ry
+		if iy < 0 || iy >= h {
+			clear(row)
+			continue
+		}
+		in := src[iy*w : (iy+1)*w]
+		if s == 1 {
+			// Row u holds in[u+qx]: zeros, a copied run, zeros.
+			lo := min(max(-qx, 0), npx)
+			hi := max(min(w-qx, npx), lo)
+			clear(row[:lo])
+			copy(row[lo:hi], in[lo+qx:])
+			clear(row[hi:])
+			continue
+		}
+		// Row u holds in[s·u+b] for lo ≤ u < hi, zeros around.
+		b := s*qx + rx
+		lo := min(max(floorDiv(-b+s-1, s), 0), npx)
+		hi := max(min(floorDiv(w-1-b, s)+1, npx), lo)
+		clear(row[:lo])
+		clear(row[hi:])
+		if hi > lo {
+			src := in[s*lo+b:]
+			for i := range row[lo:hi] {
+				row[lo+i] = src[s*i]
+			}
+		}
+	}
+}
+
+// floorDiv is ⌊a/b⌋ for b > 0.
+func floorDiv(a, b int) int {
+	if a < 0 {
+		return -((-a + b - 1) / b)
+	}
+	return a / b
+}
+
+// forward computes one group of one image: out (og channels, oh×ow) = W · im2col(in) + bias.
+func (pl *convPlan) forward(ks *kernelSet, workers int, s *convScratch, w *packedA, in, bias, out []float32) {
+	g := pl.g
+	npx, cols := pl.x.np(), pl.cols()
+	op := &gemmOp{m: g.og, n: cols, k: g.ckk, ap: w, b: pl.windows(s, in)}
+	if npx == g.ow {
+		// The grid is the output.
+		op.c, op.ldc, op.bias = out[:g.og*g.ohw], g.ohw, bias
 		ks.run(op, workers)
 		return
 	}
-	op.c, op.ldc = s.grow(&s.yp, cout*sh.cols()), sh.cols()
+	op.c, op.ldc = s.grow(&s.yp, g.og*cols), cols
 	ks.run(op, workers)
-	for o := 0; o < cout; o++ {
+	for o := 0; o < g.og; o++ {
 		var bv float32
 		if bias != nil {
 			bv = bias[o]
 		}
-		for y := 0; y < oh; y++ {
-			src := op.c[o*sh.cols()+y*wp:][:ow]
-			dst := out[(o*oh+y)*ow:][:ow]
+		for y := 0; y < g.oh; y++ {
+			src := op.c[o*cols+y*npx:][:g.ow]
+			dst := out[(o*g.oh+y)*g.ow:][:g.ow]
 			for x, v := range src {
 				dst[x] = v + bv
 			}
@@ -130,120 +231,160 @@ func (sh shift) forward(ks *kernelSet, workers int, s *convScratch, w *packedA, 
 	}
 }
 
-// gradWeight computes dw (cout × cin·kh·kw) = gy · im2col(in)ᵀ, adding to dw when acc is set.
-func (sh shift) gradWeight(ks *kernelSet, workers int, s *convScratch, in, gy []float32, cout int, dw []float32, acc bool) {
-	oh, ow, wp := sh.oh(), sh.ow(), sh.wp()
-	b := sh.panel(s, in)
-	g := gy[:cout*oh*ow]
-	if wp != ow {
+// gradWeight computes one group of one image's dW (og × ckk) = gy · im2col(in)ᵀ, adding to dw
+// when acc is set.
+func (pl *convPlan) gradWeight(ks *kernelSet, workers int, s *convScratch, in, gy []float32, dw []float32, acc bool) {
+	g := pl.g
+	npx, cols := pl.x.np(), pl.cols()
+	b := pl.windows(s, in)
+	a := gy[:g.og*g.ohw]
+	if npx != g.ow {
 		// Widen dY to the grid with zero columns, so the dropped columns contribute nothing.
-		g = s.grow(&s.yp, cout*sh.cols())
-		for o := 0; o < cout; o++ {
-			for y := 0; y < oh; y++ {
-				row := g[o*sh.cols()+y*wp:][:wp]
-				copy(row, gy[(o*oh+y)*ow:(o*oh+y+1)*ow])
-				clear(row[ow:])
+		a = s.grow(&s.yp, g.og*cols)
+		for o := 0; o < g.og; o++ {
+			for y := 0; y < g.oh; y++ {
+				row := a[o*cols+y*npx:][:npx]
+				copy(row, gy[(o*g.oh+y)*g.ow:(o*g.oh+y+1)*g.ow])
+				clear(row[g.ow:])
 			}
 		}
 	}
-	k := sh.cin * sh.kh * sh.kw
-	ks.run(&gemmOp{m: cout, n: k, k: sh.cols(), a: colPanel{d: g, ld: sh.cols(), scale: 1},
-		b: colPanel{d: b.d, off: b.off, scale: 1}, c: dw[:cout*k], ldc: k, acc: acc}, workers)
+	ks.run(&gemmOp{m: g.og, n: g.ckk, k: cols, a: colPanel{d: a, ld: cols, scale: 1},
+		b: colPanel{d: b.d, off: b.off, scale: 1}, c: dw[:g.og*g.ckk], ldc: g.ckk, acc: acc}, workers)
 }
 
-// stride1 returns the forward's shift geometry when the conv has stride 1.
-func (g convGeom) stride1() (shift, bool) {
-	return shift{cin: g.cg, h: g.h, w: g.w, kh: g.kh, kw: g.kw, d: g.d, ph: g.pad, pw: g.pad}, g.s == 1
+// gradPlan is the input gradient's layout: dY zero-padded by padT, padB rows and padL, padR
+// columns (to Hg×Wg), and one GEMM per phase of X.
+type gradPlan struct {
+	pl                     *convPlan
+	padT, padB, padL, padR int
+	hg, wg                 int
+	phases                 []gradPhase
 }
 
-// transposed returns the shift geometry of the input gradient as a forward conv of dY, when the
-// conv has stride 1 and its padding is at most d·(k−1).
-func (g convGeom) transposed() (shift, bool) {
-	sh := shift{cin: g.og, h: g.oh, w: g.ow, kh: g.kh, kw: g.kw, d: g.d, ph: g.d*(g.kh-1) - g.pad, pw: g.d*(g.kw-1) - g.pad}
-	return sh, g.s == 1 && sh.ph >= 0 && sh.pw >= 0
+// gradPhase is phase (ry, rx) of X: rows ht×ut of it, computed on a grid ht×wg from the taps
+// with those residues. off[k] starts row k = (o, ky, kx) of its B in the padded dY; w is its
+// packed A per group (cg × og·|taps|).
+type gradPhase struct {
+	ry, rx, ht, ut int
+	k              int
+	off            []int
+	w              []*packedA
 }
 
-// im2colPanel is the im2col matrix of one group of one image (cg·kh·kw rows, oh·ow columns),
-// packed straight from the image for convs that the shift path does not cover.
-type im2colPanel struct {
-	g *convGeom
-	x []float32
-}
-
-func (p im2colPanel) pack(_ *kernelSet, dst []float32, k0, kc, x0, nx, w int) {
-	g := p.g
-	kk2 := g.kh * g.kw
-	for sl := 0; sl*w < nx; sl++ {
-		cnt := min(w, nx-sl*w)
-		out := dst[sl*kc*w : (sl+1)*kc*w]
-		oy0, ox0 := (x0+sl*w)/g.ow, (x0+sl*w)%g.ow
-		for kk := 0; kk < kc; kk++ {
-			k := k0 + kk
-			ci, ky, kx := k/kk2, k%kk2/g.kw, k%g.kw
-			plane := p.x[ci*g.h*g.w : (ci+1)*g.h*g.w]
-			row := out[kk*w : (kk+1)*w]
-			oy, ox := oy0, ox0
-			for j := 0; j < cnt; {
-				seg := row[j : j+min(cnt-j, g.ow-ox)]
-				iy := oy*g.s - g.pad + ky*g.d
-				if iy < 0 || iy >= g.h {
-					clear(seg)
-				} else {
-					src := plane[iy*g.w : (iy+1)*g.w]
-					ix := ox*g.s - g.pad + kx*g.d
-					for q := range seg {
-						if uint(ix) < uint(g.w) {
-							seg[q] = src[ix]
-						} else {
-							seg[q] = 0
-						}
-						ix += g.s
+func newGradPlan(ks *kernelSet, pl *convPlan, wd []float32) (*gradPlan, func()) {
+	g := pl.g
+	gp := &gradPlan{pl: pl}
+	gp.padT, gp.padL = max(0, pl.y.qhi), max(0, pl.x.qhi)
+	gp.padB = max(0, pl.y.count(0)-pl.y.qlo-g.oh)
+	gp.padR = max(0, pl.x.count(0)-pl.x.qlo-g.ow)
+	gp.hg, gp.wg = g.oh+gp.padT+gp.padB, g.ow+gp.padL+gp.padR
+	kk := g.kh * g.kw
+	var bufs []*[]float32
+	for ry := 0; ry < g.s; ry++ {
+		for rx := 0; rx < g.s; rx++ {
+			ph := gradPhase{ry: ry, rx: rx, ht: pl.y.count(ry), ut: pl.x.count(rx)}
+			var taps [][2]int
+			for ky := 0; ky < g.kh; ky++ {
+				for kx := 0; kx < g.kw; kx++ {
+					if pl.y.r[ky] == ry && pl.x.r[kx] == rx {
+						taps = append(taps, [2]int{ky, kx})
 					}
 				}
-				j += len(seg)
-				oy, ox = oy+1, 0
 			}
-			clear(row[cnt:])
+			ph.k = g.og * len(taps)
+			if ph.k > 0 && ph.ht > 0 && ph.ut > 0 {
+				for o := 0; o < g.og; o++ {
+					for _, t := range taps {
+						ph.off = append(ph.off, o*gp.hg*gp.wg+(gp.padT-pl.y.q[t[0]])*gp.wg+gp.padL-pl.x.q[t[1]])
+					}
+				}
+				// A[c][o·|taps|+i] = W[o][c][taps[i]], for each group.
+				dense := getFloats(g.cg * ph.k)
+				buf := getFloats(g.g * ks.packASize(g.cg, ph.k))
+				bufs = append(bufs, dense, buf)
+				size := ks.packASize(g.cg, ph.k)
+				for gi := 0; gi < g.g; gi++ {
+					a := *dense
+					for c := 0; c < g.cg; c++ {
+						for o := 0; o < g.og; o++ {
+							for i, t := range taps {
+								a[c*ph.k+o*len(taps)+i] = wd[((gi*g.og+o)*g.cg+c)*kk+t[0]*g.kw+t[1]]
+							}
+						}
+					}
+					ph.w = append(ph.w, ks.packA(colPanel{d: a, ld: ph.k, scale: 1}, g.cg, ph.k, (*buf)[gi*size:(gi+1)*size]))
+				}
+			}
+			gp.phases = append(gp.phases, ph)
+		}
+	}
+	return gp, func() {
+		for _, b := range bufs {
+			floatPool.Put(b)
 		}
 	}
 }
 
-// im2col writes the column matrix [cg·kh·kw × oh·ow] of one group of one image.
-func (g convGeom) im2col(col, x []float32) {
-	im2colPanel{g: &g, x: x}.rows(col)
-}
-
-// rows writes the whole matrix row by row (the packing loop with one sliver as wide as a row).
-func (p im2colPanel) rows(col []float32) {
-	g := p.g
-	for k := 0; k < g.ckk; k++ {
-		p.pack(nil, col[k*g.ohw:(k+1)*g.ohw], k, 1, 0, g.ohw, g.ohw)
+// gradInput computes one group of one image's dX (cg channels, h×w) from its dY.
+func (gp *gradPlan) gradInput(ks *kernelSet, workers int, s *convScratch, gi int, gy, gx []float32) {
+	g := gp.pl.g
+	gy, gx = gy[:g.og*g.ohw], gx[:g.chw]
+	src := gy
+	if gp.hg != g.oh || gp.wg != g.ow {
+		// A window starting padL−qlo columns into a row runs that far past the last plane.
+		slack := gp.padL - gp.pl.x.qlo
+		src = s.grow(&s.yp, g.og*gp.hg*gp.wg+slack)
+		clear(src[g.og*gp.hg*gp.wg:])
+		for o := 0; o < g.og; o++ {
+			plane := src[o*gp.hg*gp.wg : (o+1)*gp.hg*gp.wg]
+			clear(plane[:gp.padT*gp.wg])
+			clear(plane[(gp.padT+g.oh)*gp.wg:])
+			for y := 0; y < g.oh; y++ {
+				row := plane[(gp.padT+y)*gp.wg : (gp.padT+y+1)*gp.wg]
+				clear(row[:gp.padL])
+				copy(row[gp.padL:], gy[(o*g.oh+y)*g.ow:(o*g.oh+y+1)*g.ow])
+				clear(row[gp.padL+g.ow:])
+			}
+		}
 	}
-}
-
-// col2im adds a column matrix back into one group of one image's input gradient (which the
-// caller zeroed): the adjoint of im2col.
-func (g convGeom) col2im(x, col []float32) {
-	s, pad, d := g.s, g.pad, g.d
-	for ci := 0; ci < g.cg; ci++ {
-		plane := x[ci*g.h*g.w : (ci+1)*g.h*g.w]
-		for ky := 0; ky < g.kh; ky++ {
-			for kx := 0; kx < g.kw; kx++ {
-				row := col[((ci*g.kh+ky)*g.kw+kx)*g.ohw:][:g.ohw]
-				for oy := 0; oy < g.oh; oy++ {
-					iy := oy*s - pad + ky*d
-					if iy < 0 || iy >= g.h {
-						continue
+	for _, ph := range gp.phases {
+		if ph.ht == 0 || ph.ut == 0 {
+			continue
+		}
+		if ph.k == 0 {
+			// No tap reads this phase: its gradient is zero.
+			for c := 0; c < g.cg; c++ {
+				for t := 0; t < ph.ht; t++ {
+					row := gx[(c*g.h+g.s*t+ph.ry)*g.w:][:g.w]
+					for u := 0; u < ph.ut; u++ {
+						row[g.s*u+ph.rx] = 0
 					}
-					dst := plane[iy*g.w : (iy+1)*g.w]
-					src := row[oy*g.ow : (oy+1)*g.ow]
-					ix := kx*d - pad
-					for ox := range src {
-						if ix >= 0 && ix < g.w {
-							dst[ix] += src[ox]
-						}
-						ix += s
-					}
+				}
+			}
+			continue
+		}
+		cols := ph.ht * gp.wg
+		op := &gemmOp{m: g.cg, n: cols, k: ph.k, ap: ph.w[gi], b: rowPanel{d: src, off: ph.off, scale: 1}}
+		if g.s == 1 && gp.wg == g.w {
+			// One phase, and its grid is dX.
+			op.c, op.ldc = gx, g.h*g.w
+			ks.run(op, workers)
+			continue
+		}
+		op.c, op.ldc = s.grow(&s.col, g.cg*cols), cols
+		ks.run(op, workers)
+		for c := 0; c < g.cg; c++ {
+			for t := 0; t < ph.ht; t++ {
+				grid := op.c[c*cols+t*gp.wg:][:ph.ut]
+				row := gx[(c*g.h+g.s*t+ph.ry)*g.w:][:g.w]
+				if g.s == 1 {
+					copy(row, grid)
+					continue
+				}
+				dst := row[ph.rx:]
+				for u, v := range grid {
+					dst[g.s*u] = v
 				}
 			}
 		}
@@ -252,8 +393,7 @@ func (g convGeom) col2im(x, col []float32) {
 
 // convScratch is one worker's buffers, pooled across calls.
 type convScratch struct {
-	xp, yp, col, part []float32
-	off               []int
+	xp, yp, col []float32
 }
 
 var convScratchPool = sync.Pool{New: func() any { return new(convScratch) }}
@@ -266,14 +406,7 @@ func (s *convScratch) grow(buf *[]float32, n int) []float32 {
 	return (*buf)[:n]
 }
 
-func (s *convScratch) growInts(n int) []int {
-	if cap(s.off) < n {
-		s.off = make([]int, n)
-	}
-	return s.off[:n]
-}
-
-// floatPool holds buffers for per-call temporaries (flipped kernels, partial weight gradients).
+// floatPool holds buffers for per-call temporaries (packed weights, partial weight gradients).
 var floatPool sync.Pool
 
 // getFloats returns a pooled buffer of n values; contents are unspecified.
@@ -341,46 +474,39 @@ func (b *Backend) Conv2D(dst, x, w, bias *tensor.Tensor, p ops.Conv2DParams) err
 		return fmt.Errorf("conv2d: destination %v does not match", dst.Shape())
 	}
 	ks := kernels
-	sh, stride1 := g.stride1()
-	wp, release := packWeights(ks, g.g, func(gi int) panel {
-		return colPanel{d: wd[gi*g.og*g.ckk : (gi+1)*g.og*g.ckk], ld: g.ckk, scale: 1}
-	}, g.og, g.ckk)
+	pl := newConvPlan(g)
+	wp, release := packWeights(ks, g, wd)
 	defer release()
 	b.forImages(g.n, func(_, lo, hi, gw int, s *convScratch) {
 		for n := lo; n < hi; n++ {
 			xn, yn := vs[1].item(n), vs[0].item(n)
 			for gi := 0; gi < g.g; gi++ {
-				xg := xn[gi*g.chw : (gi+1)*g.chw]
-				yg := yn[gi*g.og*g.ohw : (gi+1)*g.og*g.ohw]
 				var bg []float32
 				if bd != nil {
 					bg = bd[gi*g.og : (gi+1)*g.og]
 				}
-				if stride1 {
-					sh.forward(ks, gw, s, wp[gi], xg, g.og, bg, yg)
-					continue
-				}
-				ks.run(&gemmOp{m: g.og, n: g.ohw, k: g.ckk, ap: wp[gi], b: im2colPanel{g: &g, x: xg}, c: yg, ldc: g.ohw, bias: bg}, gw)
+				pl.forward(ks, gw, s, wp[gi], xn[gi*g.chw:(gi+1)*g.chw], bg, yn[gi*g.og*g.ohw:(gi+1)*g.og*g.ohw])
 			}
 		}
 	})
 	return nil
 }
 
-// packWeights packs each group's m×k weight matrix (as returned by a) once for all images;
-// release returns the buffer to the pool.
-func packWeights(ks *kernelSet, groups int, a func(gi int) panel, m, k int) ([]*packedA, func()) {
-	size := ks.packASize(m, k)
-	buf := getFloats(groups * size)
-	out := make([]*packedA, groups)
+// packWeights packs each group's og×ckk weight matrix once for all images; release returns
+// the buffer to the pool.
+func packWeights(ks *kernelSet, g convGeom, wd []float32) ([]*packedA, func()) {
+	size := ks.packASize(g.og, g.ckk)
+	buf := getFloats(g.g * size)
+	out := make([]*packedA, g.g)
 	for gi := range out {
-		out[gi] = ks.packA(a(gi), m, k, (*buf)[gi*size:(gi+1)*size])
+		a := colPanel{d: wd[gi*g.og*g.ckk : (gi+1)*g.og*g.ckk], ld: g.ckk, scale: 1}
+		out[gi] = ks.packA(a, g.og, g.ckk, (*buf)[gi*size:(gi+1)*size])
 	}
 	return out, func() { floatPool.Put(buf) }
 }
 
-// Conv2DGradInput implements ops.Backend: per image and group, dX = col2im(Wᵀ · dY), computed
-// for stride 1 as a conv of dY with the flipped, transposed kernel.
+// Conv2DGradInput implements ops.Backend: per image, group and phase of X, a GEMM of the
+// phase's taps of W with shifted windows of dY.
 func (b *Backend) Conv2DGradInput(dst, gy, w *tensor.Tensor, p ops.Conv2DParams) error {
 	vs, err := views(dst, gy)
 	if err != nil {
@@ -392,55 +518,13 @@ func (b *Backend) Conv2DGradInput(dst, gy, w *tensor.Tensor, p ops.Conv2DParams)
 	}
 	g := newConvGeom(dst, w, gy.Shape(), p)
 	ks := kernels
-	sh, flip := g.transposed()
-	var wt []float32
-	if flip {
-		// wt[group][c][o·kh·kw + (kh−1−ky)·kw + (kw−1−kx)] = W[group·og + o][c][ky][kx]
-		buf := getFloats(len(wd))
-		defer floatPool.Put(buf)
-		wt = *buf
-		kk := g.kh * g.kw
-		for gi := 0; gi < g.g; gi++ {
-			for o := 0; o < g.og; o++ {
-				for c := 0; c < g.cg; c++ {
-					src := wd[((gi*g.og+o)*g.cg+c)*kk:][:kk]
-					d := wt[(gi*g.cg+c)*g.og*kk+o*kk:][:kk]
-					for i, v := range src {
-						d[kk-1-i] = v
-					}
-				}
-			}
-		}
-	}
-	var wp []*packedA
-	if flip {
-		kk := g.og * g.kh * g.kw
-		var release func()
-		wp, release = packWeights(ks, g.g, func(gi int) panel {
-			return colPanel{d: wt[gi*g.cg*kk : (gi+1)*g.cg*kk], ld: kk, scale: 1}
-		}, g.cg, kk)
-		defer release()
-	} else {
-		var release func()
-		wp, release = packWeights(ks, g.g, func(gi int) panel {
-			return rowPanel{d: wd[gi*g.og*g.ckk : (gi+1)*g.og*g.ckk], ld: g.ckk, scale: 1}
-		}, g.ckk, g.og)
-		defer release()
-	}
+	gp, release := newGradPlan(ks, newConvPlan(g), wd)
+	defer release()
 	b.forImages(g.n, func(_, lo, hi, gw int, s *convScratch) {
 		for n := lo; n < hi; n++ {
 			xn, yn := vs[0].item(n), vs[1].item(n)
 			for gi := 0; gi < g.g; gi++ {
-				xg := xn[gi*g.chw : (gi+1)*g.chw]
-				yg := yn[gi*g.og*g.ohw : (gi+1)*g.og*g.ohw]
-				if flip {
-					sh.forward(ks, gw, s, wp[gi], yg, g.cg, nil, xg)
-					continue
-				}
-				col := s.grow(&s.col, g.ckk*g.ohw)
-				ks.run(&gemmOp{m: g.ckk, n: g.ohw, k: g.og, ap: wp[gi], b: rowPanel{d: yg, ld: g.ohw, scale: 1}, c: col, ldc: g.ohw}, gw)
-				clear(xg)
-				g.col2im(xg, col)
+				gp.gradInput(ks, gw, s, gi, yn[gi*g.og*g.ohw:(gi+1)*g.og*g.ohw], xn[gi*g.chw:(gi+1)*g.chw])
 			}
 		}
 	})
@@ -459,7 +543,7 @@ func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams
 	}
 	g := newConvGeom(x, dst, gy.Shape(), p)
 	ks := kernels
-	sh, stride1 := g.stride1()
+	pl := newConvPlan(g)
 	parts := b.imageParts(g.n)
 	// Part 0 sums straight into dW, the others into their own buffers, added at the end.
 	partials := make([]*[]float32, parts)
@@ -474,17 +558,8 @@ func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams
 		for n := lo; n < hi; n++ {
 			xn, yn := vs[0].item(n), vs[1].item(n)
 			for gi := 0; gi < g.g; gi++ {
-				xg := xn[gi*g.chw : (gi+1)*g.chw]
-				yg := yn[gi*g.og*g.ohw : (gi+1)*g.og*g.ohw]
-				dw := out[gi*g.og*g.ckk : (gi+1)*g.og*g.ckk]
-				if stride1 {
-					sh.gradWeight(ks, gw, s, xg, yg, g.og, dw, n > lo)
-					continue
-				}
-				col := s.grow(&s.col, g.ckk*g.ohw)
-				g.im2col(col, xg)
-				ks.run(&gemmOp{m: g.og, n: g.ckk, k: g.ohw, a: colPanel{d: yg, ld: g.ohw, scale: 1},
-					b: colPanel{d: col, ld: g.ohw, scale: 1}, c: dw, ldc: g.ckk, acc: n > lo}, gw)
+				pl.gradWeight(ks, gw, s, xn[gi*g.chw:(gi+1)*g.chw], yn[gi*g.og*g.ohw:(gi+1)*g.og*g.ohw],
+					out[gi*g.og*g.ckk:(gi+1)*g.og*g.ckk], n > lo)
 			}
 		}
 	})
