@@ -419,38 +419,36 @@ func getFloats(n int) *[]float32 {
 	return &s
 }
 
-// imageParts is the number of goroutines forImages splits n images over.
-func (b *Backend) imageParts(n int) int {
-	if b.workers > 1 && n >= b.workers {
-		return b.workers
-	}
-	return 1
-}
-
-// forImages runs fn over all n images. With at least as many images as workers, fn gets
-// contiguous runs on separate goroutines (part numbers them) and must run its GEMMs on one
-// goroutine; otherwise one call covers every image and gemmWorkers is all the workers.
+// forImages runs fn over all n images. Whole rounds of one image per worker run with each worker
+// taking a contiguous run of images (part numbers the runs) and computing its GEMMs on one
+// goroutine; the images left over (all of them when there are fewer than workers) then run
+// as part 0, each GEMM split over all workers (gemmWorkers). So batch 1 and odd batches keep
+// every worker busy too.
 func (b *Backend) forImages(n int, fn func(part, lo, hi, gemmWorkers int, s *convScratch)) {
-	parts := b.imageParts(n)
 	run := func(part, lo, hi, gw int) {
 		s := convScratchPool.Get().(*convScratch)
 		fn(part, lo, hi, gw, s)
 		convScratchPool.Put(s)
 	}
-	if parts == 1 {
-		run(0, 0, n, b.workers)
-		return
+	full := 0
+	if b.workers > 1 {
+		full = n / b.workers * b.workers
 	}
-	var wg sync.WaitGroup
-	for p := 0; p < parts; p++ {
-		lo, hi := p*n/parts, (p+1)*n/parts
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			run(p, lo, hi, 1)
-		}()
+	if full > 0 {
+		var wg sync.WaitGroup
+		for p := 0; p < b.workers; p++ {
+			lo, hi := p*full/b.workers, (p+1)*full/b.workers
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				run(p, lo, hi, 1)
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	if full < n {
+		run(0, full, n, b.workers)
+	}
 }
 
 // Conv2D implements ops.Backend: per image and group, Y = W · im2col(X) + bias.
@@ -544,26 +542,29 @@ func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams
 	g := newConvGeom(x, dst, gy.Shape(), p)
 	ks := kernels
 	pl := newConvPlan(g)
-	parts := b.imageParts(g.n)
-	// Part 0 sums straight into dW, the others into their own buffers, added at the end.
-	partials := make([]*[]float32, parts)
-	for i := 1; i < parts; i++ {
-		partials[i] = getFloats(len(wd))
-	}
+	// Part 0 sums straight into dW, the others into their own buffers, added at the end. A
+	// part's first image overwrites its sum; a part only ever runs on one goroutine at a time.
+	partials := make([]*[]float32, b.workers)
+	started := make([]bool, b.workers)
 	b.forImages(g.n, func(part, lo, hi, gw int, s *convScratch) {
 		out := wd
 		if part > 0 {
+			partials[part] = getFloats(len(wd))
 			out = *partials[part]
 		}
 		for n := lo; n < hi; n++ {
 			xn, yn := vs[0].item(n), vs[1].item(n)
 			for gi := 0; gi < g.g; gi++ {
 				pl.gradWeight(ks, gw, s, xn[gi*g.chw:(gi+1)*g.chw], yn[gi*g.og*g.ohw:(gi+1)*g.og*g.ohw],
-					out[gi*g.og*g.ckk:(gi+1)*g.og*g.ckk], n > lo)
+					out[gi*g.og*g.ckk:(gi+1)*g.og*g.ckk], started[part])
 			}
+			started[part] = true
 		}
 	})
 	for _, p := range partials[1:] {
+		if p == nil {
+			continue
+		}
 		for i, v := range *p {
 			wd[i] += v
 		}
