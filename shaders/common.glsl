@@ -38,3 +38,24 @@ float log1p_f(float z) {
 float bce_f(float x, float t) {
 	return max(x, 0.0) - x * t + log1p_f(exp(-abs(x)));
 }
+
+// phi_f is the standard normal CDF Φ(x) = erfc(−x/√2)/2, with erfc from Abramowitz & Stegun
+// 7.1.26 (absolute error below 1.5e-7). The tail is computed directly, not as 1 − erf, so
+// Φ of a negative x keeps its relative precision.
+float phi_f(float x) {
+	float z = abs(x) * 0.70710678;
+	float t = 1.0 / (1.0 + 0.3275911 * z);
+	float poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+	float tail = 0.5 * poly * exp(-z * z); // Φ(−|x|)
+	return x >= 0.0 ? 1.0 - tail : tail;
+}
+
+// gelu_f is x·Φ(x), torch.nn.GELU's exact form (ops/cpu/elementwise.go gelu).
+float gelu_f(float x) {
+	return x * phi_f(x);
+}
+
+// gelu_grad_f is Φ(x) + x·φ(x) (ops/cpu/elementwise.go geluGrad).
+float gelu_grad_f(float x) {
+	return phi_f(x) + x * exp(-0.5 * x * x) * 0.39894228;
+}

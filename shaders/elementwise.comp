@@ -1,5 +1,6 @@
 #version 450
-// Elementwise kernels over batch-strided tensors: fill, copy, unary ops and their gradients,
+// Elementwise kernels over batch-strided tensors: fill, copy, unary ops (relu, sigmoid, abs,
+// neg, gelu) and their gradients,
 // binary ops, axpby, broadcast (Expand), BCE with logits and its gradient.
 // Oracle: ops/cpu/elementwise.go, ops/cpu/backend.go (Fill, Copy), ops/cpu/reduce.go (Expand),
 // ops/cpu/loss.go (BCEWithLogits, BCEWithLogitsGrad).
@@ -56,6 +57,8 @@ const uint OP_SIGMOID_GRAD = 15; // gy, y
 const uint OP_ABS_GRAD = 16;     // gy, x
 const uint OP_BCE = 17;          // x, t
 const uint OP_BCE_GRAD = 18;     // gy, x, t
+const uint OP_GELU = 19;
+const uint OP_GELU_GRAD = 20;    // gy, x
 
 void main() {
 	uint step = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
@@ -86,6 +89,7 @@ void main() {
 		case OP_SIGMOID: v = sigmoid_f(s1[a1]); break;
 		case OP_ABS: v = abs(s1[a1]); break;
 		case OP_NEG: v = -s1[a1]; break;
+		case OP_GELU: v = gelu_f(s1[a1]); break;
 		case OP_AXPBY:
 			// beta 0 must not read dst: fresh memory may hold NaN and 0*NaN is NaN.
 			v = p.beta == 0.0 ? p.alpha * s1[a1] : p.alpha * s1[a1] + p.beta * d[a0];
@@ -106,6 +110,7 @@ void main() {
 		case OP_RELU_GRAD: v = y > 0.0 ? x : 0.0; break;
 		case OP_SIGMOID_GRAD: v = x * y * (1.0 - y); break;
 		case OP_ABS_GRAD: v = y > 0.0 ? x : (y < 0.0 ? -x : 0.0); break;
+		case OP_GELU_GRAD: v = x * gelu_grad_f(y); break;
 		default: v = bce_f(x, y); break; // OP_BCE
 		}
 		d[a0] = v;

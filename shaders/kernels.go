@@ -12,6 +12,12 @@ const (
 	BatchNorm2DGradFinal = "batch_norm2d_grad_final" // scale and shift gradients: batch_norm2d_grad.comp BNG_FINAL
 	BatchNorm2DGradSums  = "batch_norm2d_grad_sums"  // partial sums of gy and gy*(x-mean): batch_norm2d_grad.comp BNG_SUMS
 	BatchNorm2DStats     = "batch_norm2d_stats"      // Welford partials per channel chunk: batch_norm2d.comp BN_STATS
+	Conv2D               = "conv2d"                  // convolution as an implicit GEMM: conv2d.comp
+	Conv2D1x1            = "conv2d_1x1"              // 1x1 stride-1 convolution as a GEMM: conv2d.comp CONV1X1
+	Conv2DGradInput      = "conv2d_grad_input"       // input gradient as a transposed implicit GEMM: conv2d_grad_input.comp
+	Conv2DGradInput1x1   = "conv2d_grad_input_1x1"   // 1x1 stride-1 input gradient as a GEMM: conv2d_grad_input.comp CONV1X1
+	Conv2DGradWeight     = "conv2d_grad_weight"      // weight gradient, split-K implicit GEMM: conv2d_grad_weight.comp
+	Conv2DGradWeight1x1  = "conv2d_grad_weight_1x1"  // 1x1 stride-1 weight gradient, split-K GEMM: conv2d_grad_weight.comp CONV1X1
 	ElementwiseBinary    = "elementwise_binary"      // add, sub, mul, div, unary gradients, bce: elementwise.comp ARITY=3
 	ElementwiseFill      = "elementwise_fill"        // dst = alpha: elementwise.comp ARITY=1
 	ElementwiseTernary   = "elementwise_ternary"     // bce gradient: elementwise.comp ARITY=4
@@ -41,6 +47,12 @@ var Bindings = map[string]int{
 	BatchNorm2DGradFinal: 4,
 	BatchNorm2DGradSums:  4,
 	BatchNorm2DStats:     2,
+	Conv2D:               4,
+	Conv2D1x1:            4,
+	Conv2DGradInput:      3,
+	Conv2DGradInput1x1:   3,
+	Conv2DGradWeight:     3,
+	Conv2DGradWeight1x1:  3,
 	ElementwiseBinary:    3,
 	ElementwiseFill:      1,
 	ElementwiseTernary:   4,

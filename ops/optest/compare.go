@@ -215,7 +215,7 @@ func compareCases() []compareCase {
 	add(compareCase{name: "copy_dense_to_view", run: func(e *env) error {
 		return e.b.Copy(e.outView("dst", 3, 5, 7, 9), e.in(3, 5, 7, 9))
 	}})
-	for _, op := range []ops.UnaryOp{ops.ReLU, ops.Sigmoid, ops.Abs, ops.Neg} {
+	for _, op := range []ops.UnaryOp{ops.ReLU, ops.Sigmoid, ops.Abs, ops.Neg, ops.GELU} {
 		add(compareCase{name: "unary_" + op.String(), run: func(e *env) error {
 			x := e.inFn(func(r *tensor.RNG) float32 { return float32(8 * r.Normal()) }, 2, 5, 7, 9)
 			return e.b.Unary(op, e.outView("dst", 2, 5, 7, 9), x)

@@ -30,6 +30,8 @@ const (
 	opAbsGrad
 	opBCE
 	opBCEGrad
+	opGELU
+	opGELUGrad
 )
 
 // ewPush mirrors elementwise.comp's push block.
@@ -112,14 +114,14 @@ func (b *Backend) Copy(dst, src *tensor.Tensor) error {
 
 // Unary implements ops.Backend.
 func (b *Backend) Unary(op ops.UnaryOp, dst, x *tensor.Tensor) error {
-	code := map[ops.UnaryOp]uint32{ops.ReLU: opReLU, ops.Sigmoid: opSigmoid, ops.Abs: opAbs, ops.Neg: opNeg}[op]
+	code := map[ops.UnaryOp]uint32{ops.ReLU: opReLU, ops.Sigmoid: opSigmoid, ops.Abs: opAbs, ops.Neg: opNeg, ops.GELU: opGELU}[op]
 	if code == 0 {
 		return fmt.Errorf("unary: unknown op %v", op)
 	}
 	return b.ew(shaders.ElementwiseUnary, code, op.String(), []*tensor.Tensor{dst, x}, nil, ewPush{Op: code})
 }
 
-// UnaryGrad implements ops.Backend: ReLU and Sigmoid read y, Abs reads x, Neg neither.
+// UnaryGrad implements ops.Backend: ReLU and Sigmoid read y, Abs and GELU read x, Neg neither.
 func (b *Backend) UnaryGrad(op ops.UnaryOp, dst, gy, x, y *tensor.Tensor) error {
 	what := op.String() + " grad"
 	switch op {
@@ -131,6 +133,8 @@ func (b *Backend) UnaryGrad(op ops.UnaryOp, dst, gy, x, y *tensor.Tensor) error 
 		return b.ew(shaders.ElementwiseBinary, opAbsGrad, what, []*tensor.Tensor{dst, gy, x}, nil, ewPush{Op: opAbsGrad})
 	case ops.Neg:
 		return b.ew(shaders.ElementwiseUnary, opNeg, what, []*tensor.Tensor{dst, gy}, nil, ewPush{Op: opNeg})
+	case ops.GELU:
+		return b.ew(shaders.ElementwiseBinary, opGELUGrad, what, []*tensor.Tensor{dst, gy, x}, nil, ewPush{Op: opGELUGrad})
 	}
 	return fmt.Errorf("unary grad: unknown op %v", op)
 }

@@ -73,6 +73,13 @@ func (b *Backend) planSegments(op string, c, l, outputs int64, hw bool, ops ...o
 		}
 	}
 	p.per = p.per / p.aPer * p.aPer
+	// Stage two sums each output's chunks in a loop; keep it within maxLoopTrips by widening
+	// the chunks (stage one then loops chunk/workgroup times, still few).
+	if maxJ := max(1, maxLoopTrips/p.ablocks); !hw && p.jchunks > maxJ {
+		p.chunk = ceilDiv(ceilDiv(l, maxJ), reduceWorkGroup) * reduceWorkGroup
+		p.jchunks = ceilDiv(l, p.chunk)
+		p.nchunks = p.ablocks * p.jchunks
+	}
 	if hw {
 		p.per = min(p.per, max(1, 65535/c)) // one workgroup row per output of the piece
 	}
@@ -112,11 +119,11 @@ func (b *Backend) sumChunks(what string, p segPlan, x operand, part vkrt.Access,
 }
 
 // sumRows records out[o] = scale·Σ_{k<count} in[o*so + k*sk] for o < outputs: one workgroup per
-// output when rows are long, one invocation per output otherwise.
+// output when rows are long and outputs few, one invocation per output otherwise.
 func (b *Backend) sumRows(what string, out, in vkrt.Access, ooff, ioff uint32, outputs, count, so, sk int64, scale float32) error {
 	push := sumRowsPush{IOff: ioff, SO: uint32(so), SK: uint32(sk), Count: uint32(count), OOff: ooff, Outputs: uint32(outputs), Scale: scale}
 	name, wg, inv := shaders.ReduceSumRows, int64(reduceWorkGroup), outputs
-	if count < 64 {
+	if count < 64 || outputs >= 4096 {
 		name, wg, inv = shaders.ReduceSumCols, 64, (outputs+63)/64
 	}
 	k, err := b.kernel(name, uint32(wg))

@@ -58,6 +58,12 @@ var variants = []variant{
 	{"structure_loss_final", "structure_loss.comp", []string{"SL_FINAL"}, 3, "per-image sums and the batch loss"},
 	{"structure_loss_grad", "structure_loss.comp", []string{"SL_GRAD"}, 6, "loss gradient"},
 	{"sgd", "sgd.comp", nil, 3, "SGD step with momentum, nesterov, weight decay"},
+	{"conv2d", "conv2d.comp", nil, 4, "convolution as an implicit GEMM"},
+	{"conv2d_1x1", "conv2d.comp", []string{"CONV1X1"}, 4, "1x1 stride-1 convolution as a GEMM"},
+	{"conv2d_grad_input", "conv2d_grad_input.comp", nil, 3, "input gradient as a transposed implicit GEMM"},
+	{"conv2d_grad_input_1x1", "conv2d_grad_input.comp", []string{"CONV1X1"}, 3, "1x1 stride-1 input gradient as a GEMM"},
+	{"conv2d_grad_weight", "conv2d_grad_weight.comp", nil, 3, "weight gradient, split-K implicit GEMM"},
+	{"conv2d_grad_weight_1x1", "conv2d_grad_weight.comp", []string{"CONV1X1"}, 3, "1x1 stride-1 weight gradient, split-K GEMM"},
 }
 
 // glslcFlags target Vulkan 1.2 (SPIR-V 1.5) with spirv-opt's -O; nothing here uses cooperative

@@ -1,0 +1,352 @@
+package vk
+
+import (
+	"fmt"
+
+	"github.com/chnet/chnet/internal/vkrt"
+	"github.com/chnet/chnet/ops"
+	"github.com/chnet/chnet/shaders"
+	"github.com/chnet/chnet/tensor"
+)
+
+// convPush mirrors conv_gemm.glsl's push block.
+type convPush struct {
+	XOff, XStride, YOff, YStride uint32
+	WOff, BOff                   uint32
+	C, H, W                      uint32
+	O, OH, OW                    uint32
+	Cg, Og                       uint32
+	Pad, Dil                     int32
+	N0, NImg                     uint32
+	HasBias                      uint32
+	KPer, Splits, SOff, STotal   uint32
+	ColOff                       uint32
+}
+
+// tile is a GEMM tile configuration: a BM×BN block of outputs per workgroup, BK deep, each
+// invocation owning TM×TN of them.
+type tile struct{ bm, bn, bk, tm, tn int64 }
+
+func (t tile) wg() int64 { return (t.bm / t.tm) * (t.bn / t.tn) }
+
+// valid checks the shaders' load mappings (conv_gemm.glsl) and the device's limits.
+func (t tile) valid(info vkrt.DeviceInfo) bool {
+	wg := t.wg()
+	shared := 4 * t.bk * (t.bm + 1 + t.bn + 1)
+	return t.bm%t.tm == 0 && t.bn%t.tn == 0 && wg%t.bn == 0 && wg%t.bk == 0 &&
+		(t.bm*t.bk)%wg == 0 && (t.bk*t.bn)%wg == 0 &&
+		wg <= int64(info.MaxWorkGroupInvocations) && wg <= int64(info.MaxWorkGroupSize[0]) &&
+		shared <= int64(info.MaxSharedMemory)
+}
+
+// tileSet holds a device class's tiles, largest first, and how many workgroups keep it busy.
+type tileSet struct {
+	tiles    []tile
+	parallel int64
+}
+
+// chooseTiles picks tile sizes per device class. GPUs get 128×128 tiles with 8×8 outputs per
+// invocation (the shape that reached 16.5 TFLOP/s as a plain SGEMM on the H100, gpu.md), and
+// smaller ones for the narrow layers (Res2Net's 26-wide splits, 11×11 maps) where big tiles
+// would leave most of the GPU idle. CPU devices (lavapipe) get small tiles: their workgroups run
+// as SIMD loops on a few cores.
+func chooseTiles(info vkrt.DeviceInfo) tileSet {
+	var ts tileSet
+	switch info.Type {
+	case vkrt.CPU:
+		ts = tileSet{tiles: []tile{{32, 32, 8, 4, 4}}, parallel: 8}
+	default:
+		ts = tileSet{tiles: []tile{
+			{128, 128, 16, 8, 8},
+			{64, 64, 16, 4, 4},
+			{32, 64, 16, 4, 4},
+			{32, 32, 8, 4, 4},
+		}, parallel: 256}
+		if info.Type == vkrt.Integrated {
+			ts.parallel = 64
+		}
+	}
+	var ok []tile
+	for _, t := range ts.tiles {
+		if t.valid(info) {
+			ok = append(ok, t)
+		}
+	}
+	if len(ok) == 0 {
+		ok = []tile{{16, 16, 8, 2, 2}} // 64 invocations and 2 KiB: within every device's minimum
+	}
+	ts.tiles = ok
+	return ts
+}
+
+// pick chooses a tile for an M×N GEMM per group: the largest that does not waste most of its
+// rows and still yields enough workgroups to fill the device, else the smallest.
+func (ts tileSet) pick(m, n, groups int64) tile {
+	for _, t := range ts.tiles {
+		if m < t.bm*3/4 || n < t.bn {
+			continue
+		}
+		if ceilDiv(m, t.bm)*ceilDiv(n, t.bn)*groups >= ts.parallel {
+			return t
+		}
+	}
+	return ts.tiles[len(ts.tiles)-1]
+}
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
+
+// convGeom is a convolution's sizes.
+type convGeom struct {
+	n, c, h, w, o, oh, ow, kh, kw, g, cg, og int64
+	p                                        ops.Conv2DParams
+	direct                                   bool // 1x1, stride 1, no padding: a plain GEMM
+}
+
+func newConvGeom(what string, x, w, y tensor.Shape, p ops.Conv2DParams) (convGeom, error) {
+	var g convGeom
+	if len(x) != 4 || len(w) != 4 || len(y) != 4 {
+		return g, fmt.Errorf("%s: input %v, weight %v and output %v must be NCHW", what, x, w, y)
+	}
+	p = p.Norm()
+	g.p = p
+	g.n, g.c, g.h, g.w = int64(x[0]), int64(x[1]), int64(x[2]), int64(x[3])
+	g.o, g.kh, g.kw = int64(w[0]), int64(w[2]), int64(w[3])
+	g.oh, g.ow = int64(y[2]), int64(y[3])
+	g.g = int64(p.Groups)
+	if g.c%g.g != 0 || g.o%g.g != 0 || int64(w[1]) != g.c/g.g {
+		return g, fmt.Errorf("%s: input %v and weight %v do not match groups %d", what, x, w, p.Groups)
+	}
+	if int64(y[0]) != g.n || int64(y[1]) != g.o || int64(p.OutSize(x[2], w[2])) != g.oh || int64(p.OutSize(x[3], w[3])) != g.ow {
+		return g, fmt.Errorf("%s: output %v does not match input %v, weight %v (%v)", what, y, x, w, p)
+	}
+	g.cg, g.og = g.c/g.g, g.o/g.g
+	g.direct = g.kh == 1 && g.kw == 1 && p.Stride == 1 && p.Pad == 0
+	return g, nil
+}
+
+func (g convGeom) push() convPush {
+	return convPush{C: uint32(g.c), H: uint32(g.h), W: uint32(g.w), O: uint32(g.o), OH: uint32(g.oh), OW: uint32(g.ow),
+		Cg: uint32(g.cg), Og: uint32(g.og), Pad: int32(g.p.Pad), Dil: int32(g.p.Dilation), Splits: 1, STotal: 1}
+}
+
+func (b *Backend) convKernel(name, name1x1 string, g convGeom, t tile) (*vkrt.Kernel, error) {
+	if g.direct {
+		name = name1x1
+	}
+	return b.kernel(name, uint32(t.wg()), uint32(t.bm), uint32(t.bn), uint32(t.bk), uint32(t.tm), uint32(t.tn),
+		uint32(g.kh), uint32(g.kw), uint32(g.p.Stride))
+}
+
+// columnPieces splits a per-image GEMM over images [i0,i1) into dispatches of at most 65535
+// column tiles; a single huge image is split by column ranges.
+func columnPieces(i0, i1, perImage, bn int64) [][3]int64 {
+	maxCols := int64(65535) * bn
+	var out [][3]int64 // first image, images, first column within them
+	if perImage <= maxCols {
+		per := max(1, maxCols/perImage)
+		for i := i0; i < i1; i += per {
+			out = append(out, [3]int64{i, min(per, i1-i), 0})
+		}
+		return out
+	}
+	for i := i0; i < i1; i++ {
+		for c := int64(0); c < perImage; c += maxCols {
+			out = append(out, [3]int64{i, 1, c})
+		}
+	}
+	return out
+}
+
+// Conv2D implements ops.Backend.
+func (b *Backend) Conv2D(dst, x, w, bias *tensor.Tensor, p ops.Conv2DParams) error {
+	const what = "conv2d"
+	g, err := newConvGeom(what, x.Shape(), w.Shape(), dst.Shape(), p)
+	if err != nil {
+		return err
+	}
+	os, err := b.operands(x, dst)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	xo, yo := os[0], os[1]
+	wo, err := b.dense(w)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	bo := wo // bound but unread without a bias
+	push := g.push()
+	if bias != nil {
+		if bo, err = b.dense(bias); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if bo.n*bo.inner != g.o {
+			return fmt.Errorf("%s: bias %v for %d output channels", what, bias.Shape(), g.o)
+		}
+		push.HasBias = 1
+	}
+	t := b.tiles.pick(g.og, g.n*g.oh*g.ow, g.g)
+	k, err := b.convKernel(shaders.Conv2D, shaders.Conv2D1x1, g, t)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	wa, woff := b.bindAll(wo, false)
+	ba, boff := b.bindAll(bo, false)
+	push.WOff, push.BOff = woff, boff
+	chunks, err := b.itemChunks(what, g.n, xo, yo)
+	if err != nil {
+		return err
+	}
+	ohw := g.oh * g.ow
+	for _, ch := range chunks {
+		xa, xoff := b.bindItems(xo, ch[0], ch[1], false)
+		ya, yoff := b.bindItems(yo, ch[0], ch[1], true)
+		push.XOff, push.XStride, push.YOff, push.YStride = xoff, uint32(xo.stride), yoff, uint32(yo.stride)
+		for _, pc := range columnPieces(ch[0], ch[1], ohw, t.bn) {
+			cols := min(pc[1]*ohw-pc[2], 65535*t.bn)
+			push.N0, push.NImg, push.ColOff = uint32(pc[0]), uint32(pc[1]), uint32(pc[2])
+			groups := [3]uint32{uint32(ceilDiv(cols, t.bn)), uint32(ceilDiv(g.og, t.bm)), uint32(g.g)}
+			if err := b.dev.Dispatch(k, []vkrt.Access{ya, xa, wa, ba}, pushBytes(&push), groups, what); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Conv2DGradInput implements ops.Backend.
+func (b *Backend) Conv2DGradInput(dst, gy, w *tensor.Tensor, p ops.Conv2DParams) error {
+	const what = "conv2d grad input"
+	g, err := newConvGeom(what, dst.Shape(), w.Shape(), gy.Shape(), p)
+	if err != nil {
+		return err
+	}
+	os, err := b.operands(dst, gy)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	xo, yo := os[0], os[1]
+	wo, err := b.dense(w)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	push := g.push()
+	t := b.tiles.pick(g.cg, g.n*g.h*g.w, g.g)
+	k, err := b.convKernel(shaders.Conv2DGradInput, shaders.Conv2DGradInput1x1, g, t)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	wa, woff := b.bindAll(wo, false)
+	push.WOff = woff
+	chunks, err := b.itemChunks(what, g.n, xo, yo)
+	if err != nil {
+		return err
+	}
+	hw := g.h * g.w
+	for _, ch := range chunks {
+		xa, xoff := b.bindItems(xo, ch[0], ch[1], true)
+		ya, yoff := b.bindItems(yo, ch[0], ch[1], false)
+		push.XOff, push.XStride, push.YOff, push.YStride = xoff, uint32(xo.stride), yoff, uint32(yo.stride)
+		for _, pc := range columnPieces(ch[0], ch[1], hw, t.bn) {
+			cols := min(pc[1]*hw-pc[2], 65535*t.bn)
+			push.N0, push.NImg, push.ColOff = uint32(pc[0]), uint32(pc[1]), uint32(pc[2])
+			groups := [3]uint32{uint32(ceilDiv(cols, t.bn)), uint32(ceilDiv(g.cg, t.bm)), uint32(g.g)}
+			if err := b.dev.Dispatch(k, []vkrt.Access{xa, ya, wa}, pushBytes(&push), groups, what); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+		}
+	}
+	return nil
+}
+
+// minSplitK is the least reduction length worth a split of its own.
+const minSplitK = 512
+
+// maxLoopTrips bounds the iterations of any loop in a kernel invocation: lavapipe's gallivm
+// silently ends a shader's loops after 65535 iterations in all (LP_MAX_TGSI_LOOP_ITERATIONS,
+// shared by every loop of an invocation), which once cut split-K sums short.
+const maxLoopTrips = 16384
+
+// maxSplitK bounds one split's reduction length for accuracy: each invocation sums its split
+// sequentially in float32, whose worst-case error grows with the length; the partials are then
+// added in a second pass.
+const maxSplitK = 32768
+
+// Conv2DGradWeight implements ops.Backend: a GEMM reducing over every output pixel of the
+// batch, split along that reduction when the weight alone gives too few workgroups (deep layers:
+// 2048×512 weights, 11×11 maps), with the partials summed in a fixed order.
+func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams) error {
+	const what = "conv2d grad weight"
+	g, err := newConvGeom(what, x.Shape(), dst.Shape(), gy.Shape(), p)
+	if err != nil {
+		return err
+	}
+	os, err := b.operands(x, gy)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	xo, yo := os[0], os[1]
+	do, err := b.dense(dst)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	m, n := g.og, g.cg*g.kh*g.kw
+	weights := g.o * n
+	t := b.tiles.pick(m, n, g.g)
+	k, err := b.convKernel(shaders.Conv2DGradWeight, shaders.Conv2DGradWeight1x1, g, t)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	chunks, err := b.itemChunks(what, g.n, xo, yo)
+	if err != nil {
+		return err
+	}
+	// Splits per piece of images: enough workgroups to fill the device, each split at least
+	// minSplitK long, and all partials within one binding.
+	ohw := g.oh * g.ow
+	tiles := ceilDiv(m, t.bm) * ceilDiv(n, t.bn) * g.g
+	maxTotal := max(1, min(b.maxElems()/weights, 65535/g.g))
+	type piece struct{ i0, i1, splits, kPer int64 }
+	var pieces []piece
+	total := int64(0)
+	for _, ch := range chunks {
+		kLen := (ch[1] - ch[0]) * ohw
+		s := max(1, min(ceilDiv(b.tiles.parallel, tiles), kLen/minSplitK), ceilDiv(kLen, min(maxLoopTrips*t.bk, maxSplitK)))
+		kPer := ceilDiv(ceilDiv(kLen, s), t.bk) * t.bk
+		s = ceilDiv(kLen, kPer)
+		pieces = append(pieces, piece{ch[0], ch[1], s, kPer})
+		total += s
+	}
+	if total > maxTotal {
+		return fmt.Errorf("%s: %d partial weight gradients of %d values exceed one binding", what, total, weights)
+	}
+	out, outOff := b.bindAll(do, true)
+	var part *vkrt.Buffer
+	if total > 1 {
+		if part, err = b.scratch(total * weights); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		defer part.Free()
+		out, outOff = vkrt.Access{Buf: part, Size: part.Size(), Write: true}, 0
+	}
+	push := g.push()
+	push.WOff, push.STotal = outOff, uint32(total)
+	sOff := int64(0)
+	for _, pc := range pieces {
+		xa, xoff := b.bindItems(xo, pc.i0, pc.i1, false)
+		ya, yoff := b.bindItems(yo, pc.i0, pc.i1, false)
+		push.XOff, push.XStride, push.YOff, push.YStride = xoff, uint32(xo.stride), yoff, uint32(yo.stride)
+		push.N0, push.NImg = uint32(pc.i0), uint32(pc.i1-pc.i0)
+		push.KPer, push.Splits, push.SOff = uint32(pc.kPer), uint32(pc.splits), uint32(sOff)
+		groups := [3]uint32{uint32(ceilDiv(n, t.bn)), uint32(ceilDiv(m, t.bm)), uint32(g.g * pc.splits)}
+		if err := b.dev.Dispatch(k, []vkrt.Access{out, xa, ya}, pushBytes(&push), groups, what); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		sOff += pc.splits
+	}
+	if total == 1 {
+		return nil
+	}
+	da, doff := b.bindAll(do, true)
+	out.Write = false
+	return b.sumRows(what, da, out, doff, 0, weights, total, 1, weights, 1)
+}

@@ -1,0 +1,105 @@
+#version 450
+// The input gradient of conv2d as the transposed implicit GEMM per group:
+// dX[m][n] = Σ_k A[m][k]·B[k][n] with M = C/groups input channels, N = images·H·W input pixels,
+// K = O/groups·KH·KW, A[m][(o,ky,kx)] = W[o][m][ky][kx], and B gathering dY at
+// oy = (iy + pad − ky·dil)/stride (zero where that is not a whole in-range row; likewise ox).
+// CONV1X1 (1x1, stride 1, no padding) is dX = Wᵀ·dY per image.
+// Oracle: ops/cpu/conv2d.go Conv2DGradInput.
+
+#include "common.glsl"
+#include "conv_gemm.glsl"
+
+layout(std430, binding = 0) writeonly buffer GX { float gx[]; };
+layout(std430, binding = 1) readonly buffer GY { float gy[]; };
+layout(std430, binding = 2) readonly buffer Wt { float w[]; };
+
+uint M, N, K, OHW, HW, m0, n0, g;
+bool bOK;
+uint yBase;
+int ty0, tx0;
+
+void loadTiles(uint k0) {
+	uint tid = gl_LocalInvocationID.x;
+	[[unroll]] for (uint r = 0; r < ALOADS; r++) {
+		uint l = tid + r * WG;
+		uint m = m0 + l / BK, k = k0 + l % BK;
+		float v = 0.0;
+		if (m < M && k < K) {
+			uint o = k / KHW, kyx = k - o * KHW;
+			v = w[p.woff + ((g * p.Og + o) * p.Cg + m) * KHW + kyx];
+		}
+		ra[r] = v;
+	}
+	[[unroll]] for (uint r = 0; r < BLOADS; r++) {
+		uint k = k0 + tid / BN + r * (WG / BN);
+		float v = 0.0;
+		if (bOK && k < K) {
+#ifdef CONV1X1
+			v = gy[yBase + k * OHW];
+#else
+			uint o = k / KHW, rem = k - o * KHW;
+			uint ky = rem / KW, kx = rem - ky * KW;
+			int ty = ty0 - int(ky) * p.dil, tx = tx0 - int(kx) * p.dil;
+			if (ty >= 0 && tx >= 0 && ty % S == 0 && tx % S == 0) {
+				uint oy = uint(ty / S), ox = uint(tx / S);
+				if (oy < p.OH && ox < p.OW) {
+					v = gy[yBase + o * OHW + oy * p.OW + ox];
+				}
+			}
+#endif
+		}
+		rb[r] = v;
+	}
+}
+
+void storeTiles() {
+	uint tid = gl_LocalInvocationID.x;
+	[[unroll]] for (uint r = 0; r < ALOADS; r++) {
+		uint l = tid + r * WG;
+		As[(l % BK) * ASTRIDE + l / BK] = ra[r];
+	}
+	[[unroll]] for (uint r = 0; r < BLOADS; r++) {
+		Bs[(tid / BN + r * (WG / BN)) * BSTRIDE + tid % BN] = rb[r];
+	}
+}
+
+void main() {
+	uint tid = gl_LocalInvocationID.x;
+	g = gl_WorkGroupID.z;
+	OHW = p.OH * p.OW;
+	HW = p.H * p.W;
+	M = p.Cg;
+	N = p.nimg * HW;
+	K = p.Og * KHW;
+	m0 = gl_WorkGroupID.y * BM;
+	n0 = p.colOff + gl_WorkGroupID.x * BN;
+
+	uint col = n0 + tid % BN;
+	bOK = col < N;
+	uint img = p.n0 + col / HW, pix = col % HW;
+	uint iy = pix / p.W, ix = pix - iy * p.W;
+	ty0 = int(iy) + p.pad;
+	tx0 = int(ix) + p.pad;
+	yBase = p.yoff + img * p.ystride + g * p.Og * OHW;
+#ifdef CONV1X1
+	yBase += pix;
+#endif
+
+	gemmLoop(0, K);
+
+	uint tm = tmOf(tid), tn = tnOf(tid);
+	[[unroll]] for (uint j = 0; j < TN; j++) {
+		uint n = n0 + tn + j * (BN / TN);
+		if (n >= N) {
+			continue;
+		}
+		uint im = p.n0 + n / HW, px = n % HW;
+		uint base = p.xoff + im * p.xstride + g * p.Cg * HW + px;
+		[[unroll]] for (uint i = 0; i < TM; i++) {
+			uint m = m0 + tm + i * (BM / TM);
+			if (m < M) {
+				gx[base + m * HW] = acc[i * TN + j];
+			}
+		}
+	}
+}

@@ -1,0 +1,111 @@
+#version 450
+// The weight gradient of conv2d as a GEMM per group whose reduction runs over every output
+// pixel of every image: dW[m][n] = Σ_k A[m][k]·B[k][n] with M = O/groups, N = C/groups·KH·KW,
+// K = images·OH·OW, A = dY's channel rows and B gathered from x. K is long and M·N small, so K
+// is split (split-K): workgroup z = group·splits + s sums its slice into partial s, and a
+// second kernel (reduce_sum_cols) adds the partials in order: deterministic, no atomics.
+// CONV1X1 (1x1, stride 1, no padding) reads x's channel planes directly.
+// Oracle: ops/cpu/conv2d.go Conv2DGradWeight.
+
+#include "common.glsl"
+#include "conv_gemm.glsl"
+
+layout(std430, binding = 0) writeonly buffer Out { float outv[]; }; // dW, or the partials
+layout(std430, binding = 1) readonly buffer X { float x[]; };
+layout(std430, binding = 2) readonly buffer GY { float gy[]; };
+
+uint M, N, K, OHW, HW, m0, n0, g;
+// This invocation loads column kk = tid % BK of every K tile; (img, pix) track k = k0 + kk
+// incrementally, so the loop divides only by OW.
+uint kImg, kPix;
+uint bC[BLOADS];
+int bDy[BLOADS], bDx[BLOADS];
+bool bOK[BLOADS];
+
+void loadTiles(uint k0) {
+	uint tid = gl_LocalInvocationID.x;
+	bool kOK = k0 + tid % BK < min(K, (gl_WorkGroupID.z % p.splits + 1) * p.kPer);
+	uint oy = kPix / p.OW, ox = kPix - oy * p.OW;
+	uint img = p.n0 + kImg;
+	[[unroll]] for (uint r = 0; r < ALOADS; r++) {
+		uint m = m0 + tid / BK + r * (WG / BK);
+		ra[r] = (kOK && m < M) ? gy[p.yoff + img * p.ystride + (g * p.Og + m) * OHW + kPix] : 0.0;
+	}
+	uint xb = p.xoff + img * p.xstride + g * p.Cg * HW;
+	[[unroll]] for (uint r = 0; r < BLOADS; r++) {
+		float v = 0.0;
+		if (kOK && bOK[r]) {
+#ifdef CONV1X1
+			v = x[xb + bC[r] * HW + kPix];
+#else
+			int iy = int(oy) * S - p.pad + bDy[r], ix = int(ox) * S - p.pad + bDx[r];
+			if (iy >= 0 && iy < int(p.H) && ix >= 0 && ix < int(p.W)) {
+				v = x[xb + bC[r] * HW + uint(iy) * p.W + uint(ix)];
+			}
+#endif
+		}
+		rb[r] = v;
+	}
+	// Advance this invocation's k by one tile. No loop: lavapipe ends a shader's loops after
+	// 65535 iterations in all (gallivm LP_MAX_TGSI_LOOP_ITERATIONS), so every loop counts.
+	kPix += BK;
+	if (kPix >= OHW) {
+		kImg += kPix / OHW;
+		kPix = kPix % OHW;
+	}
+}
+
+void storeTiles() {
+	uint tid = gl_LocalInvocationID.x;
+	[[unroll]] for (uint r = 0; r < ALOADS; r++) {
+		As[(tid % BK) * ASTRIDE + tid / BK + r * (WG / BK)] = ra[r];
+	}
+	[[unroll]] for (uint r = 0; r < BLOADS; r++) {
+		Bs[(tid % BK) * BSTRIDE + tid / BK + r * (WG / BK)] = rb[r];
+	}
+}
+
+void main() {
+	uint tid = gl_LocalInvocationID.x;
+	uint s = gl_WorkGroupID.z % p.splits;
+	g = gl_WorkGroupID.z / p.splits;
+	OHW = p.OH * p.OW;
+	HW = p.H * p.W;
+	M = p.Og;
+	N = p.Cg * KHW;
+	K = p.nimg * OHW;
+	m0 = gl_WorkGroupID.y * BM;
+	n0 = gl_WorkGroupID.x * BN;
+
+	[[unroll]] for (uint r = 0; r < BLOADS; r++) {
+		uint n = n0 + tid / BK + r * (WG / BK);
+		bOK[r] = n < N;
+		uint c = n / KHW, rem = n - c * KHW;
+		uint ky = rem / KW;
+		bC[r] = c;
+		bDy[r] = int(ky) * p.dil;
+		bDx[r] = int(rem - ky * KW) * p.dil;
+	}
+	uint kBegin = s * p.kPer, kEnd = min(K, kBegin + p.kPer);
+	uint k = kBegin + tid % BK;
+	kImg = k / OHW;
+	kPix = k - kImg * OHW;
+
+	gemmLoop(kBegin, kEnd);
+
+	uint tm = tmOf(tid), tn = tnOf(tid);
+	// Partial s of this dispatch lands in slot sOff+s of sTotal; with one slot in all, dW itself.
+	uint base = p.woff + (p.sOff + s) * (p.C / p.Cg) * p.Og * N + g * p.Og * N;
+	[[unroll]] for (uint i = 0; i < TM; i++) {
+		uint m = m0 + tm + i * (BM / TM);
+		if (m >= M) {
+			continue;
+		}
+		[[unroll]] for (uint j = 0; j < TN; j++) {
+			uint n = n0 + tn + j * (BN / TN);
+			if (n < N) {
+				outv[base + m * N + n] = acc[i * TN + j];
+			}
+		}
+	}
+}
