@@ -68,6 +68,25 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if got := f.Metadata["format"]; got != CheckpointFormat {
 		return nil, fmt.Errorf("%s: not a chnet checkpoint (format %q, want %q); convert PyTorch files with `chnet convert`", path, got, CheckpointFormat)
 	}
+	return fromFile(path, f)
+}
+
+// LoadStateDict reads model weights from any safetensors state dict: a chnet checkpoint (its
+// model part) or a file written by another tool (float tensors by name, I64 scalars as counters).
+func LoadStateDict(path string) (*nn.State, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := fromFile(path, f)
+	if err != nil {
+		return nil, err
+	}
+	return ck.Model, nil
+}
+
+// fromFile splits a parsed file into model state, optimiser state and metadata.
+func fromFile(path string, f *safetensors.File) (*Checkpoint, error) {
 	ck := &Checkpoint{
 		Model:    &nn.State{Tensors: map[string]nn.HostTensor{}, Counters: map[string]int64{}},
 		Momentum: map[string]nn.HostTensor{},

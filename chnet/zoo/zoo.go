@@ -20,6 +20,8 @@ type Spec struct {
 	HeadWidth  int  `json:"head_width,omitempty"`
 	HeadKernel int  `json:"head_kernel,omitempty"`
 	Factorized bool `json:"factorized,omitempty"`
+	// InputSize is the size the network was trained at; test and predict resize to it.
+	InputSize int `json:"input_size,omitempty"`
 }
 
 // builder makes one architecture.

@@ -33,7 +33,7 @@ func newApp() *cli.App {
 		Suggest:              true,
 		Flags:                backendFlags(),
 		Commands: []*cli.Command{
-			benchCommand(), versionCommand(),
+			trainCommand(), testCommand(), evalCommand(), predictCommand(), benchCommand(), convertCommand(), versionCommand(),
 		},
 		ErrWriter: os.Stderr,
 		// Errors are printed once by run, with the exit code chosen there.

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+
+	"github.com/chnet/chnet/train/data"
+	"github.com/chnet/chnet/train/metrics"
+)
+
+// reportSample is one test image with its ground truth and predicted map (8-bit, full size).
+type reportSample struct {
+	name, image string
+	gt          metrics.Gray
+	pred        []uint8
+	dice        float64
+}
+
+// writeReport writes report.md: the scores, then the worst and best predictions as panels of
+// image, ground truth, predicted map and overlay (green: ground truth, red: prediction ≥ 0.5).
+func writeReport(out, name string, res metrics.Results, samples []reportSample) error {
+	dir := filepath.Join(out, "report")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	sortSamplesByDice(samples)
+	pick := samples
+	if len(samples) > 8 {
+		pick = append(append([]reportSample{}, samples[:4]...), samples[len(samples)-4:]...)
+	}
+	md := fmt.Sprintf("# %s\n\n%d images, %s convention. Panels: image, ground truth, predicted map, overlay (green: ground truth, red: prediction ≥ 0.5).\n\n", name, res.Images, res.Convention)
+	md += "| metric | value |\n|---|---:|\n"
+	for _, k := range res.Keys() {
+		md += fmt.Sprintf("| %s | %.4f |\n", k, res.Values[k])
+	}
+	md += "\n## Samples (worst first, by Dice at 0.5)\n\n"
+	for _, s := range pick {
+		img, err := data.DecodeImage(s.image, data.Limits{})
+		if err != nil {
+			return err
+		}
+		panel := composite(img, s.gt, s.pred)
+		file := s.name + ".png"
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, panel); err != nil {
+			return err
+		}
+		if err := writeFileAtomic(filepath.Join(dir, file), buf.Bytes()); err != nil {
+			return err
+		}
+		md += fmt.Sprintf("**%s** — Dice %.3f\n\n![%s](report/%s)\n\n", s.name, s.dice, s.name, file)
+	}
+	return writeFileAtomic(filepath.Join(out, "report.md"), []byte(md))
+}
+
+// composite lays out four panels side by side, each scaled (nearest neighbour) to 256 px high.
+func composite(img *data.RGB, gt metrics.Gray, pred []uint8) image.Image {
+	const ph = 256
+	pw := max(1, img.W*ph/img.H)
+	out := image.NewRGBA(image.Rect(0, 0, 4*pw+12, ph))
+	for y := 0; y < ph; y++ {
+		sy := y * img.H / ph
+		for x := 0; x < pw; x++ {
+			sx := x * img.W / pw
+			i := sy*img.W + sx
+			r, g, b := img.Pix[3*i], img.Pix[3*i+1], img.Pix[3*i+2]
+			out.Set(x, y, color.RGBA{r, g, b, 255})
+			m := gt.Pix[i]
+			out.Set(pw+4+x, y, color.RGBA{m, m, m, 255})
+			p := pred[i]
+			out.Set(2*pw+8+x, y, color.RGBA{p, p, p, 255})
+			or, og, ob := float64(r), float64(g), float64(b)
+			if m > 128 {
+				og = 0.5*og + 127
+			}
+			if p >= 128 {
+				or = 0.5*or + 127
+			}
+			out.Set(3*pw+12+x, y, color.RGBA{uint8(or), uint8(og), uint8(ob), 255})
+		}
+	}
+	return out
+}

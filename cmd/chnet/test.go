@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/chnet/chnet/chnet/zoo"
+	"github.com/chnet/chnet/nn"
+	"github.com/chnet/chnet/ops"
+	"github.com/chnet/chnet/tensor"
+	"github.com/chnet/chnet/train"
+	"github.com/chnet/chnet/train/data"
+	"github.com/chnet/chnet/train/metrics"
+	"github.com/urfave/cli/v2"
+)
+
+func testOutputFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "convention", Value: "pysod", Category: "evaluation", Usage: "metric definitions: pysod (PySODMetrics), matlab (PraNet's toolbox) or chnet (CHNet's eval.py)"},
+		&cli.StringFlag{Name: "task", Value: "polyp", Category: "evaluation", Usage: "metric set of the paper's tables: polyp, lung or breast"},
+	}
+}
+
+func testCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "test",
+		Usage:     "run a checkpoint over test folders, save the probability maps and score them",
+		ArgsUsage: "FOLDER...",
+		Description: `Each FOLDER holds images/ and masks/. Maps are predicted at the size the model was
+trained at (352 for the official recipe), resized back to each image's own size and written as
+8-bit PNGs (probability × 255, no min-max normalisation) to OUT/<folder>/maps. The scores of
+--task under --convention are printed and written as metrics.md, metrics.csv, metrics.json and
+per_image.csv, with report.md showing sample predictions beside the ground truth.`,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "checkpoint (.safetensors from chnet train, or an official CHNet .pth)"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "test-results", Usage: "output folder"},
+			&cli.IntFlag{Name: "size", Usage: "inference size (default: the checkpoint's training size, else 352)"},
+		}, append(testOutputFlags(), modelFlags()...)...),
+		Action: func(c *cli.Context) error {
+			if err := flagsAfterArgs(c); err != nil {
+				return err
+			}
+			if c.NArg() == 0 {
+				return usageErr(fmt.Errorf("name at least one test folder (with images/ and masks/)"))
+			}
+			b, err := openBackend(c)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext(c.Context)
+			defer stop()
+			for _, dir := range c.Args().Slice() {
+				if err := testFolder(ctx, c, b, c.String("model"), dir, filepath.Join(c.String("out"), filepath.Base(filepath.Clean(dir))), c.App.ErrWriter); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+// loadedModel is a network rebuilt from a checkpoint, in eval mode.
+type loadedModel struct {
+	m    nn.Segmenter
+	spec zoo.Spec
+	size int
+}
+
+// loadModel rebuilds the network a checkpoint was trained as. chnet checkpoints carry their
+// spec; a PyTorch .pth is taken as the official CHNet with the --backbone/--head-* flags.
+func loadModel(c *cli.Context, b ops.Backend, path string) (*loadedModel, error) {
+	var spec zoo.Spec
+	var st *nn.State
+	if ck, err := train.LoadCheckpoint(path); err == nil {
+		if spec, err = zoo.Parse(ck.ModelConfig); err != nil {
+			return nil, dataErr(fmt.Errorf("%s: %w", path, err))
+		}
+		st = ck.Model
+	} else {
+		if st, err = loadStateFile(path); err != nil {
+			return nil, err
+		}
+		if spec, err = modelSpec(c); err != nil {
+			return nil, err
+		}
+	}
+	m, err := zoo.Build(nn.Init{B: b, RNG: tensor.NewRNG(0, 0)}, spec)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := nn.LoadState(b, m, st, nn.LoadOptions{Rename: trimModule}); err != nil {
+		return nil, dataErr(fmt.Errorf("%s: %w", path, err))
+	}
+	nn.SetTraining(m, false)
+	size := spec.InputSize
+	if c.IsSet("size") || size == 0 {
+		size = c.Int("size")
+	}
+	if size == 0 {
+		size = 352
+	}
+	if size < 32 {
+		return nil, usagef("--size", "must be at least 32, got %d", size)
+	}
+	return &loadedModel{m: m, spec: spec, size: size}, nil
+}
+
+func trimModule(n string) string {
+	if len(n) > 7 && n[:7] == "module." {
+		return n[7:]
+	}
+	return n
+}
+
+// predictFile returns the probability map of one image at its original size.
+func (lm *loadedModel) predictFile(b ops.Backend, path string) (*data.Input, []float32, error) {
+	in, err := data.LoadInput(path, lm.size, data.ImageNetStats, data.Limits{})
+	if err != nil {
+		return nil, nil, dataErr(err)
+	}
+	x, err := ops.FromHost(b, in.Pix, 1, 3, lm.size, lm.size)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer b.Release(x.Storage())
+	p, err := train.Predict(b, lm.m, x)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	full, err := data.ResizeBack(p, lm.size, in.W, in.H)
+	if err != nil {
+		return nil, nil, err
+	}
+	return in, full, nil
+}
+
+// testFolder predicts every image of dir, writes the maps and scores them against the masks.
+func testFolder(ctx context.Context, c *cli.Context, b ops.Backend, ckpt, dir, out string, log io.Writer) error {
+	conv, err := metrics.ParseConvention(c.String("convention"))
+	if err != nil {
+		return usagef("--convention", "%v", err)
+	}
+	task := c.String("task")
+	lm, err := loadModel(c, b, ckpt)
+	if err != nil {
+		return err
+	}
+	ds, _, err := data.List(dir, data.ListOptions{})
+	if err != nil {
+		return dataErr(err)
+	}
+	if len(ds.Pairs) == 0 {
+		return dataErr(fmt.Errorf("%s: no image/mask pairs", dir))
+	}
+	maps := filepath.Join(out, "maps")
+	if err := os.MkdirAll(maps, 0o755); err != nil {
+		return err
+	}
+	ev, err := metrics.New(conv)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	var samples []reportSample
+	for i, p := range ds.Pairs {
+		if err := ctx.Err(); err != nil {
+			return classified{exitInterrupted, err}
+		}
+		in, prob, err := lm.predictFile(b, p.Image)
+		if err != nil {
+			return err
+		}
+		grey := data.Grey(prob)
+		mapPath := filepath.Join(maps, in.Name+".png")
+		if err := data.WriteGreyPNG(mapPath, in.W, in.H, grey); err != nil {
+			return err
+		}
+		gt, err := readGT(p)
+		if err != nil {
+			return dataErr(err)
+		}
+		if gt.W != in.W || gt.H != in.H {
+			return dataErr(fmt.Errorf("%s: mask is %dx%d, image %s is %dx%d", p.Masks[0], gt.W, gt.H, p.Image, in.W, in.H))
+		}
+		if err := ev.Add(p.Name, grey, gt.Pix, gt.W, gt.H); err != nil {
+			return dataErr(err)
+		}
+		samples = append(samples, reportSample{name: p.Name, image: p.Image, gt: gt, pred: grey})
+		if (i+1)%20 == 0 || i+1 == len(ds.Pairs) {
+			fmt.Fprintf(log, "%s: %d/%d images (%.1f img/s)\n", filepath.Base(dir), i+1, len(ds.Pairs), float64(i+1)/time.Since(start).Seconds())
+		}
+	}
+	res := ev.Result()
+	if err := writeResults(c.App.Writer, out, filepath.Base(filepath.Clean(dir)), res, task); err != nil {
+		return err
+	}
+	return writeReport(out, filepath.Base(filepath.Clean(dir)), res, samples)
+}
+
+// readGT reads a pair's mask as 8-bit grey, taking the maximum over several mask files (BUSI).
+func readGT(p data.Pair) (metrics.Gray, error) {
+	var gt metrics.Gray
+	for i, path := range p.Masks {
+		g, err := metrics.ReadGray(path)
+		if err != nil {
+			return gt, err
+		}
+		if i == 0 {
+			gt = g
+			continue
+		}
+		if g.W != gt.W || g.H != gt.H {
+			return gt, fmt.Errorf("%s: %dx%d, but %s is %dx%d", path, g.W, g.H, p.Masks[0], gt.W, gt.H)
+		}
+		for j, v := range g.Pix {
+			gt.Pix[j] = max(gt.Pix[j], v)
+		}
+	}
+	return gt, nil
+}
+
+// writeResults prints the task's table and writes metrics.{md,csv,json} and per_image.csv.
+func writeResults(w io.Writer, out, name string, res metrics.Results, task string) error {
+	vals, err := res.Task(task)
+	if err != nil {
+		return usagef("--task", "%v", err)
+	}
+	md := fmt.Sprintf("| %s (%d images, %s convention) | value |\n|---|---:|\n", name, res.Images, res.Convention)
+	csv := "dataset,metric,value,convention\n"
+	fmt.Fprintf(w, "%s: %d images, %s convention\n", name, res.Images, res.Convention)
+	for _, v := range vals {
+		fmt.Fprintf(w, "  %-8s %.4f\n", v.Column, v.Value)
+		md += fmt.Sprintf("| %s | %.4f |\n", v.Column, v.Value)
+		csv += fmt.Sprintf("%s,%s,%.6f,%s\n", name, v.Column, v.Value, res.Convention)
+	}
+	for _, v := range vals {
+		if v.Note != "" {
+			md += fmt.Sprintf("\n%s: %s\n", v.Column, v.Note)
+		}
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(out, "metrics.md"), []byte(md)); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(out, "metrics.csv"), []byte(csv)); err != nil {
+		return err
+	}
+	all := map[string]any{"dataset": name, "convention": res.Convention, "images": res.Images, "task": task, "table": vals, "all": res.Values}
+	if err := writeJSONAtomic(filepath.Join(out, "metrics.json"), all); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(out, ".per_image.csv.tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := res.WriteCSV(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), filepath.Join(out, "per_image.csv"))
+}
+
+// writeFileAtomic writes b through a temporary file and a rename.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// sortSamplesByDice orders samples from worst to best Dice at 0.5.
+func sortSamplesByDice(s []reportSample) {
+	for i := range s {
+		s[i].dice = diceAt128(s[i].pred, s[i].gt.Pix)
+	}
+	sort.SliceStable(s, func(i, j int) bool { return s[i].dice < s[j].dice })
+}
+
+func diceAt128(pred, gt []uint8) float64 {
+	var tp, fp, fn int
+	for i, p := range pred {
+		pp, gg := p >= 128, gt[i] > 128
+		switch {
+		case pp && gg:
+			tp++
+		case pp:
+			fp++
+		case gg:
+			fn++
+		}
+	}
+	if tp+fp+fn == 0 {
+		return 1
+	}
+	return 2 * float64(tp) / float64(2*tp+fp+fn)
+}
+
+// signalContext is cancelled by Ctrl-C or SIGTERM.
+func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+}

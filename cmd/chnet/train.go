@@ -1,0 +1,550 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/chnet/chnet/chnet"
+	"github.com/chnet/chnet/chnet/zoo"
+	"github.com/chnet/chnet/nn"
+	"github.com/chnet/chnet/ops"
+	"github.com/chnet/chnet/tensor"
+	"github.com/chnet/chnet/train"
+	"github.com/chnet/chnet/train/data"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+)
+
+// Built-in demo data: small enough that `chnet train` with no flags trains, tests and writes
+// predictions on a 2-core machine in a few minutes.
+const (
+	demoTrain, demoTest = 64, 16
+	demoSize            = 128
+	demoEpochs          = 6
+	demoBatch           = 8
+)
+
+var demoSizes = []int{96, 112, 128}
+
+func modelFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "arch", Value: "chnet", Category: "model", Usage: "network: " + strings.Join(zoo.Archs(), ", ")},
+		&cli.StringFlag{Name: "backbone", Value: "v1", Category: "model", Usage: "Res2Net-50 variant: v1 (CHNet's released code) or v1b (PraNet's, the paper's Table 5)"},
+		&cli.IntFlag{Name: "head-width", Value: 32, Category: "model", Usage: "CHNet classifier width: 32 (released code) or 128 (paper)"},
+		&cli.IntFlag{Name: "head-kernel", Value: 1, Category: "model", Usage: "CHNet head convolutions: 1 (paper) or 3 (Table 6 ablation)"},
+		&cli.BoolFlag{Name: "literal-head", Category: "model", Usage: "run CHNet's head as written (upsample, concat, conv) instead of the equivalent factorized order"},
+	}
+}
+
+func trainCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "train",
+		Usage:     "train a network (CHNet by default) with the official recipe",
+		ArgsUsage: " ",
+		Description: `Trains on --data (a folder with images/ and masks/, paired by base name) with the
+released recipe: SGD nesterov (momentum 0.9, weight decay 5e-4), peak lr 0.05 on a per-epoch
+triangular schedule, the structure loss, flips, rotations in [-10°, 10°) and per-batch sizes
+224..352. A share of the data (--val-fraction) is held out and scored every epoch.
+
+The run folder (--out) receives config.json, train.log, metrics.jsonl, progress.png,
+splits.json and checkpoint_{latest,best,final}.safetensors; --resume continues it exactly,
+and Ctrl-C saves the position first. With --folds K it runs K-fold cross-validation into
+fold_0..fold_K-1 and reports mean ± std.
+
+Without --data, chnet trains on a built-in synthetic polyp set for a few minutes, then tests
+and writes predictions: a complete run of the main job on any machine.`,
+		Flags: append(append([]cli.Flag{
+			&cli.StringFlag{Name: "data", Category: "data", Usage: "training folder (images/ and masks/); default: built-in synthetic set"},
+			&cli.StringFlag{Name: "val", Category: "data", Usage: "validation folder (default: hold out --val-fraction of --data)"},
+			&cli.Float64Flag{Name: "val-fraction", Value: 0.1, Category: "data", Usage: "share of --data held out for validation (0: none)"},
+			&cli.IntFlag{Name: "folds", Category: "data", Usage: "K-fold cross-validation over --data (as the paper does on BUSI)"},
+			&cli.StringSliceFlag{Name: "test", Category: "data", Usage: "test folders to score after training (repeatable)"},
+			&cli.BoolFlag{Name: "skip-bad", Category: "data", Usage: "leave out unreadable or unpaired samples (listed) instead of stopping"},
+			&cli.IntFlag{Name: "workers", Category: "data", Usage: "data-loading goroutines (default: one per core)"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Category: "run", Usage: "run folder (default runs/<date-time>)"},
+			&cli.BoolFlag{Name: "resume", Category: "run", Usage: "continue the run in --out from checkpoint_latest"},
+			&cli.IntFlag{Name: "epochs", Value: 50, Category: "recipe", Usage: "epochs (paper: polyp 50, breast 100, lung 200)"},
+			&cli.IntFlag{Name: "batch-size", Value: 16, Category: "recipe", Usage: "images per batch"},
+			&cli.IntFlag{Name: "size", Value: 352, Category: "recipe", Usage: "base image size; validation and test run at it"},
+			&cli.IntSliceFlag{Name: "sizes", Category: "recipe", Usage: "per-batch training sizes (default 224,256,288,320,352 scaled to --size)"},
+			&cli.Float64Flag{Name: "lr", Value: 0.05, Category: "recipe", Usage: "peak learning rate"},
+			&cli.Float64Flag{Name: "momentum", Value: 0.9, Category: "recipe"},
+			&cli.Float64Flag{Name: "weight-decay", Value: 5e-4, Category: "recipe"},
+			&cli.StringFlag{Name: "loss", Value: "official", Category: "recipe", Usage: "structure loss: official (global BCE + weighted IoU, as executed) or weighted (F3Net's pixel-weighted BCE)"},
+			&cli.BoolFlag{Name: "no-augment", Category: "recipe", Usage: "disable flips and rotations"},
+			&cli.Uint64Flag{Name: "seed", Value: 0, Category: "recipe", Usage: "seed for initialisation, splits, shuffling and augmentation"},
+			&cli.StringFlag{Name: "backbone-weights", Category: "model", Usage: "ImageNet Res2Net weights (.pth or .safetensors) for the backbone"},
+			&cli.StringFlag{Name: "init-from", Category: "model", Usage: "initialise the backbone from another trained checkpoint (decoupling study)"},
+			&cli.BoolFlag{Name: "freeze-backbone", Category: "model", Usage: "train only the decoder; the backbone keeps its weights and statistics"},
+		}, modelFlags()...), testOutputFlags()...),
+		Action: trainAction,
+	}
+}
+
+// runConfig is the effective configuration of a run, written to config.json.
+type runConfig struct {
+	Model      zoo.Spec     `json:"model"`
+	Recipe     train.Config `json:"recipe"`
+	Data       string       `json:"data"`
+	Val        string       `json:"val,omitempty"`
+	Test       []string     `json:"test,omitempty"`
+	BatchSize  int          `json:"batch_size"`
+	Size       int          `json:"size"`
+	Sizes      []int        `json:"sizes"`
+	Augment    bool         `json:"augment"`
+	Seed       uint64       `json:"seed"`
+	Backbone   string       `json:"backbone_weights,omitempty"`
+	InitFrom   string       `json:"init_from,omitempty"`
+	Freeze     bool         `json:"freeze_backbone,omitempty"`
+	Folds      int          `json:"folds,omitempty"`
+	ValFrac    float64      `json:"val_fraction"`
+	Backend    string       `json:"backend"`
+	Version    string       `json:"chnet_version"`
+	BuiltinSet bool         `json:"builtin_data,omitempty"`
+}
+
+func modelSpec(c *cli.Context) (zoo.Spec, error) {
+	s := zoo.Spec{Arch: c.String("arch"), Backbone: c.String("backbone"), HeadWidth: c.Int("head-width"),
+		HeadKernel: c.Int("head-kernel"), Factorized: !c.Bool("literal-head") && c.Int("head-kernel") == 1}
+	if s.Arch == "chnet" {
+		cfg := chnet.Config{Backbone: nn.Res2NetVariant(s.Backbone), HeadWidth: s.HeadWidth, HeadKernel: s.HeadKernel, Factorized: s.Factorized}
+		if err := cfg.Validate(); err != nil {
+			return s, usageErr(err)
+		}
+	}
+	for _, a := range zoo.Archs() {
+		if a == s.Arch {
+			return s, nil
+		}
+	}
+	return s, usagef("--arch", "unknown network %q (have %s)", s.Arch, strings.Join(zoo.Archs(), ", "))
+}
+
+func trainAction(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageErr(fmt.Errorf("unexpected argument %q (folders are given with --data, --val, --test)", c.Args().First()))
+	}
+	spec, err := modelSpec(c)
+	if err != nil {
+		return err
+	}
+	rc := runConfig{
+		Model: spec, Data: c.String("data"), Val: c.String("val"), Test: c.StringSlice("test"),
+		BatchSize: c.Int("batch-size"), Size: c.Int("size"), Sizes: c.IntSlice("sizes"), Augment: !c.Bool("no-augment"),
+		Seed: c.Uint64("seed"), Backbone: c.String("backbone-weights"), InitFrom: c.String("init-from"),
+		Freeze: c.Bool("freeze-backbone"), Folds: c.Int("folds"), ValFrac: c.Float64("val-fraction"), Version: version(),
+	}
+	rc.Recipe = train.OfficialConfig(c.Int("epochs"))
+	rc.Recipe.LR, rc.Recipe.Momentum, rc.Recipe.WeightDecay = c.Float64("lr"), c.Float64("momentum"), c.Float64("weight-decay")
+	switch c.String("loss") {
+	case "official":
+	case "weighted":
+		rc.Recipe.Loss = ops.StructureLossWeighted
+	default:
+		return usagef("--loss", "must be official or weighted, got %q", c.String("loss"))
+	}
+	out := c.String("out")
+	if out == "" {
+		if c.Bool("resume") {
+			return usagef("--resume", "needs --out naming the run folder to continue")
+		}
+		out = filepath.Join("runs", time.Now().Format("20060102-150405"))
+	}
+	if rc.Data == "" {
+		if err := useBuiltinData(c, &rc, out); err != nil {
+			return err
+		}
+	}
+	if err := checkRecipe(&rc); err != nil {
+		return err
+	}
+	rc.Model.InputSize = rc.Size
+	b, err := openBackend(c)
+	if err != nil {
+		return err
+	}
+	rc.Backend = b.Name()
+
+	ctx, stop := signalContext(c.Context)
+	defer stop()
+
+	if err := train.EnsureDir(out); err != nil {
+		return err
+	}
+	logFile, err := os.OpenFile(filepath.Join(out, "train.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	log := io.MultiWriter(c.App.ErrWriter, logFile)
+	if !c.Bool("resume") {
+		if _, err := os.Stat(filepath.Join(out, train.LatestName)); err == nil {
+			return usagef("--out", "%s already holds a run; continue it with --resume or choose another folder", out)
+		}
+	}
+	if err := writeJSONAtomic(filepath.Join(out, "config.json"), rc); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "%s chnet %s: training %s (%s backbone) on %s with the %s backend; run folder %s\n",
+		time.Now().Format("2006-01-02 15:04:05"), version(), spec.Arch, spec.Backbone, rc.Data, b.Name(), out)
+
+	ds, rep, err := data.List(rc.Data, data.ListOptions{SkipBad: c.Bool("skip-bad")})
+	if err != nil {
+		return dataErr(err)
+	}
+	if rep.Skipped() > 0 {
+		fmt.Fprintf(log, "data: %s\n", rep)
+	}
+	splits, err := loadOrMakeSplits(filepath.Join(out, "splits.json"), ds, rc)
+	if err != nil {
+		return err
+	}
+	tty := term.IsTerminal(int(os.Stderr.Fd()))
+	folds := 1
+	if rc.Folds > 1 {
+		folds = rc.Folds
+	}
+	var results []map[string]float64
+	for k := 0; k < folds; k++ {
+		dir := out
+		if rc.Folds > 1 {
+			dir = filepath.Join(out, fmt.Sprintf("fold_%d", k))
+			fmt.Fprintf(log, "fold %d of %d\n", k+1, folds)
+		}
+		res, err := trainOne(ctx, c, b, rc, ds, splits, k, dir, log, tty)
+		if err != nil {
+			if errors.Is(err, train.ErrInterrupted) {
+				return classified{exitInterrupted, err}
+			}
+			return err
+		}
+		results = append(results, res)
+	}
+	if rc.Folds > 1 {
+		return reportFolds(c.App.Writer, log, out, results)
+	}
+	if len(rc.Test) > 0 {
+		ckpt := filepath.Join(out, train.FinalName)
+		for _, dir := range rc.Test {
+			if err := testFolder(ctx, c, b, ckpt, dir, filepath.Join(out, "test", filepath.Base(dir)), log); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// useBuiltinData generates the synthetic demo set into the run folder and scales the recipe to
+// it, unless the user set those flags.
+func useBuiltinData(c *cli.Context, rc *runConfig, out string) error {
+	rc.BuiltinSet = true
+	rc.Data = filepath.Join(out, "builtin", "train")
+	testDir := filepath.Join(out, "builtin", "test")
+	if !c.IsSet("epochs") {
+		rc.Recipe.Epochs = demoEpochs
+	}
+	if !c.IsSet("batch-size") {
+		rc.BatchSize = demoBatch
+	}
+	if !c.IsSet("size") {
+		rc.Size = demoSize
+	}
+	if !c.IsSet("sizes") && !c.IsSet("size") {
+		rc.Sizes = demoSizes
+	}
+	if !c.IsSet("val-fraction") {
+		rc.ValFrac = 0.125
+	}
+	if !c.IsSet("test") {
+		rc.Test = []string{testDir}
+	}
+	if _, err := os.Stat(rc.Data); err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "chnet: no --data given: generating a synthetic polyp set (%d train, %d test images, %d px) in %s\n",
+			demoTrain, demoTest, demoSize, filepath.Join(out, "builtin"))
+		if err := data.WriteSynthetic(rc.Data, demoTrain, demoSize, demoSize, rc.Seed); err != nil {
+			return err
+		}
+		if err := data.WriteSynthetic(testDir, demoTest, demoSize, demoSize, rc.Seed+1000); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkRecipe validates flag values with messages naming the flag.
+func checkRecipe(rc *runConfig) error {
+	switch {
+	case rc.Recipe.Epochs < 1:
+		return usagef("--epochs", "must be at least 1, got %d", rc.Recipe.Epochs)
+	case rc.BatchSize < 1:
+		return usagef("--batch-size", "must be at least 1, got %d", rc.BatchSize)
+	case rc.Size < 32:
+		return usagef("--size", "must be at least 32 (the network's total stride), got %d", rc.Size)
+	case !(rc.Recipe.LR > 0) || math.IsInf(rc.Recipe.LR, 0):
+		return usagef("--lr", "must be positive, got %v", rc.Recipe.LR)
+	case rc.Recipe.Momentum < 0 || rc.Recipe.Momentum >= 1:
+		return usagef("--momentum", "must be in [0, 1), got %v", rc.Recipe.Momentum)
+	case rc.Recipe.WeightDecay < 0:
+		return usagef("--weight-decay", "must not be negative, got %v", rc.Recipe.WeightDecay)
+	case rc.ValFrac < 0 || rc.ValFrac >= 1:
+		return usagef("--val-fraction", "must be in [0, 1), got %v", rc.ValFrac)
+	case rc.Folds == 1 || rc.Folds < 0:
+		return usagef("--folds", "must be at least 2 (or 0 for none), got %d", rc.Folds)
+	case rc.Folds > 1 && rc.Val != "":
+		return usagef("--folds", "cross-validation holds out its own folds; drop --val")
+	}
+	if len(rc.Sizes) == 0 {
+		for _, s := range data.OfficialSizes {
+			rc.Sizes = append(rc.Sizes, s*rc.Size/352)
+		}
+	}
+	for _, s := range rc.Sizes {
+		if s < 32 {
+			return usagef("--sizes", "sizes must be at least 32, got %d", s)
+		}
+	}
+	rc.Recipe.Nesterov = true
+	return nil
+}
+
+// loadOrMakeSplits reuses the run's splits.json or writes a new one.
+func loadOrMakeSplits(path string, ds *data.Dataset, rc runConfig) (*data.Splits, error) {
+	names := ds.Names()
+	if _, err := os.Stat(path); err == nil {
+		s, err := data.LoadSplits(path, names)
+		if err != nil {
+			return nil, dataErr(fmt.Errorf("%s no longer matches %s: %w", path, rc.Data, err))
+		}
+		return s, nil
+	}
+	var s *data.Splits
+	var err error
+	switch {
+	case rc.Folds > 1:
+		s, err = data.KFold(names, rc.Folds, rc.Seed)
+	case rc.Val == "" && rc.ValFrac > 0:
+		s, err = data.HoldOut(names, rc.ValFrac, rc.Seed)
+	default:
+		s = &data.Splits{Seed: rc.Seed, K: 1, Folds: []data.Fold{{Train: names}}}
+	}
+	if err != nil {
+		return nil, dataErr(err)
+	}
+	return s, s.Save(path)
+}
+
+// trainOne trains fold k into dir and returns its final validation metrics.
+func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, ds *data.Dataset, splits *data.Splits, k int, dir string, log io.Writer, tty bool) (map[string]float64, error) {
+	if err := train.EnsureDir(dir); err != nil {
+		return nil, err
+	}
+	fold, err := splits.Fold(k)
+	if err != nil {
+		return nil, err
+	}
+	trainSet, err := ds.Subset(fold.Train)
+	if err != nil {
+		return nil, dataErr(err)
+	}
+	lcfg := data.TrainConfig(rc.BatchSize, rc.Seed)
+	lcfg.BaseSize, lcfg.Sizes, lcfg.Augment, lcfg.Workers = rc.Size, rc.Sizes, rc.Augment, c.Int("workers")
+	loader, err := data.NewLoader(trainSet, lcfg)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	var val train.Validator
+	valSet := (*data.Dataset)(nil)
+	switch {
+	case rc.Val != "":
+		if valSet, _, err = data.List(rc.Val, data.ListOptions{SkipBad: c.Bool("skip-bad")}); err != nil {
+			return nil, dataErr(err)
+		}
+	case len(fold.Val) > 0:
+		if valSet, err = ds.Subset(fold.Val); err != nil {
+			return nil, dataErr(err)
+		}
+	}
+	if valSet != nil {
+		vcfg := data.EvalConfig(rc.BatchSize)
+		vcfg.BaseSize, vcfg.Sizes, vcfg.Workers = rc.Size, []int{rc.Size}, c.Int("workers")
+		vl, err := data.NewLoader(valSet, vcfg)
+		if err != nil {
+			return nil, usageErr(err)
+		}
+		val = train.HeldOut{Data: data.TrainData{Loader: vl}, Loss: rc.Recipe.Loss}
+	}
+	fmt.Fprintf(log, "data: %d training and %d validation images; %d batches of %d per epoch at sizes %v\n",
+		loader.Len(), lenOr0(valSet), loader.Batches(), rc.BatchSize, rc.Sizes)
+
+	m, err := zoo.Build(nn.Init{B: b, RNG: tensor.NewRNG(rc.Seed, 1)}, rc.Model)
+	if err != nil {
+		return nil, err
+	}
+	if err := initWeights(b, m, rc, log); err != nil {
+		return nil, err
+	}
+	opt, err := train.NewSGD(b, m, ops.SGDParams{Momentum: float32(rc.Recipe.Momentum), WeightDecay: float32(rc.Recipe.WeightDecay), Nesterov: rc.Recipe.Nesterov})
+	if err != nil {
+		return nil, err
+	}
+	meta, err := json.Marshal(rc.Model)
+	if err != nil {
+		return nil, err
+	}
+	tr := &train.Trainer{B: b, Model: m, Opt: opt, Data: data.TrainData{Loader: loader}, Val: val, Cfg: rc.Recipe,
+		Dir: dir, Log: log, Term: c.App.ErrWriter, TTY: tty, Meta: meta}
+	if c.Bool("resume") {
+		latest := filepath.Join(dir, train.LatestName)
+		if _, err := os.Stat(latest); err != nil {
+			return nil, usagef("--resume", "nothing to resume: %s does not exist", latest)
+		}
+		if err := tr.Resume(latest); err != nil {
+			return nil, dataErr(err)
+		}
+		if tr.State.Finished {
+			fmt.Fprintf(log, "%s: already finished %d epochs\n", dir, tr.State.Epoch)
+			return finalMetrics(dir)
+		}
+		fmt.Fprintf(log, "resuming at epoch %d, step %d\n", tr.State.Epoch+1, tr.State.Step)
+	}
+	nn.SetTraining(m, true)
+	if err := tr.Run(ctx); err != nil {
+		return nil, err
+	}
+	return finalMetrics(dir)
+}
+
+func lenOr0(d *data.Dataset) int {
+	if d == nil {
+		return 0
+	}
+	return len(d.Pairs)
+}
+
+// initWeights loads ImageNet backbone weights or another run's backbone, and freezes it if asked.
+func initWeights(b ops.Backend, m nn.Segmenter, rc runConfig, log io.Writer) error {
+	bb := zoo.Backbone(m)
+	for _, src := range []struct{ flag, path string }{{"--backbone-weights", rc.Backbone}, {"--init-from", rc.InitFrom}} {
+		if src.path == "" {
+			continue
+		}
+		if bb == nil {
+			return usagef(src.flag, "network %s has no Res2Net backbone", rc.Model.Arch)
+		}
+		st, err := loadStateFile(src.path)
+		if err != nil {
+			return err
+		}
+		rep, err := loadBackbone(b, bb, st)
+		if err != nil {
+			return dataErr(fmt.Errorf("%s %s: %w", src.flag, src.path, err))
+		}
+		fmt.Fprintf(log, "loaded %d backbone tensors from %s\n", len(rep.Loaded), src.path)
+	}
+	if rc.Freeze {
+		if bb == nil {
+			return usagef("--freeze-backbone", "network %s has no Res2Net backbone", rc.Model.Arch)
+		}
+		nn.Freeze(bb)
+	}
+	if rc.Backbone == "" && rc.InitFrom == "" && !rc.BuiltinSet {
+		fmt.Fprintln(log, "note: no --backbone-weights: the backbone starts from random initialisation (the paper used ImageNet weights)")
+	}
+	return nil
+}
+
+// loadBackbone loads the backbone part of a state in either naming (ImageNet's conv1/layerN or
+// CHNet's encodeN), ignoring everything else (layer4, fc, a decoder).
+func loadBackbone(b ops.Backend, bb *nn.Res2Net, st *nn.State) (nn.LoadReport, error) {
+	rename := func(n string) string {
+		n = strings.TrimPrefix(n, "module.")
+		if strings.HasPrefix(n, "encode") {
+			return chnet.ImageNetName(n)
+		}
+		if strings.HasPrefix(n, "layer4.") || strings.HasPrefix(n, "fc.") {
+			return ""
+		}
+		return n
+	}
+	rep, err := nn.LoadState(b, bb, st, nn.LoadOptions{Rename: rename, IgnoreUnexpected: true})
+	if err != nil {
+		return rep, err
+	}
+	if len(rep.Loaded) == 0 {
+		return rep, fmt.Errorf("no backbone tensors found (expected conv1/bn1/layer1-3 or encode1-4 names)")
+	}
+	return rep, nil
+}
+
+// finalMetrics reads the last validation metrics of a run folder.
+func finalMetrics(dir string) (map[string]float64, error) {
+	rs, err := train.ReadRecords(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil || len(rs) == 0 {
+		return nil, err
+	}
+	return rs[len(rs)-1].Val, nil
+}
+
+// reportFolds prints and saves the cross-validation mean ± std of each validation metric.
+func reportFolds(w, log io.Writer, out string, results []map[string]float64) error {
+	summary := map[string]map[string]float64{}
+	for _, k := range []string{"dice", "iou", "mae", "loss"} {
+		var vals []float64
+		for _, r := range results {
+			if v, ok := r[k]; ok {
+				vals = append(vals, v)
+			}
+		}
+		if len(vals) == 0 {
+			continue
+		}
+		var mean, sd float64
+		for _, v := range vals {
+			mean += v
+		}
+		mean /= float64(len(vals))
+		for _, v := range vals {
+			sd += (v - mean) * (v - mean)
+		}
+		if len(vals) > 1 {
+			sd = math.Sqrt(sd / float64(len(vals)-1))
+		}
+		summary[k] = map[string]float64{"mean": mean, "std": sd}
+		fmt.Fprintf(w, "%-5s %.4f ± %.4f  (%d folds)\n", k, mean, sd, len(vals))
+	}
+	fmt.Fprintf(log, "cross-validation summary written to %s\n", filepath.Join(out, "folds.json"))
+	return writeJSONAtomic(filepath.Join(out, "folds.json"), map[string]any{"folds": results, "summary": summary})
+}
+
+// writeJSONAtomic writes v as indented JSON through a temporary file and a rename.
+func writeJSONAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
