@@ -39,6 +39,9 @@ type Options struct {
 	// MaxDispatchesPerSubmit closes and submits a command buffer after this many dispatches
 	// (0: 256), so the GPU starts while the host keeps recording.
 	MaxDispatchesPerSubmit int
+	// DebugNoBarriers records no hazard barriers at all. Results are then wrong; it exists so a
+	// test can show that synchronization validation catches missing barriers.
+	DebugNoBarriers bool
 }
 
 // Stats counts what the recorder did, for tests and benchmarks.
@@ -72,6 +75,7 @@ type Device struct {
 	err      error
 	timeout  time.Duration
 	perSub   int
+	noBar    bool
 	stats    Stats
 	closed   bool
 }
@@ -106,6 +110,7 @@ func Open(opts Options) (*Device, error) {
 	if d.perSub <= 0 {
 		d.perSub = 256
 	}
+	d.noBar = opts.DebugNoBarriers
 	d.push = info.PushDescriptor && info.MaxPushDescriptors >= MaxBindings && !opts.NoPushDescriptor
 	if err := d.init(); err != nil {
 		d.Close()
@@ -231,6 +236,13 @@ func (d *Device) Stats() Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.stats
+}
+
+// MemoryInUse reports the device arena's bytes handed out and reserved (its blocks' total).
+func (d *Device) MemoryInUse() (inUse, reserved int64) {
+	d.arena.mu.Lock()
+	defer d.arena.mu.Unlock()
+	return d.arena.inUse, d.arena.total()
 }
 
 // BindAlign is the alignment of a binding's offset (minStorageBufferOffsetAlignment).

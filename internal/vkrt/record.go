@@ -216,7 +216,7 @@ func (d *Device) Dispatch(k *Kernel, binds []Access, push []byte, groups [3]uint
 	dp.push_size = C.uint32_t(len(push))
 	C.memcpy(unsafe.Pointer(&dp.push[0]), unsafe.Pointer(unsafe.SliceData(push)), C.size_t(len(push)))
 	dp.groups = [3]C.uint32_t{C.uint32_t(groups[0]), C.uint32_t(groups[1]), C.uint32_t(groups[2])}
-	if d.track.conflicts(binds) {
+	if d.track.conflicts(binds) && !d.noBar {
 		dp.barrier = 1
 		d.track.reset()
 		d.stats.Barriers++
@@ -284,7 +284,7 @@ func sumRegions(regions []Region) int64 {
 // if the device ranges conflict with unsynchronised work.
 func (d *Device) recordCopy(f *frame, stage *Buffer, dev *Buffer, regions []Region, toDevice bool) {
 	acc := regionsAccess(dev, regions, toDevice)
-	if d.track.conflicts(acc) {
+	if d.track.conflicts(acc) && !d.noBar {
 		C.chn_cmd_barrier(d.cd, f.cb, 0)
 		d.track.reset()
 		d.stats.Barriers++

@@ -52,3 +52,5 @@ func TestCompareCPU(t *testing.T) { optest.CompareBackends(t, cpu.New(), open(t)
 func TestGolden(t *testing.T) { optest.Golden(t, open(t)) }
 
 func TestGradCheck(t *testing.T) { optest.GradCheck(t, open(t)) }
+
+func TestCompareNetCPU(t *testing.T) { optest.CompareNet(t, cpu.New(), open(t)) }

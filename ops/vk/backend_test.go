@@ -1,0 +1,133 @@
+package vk
+
+import (
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/chnet/chnet/internal/vkrt"
+	"github.com/chnet/chnet/ops"
+	"github.com/chnet/chnet/ops/cpu"
+	"github.com/chnet/chnet/tensor"
+)
+
+// Every push block must fit the 128 bytes every pipeline layout declares (the portable minimum
+// of maxPushConstantsSize); vkrt also rejects a larger one at dispatch time.
+func TestPushBlocksFit(t *testing.T) {
+	for name, size := range map[string]uintptr{
+		"ewPush": unsafe.Sizeof(ewPush{}), "sumChunksPush": unsafe.Sizeof(sumChunksPush{}), "sumRowsPush": unsafe.Sizeof(sumRowsPush{}),
+		"poolPush": unsafe.Sizeof(poolPush{}), "resizePush": unsafe.Sizeof(resizePush{}), "bnStatsPush": unsafe.Sizeof(bnStatsPush{}),
+		"bnFinalPush": unsafe.Sizeof(bnFinalPush{}), "bnApplyPush": unsafe.Sizeof(bnApplyPush{}), "bngSumsPush": unsafe.Sizeof(bngSumsPush{}),
+		"bngFinalPush": unsafe.Sizeof(bngFinalPush{}), "bngApplyPush": unsafe.Sizeof(bngApplyPush{}), "slBoxPush": unsafe.Sizeof(slBoxPush{}),
+		"slTermsPush": unsafe.Sizeof(slTermsPush{}), "slFinalPush": unsafe.Sizeof(slFinalPush{}), "slGradPush": unsafe.Sizeof(slGradPush{}),
+		"sgdPush": unsafe.Sizeof(sgdPush{}), "convPush": unsafe.Sizeof(convPush{}),
+	} {
+		if size > vkrt.MaxPush || size%4 != 0 {
+			t.Errorf("%s is %d bytes; push blocks must be multiples of 4 and at most %d", name, size, vkrt.MaxPush)
+		}
+	}
+}
+
+// A tensor above maxStorageBufferRange must be processed in several dispatches, each within
+// the limit (vkrt rejects larger bindings, so passing CompareBackends' large cases proves the
+// split worked; this checks that one actually happened).
+func TestLargeTensorsAreSliced(t *testing.T) {
+	b := open(t)
+	if testing.Short() {
+		t.Skip("allocates 276 MB")
+	}
+	limit := b.dev.MaxRange()
+	n := int(limit/4) + 1000
+	x, err := b.Alloc(tensor.Shape{2, n / 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release(x.Storage())
+	before := b.dev.Stats().Dispatches
+	if err := b.Fill(x, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.dev.Stats().Dispatches - before; got < 2 {
+		t.Errorf("a %d MiB tensor took %d dispatch(es) under a %d MiB binding limit", 4*n>>20, got, limit>>20)
+	}
+	s, _ := b.Alloc(tensor.Shape{1})
+	if err := b.Sum(s, x, ops.AxesAll); err != nil {
+		t.Fatal(err)
+	}
+	v, err := b.Download(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := float32(n / 2 * 2); v[0] != want {
+		t.Errorf("sum of ones = %v, want %v", v[0], want)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	b := open(t)
+	t.Run("out_of_memory_names_the_sizes", func(t *testing.T) {
+		_, err := b.Alloc(tensor.Shape{1<<31 - 1})
+		if err == nil {
+			t.Skip("the device holds an 8 GiB tensor")
+		}
+		if !errors.Is(err, vkrt.ErrOutOfDeviceMemory) || !strings.Contains(err.Error(), "[2147483647]") {
+			t.Errorf("got %v, want ErrOutOfDeviceMemory naming the shape", err)
+		}
+		t.Log(err)
+	})
+	t.Run("released_storage", func(t *testing.T) {
+		x, _ := b.Alloc(tensor.Shape{4, 4})
+		b.Release(x.Storage())
+		b.Release(x.Storage()) // twice is harmless
+		if err := b.Fill(x, 1); err == nil {
+			t.Error("a kernel ran on released storage")
+		}
+	})
+	t.Run("foreign_tensor", func(t *testing.T) {
+		x, _ := cpu.New().Alloc(tensor.Shape{4, 4})
+		y, _ := b.Alloc(tensor.Shape{4, 4})
+		if err := b.Copy(y, x); err == nil || !strings.Contains(err.Error(), "another backend") {
+			t.Errorf("copy from a CPU tensor: %v", err)
+		}
+	})
+	t.Run("shape_mismatch", func(t *testing.T) {
+		x, _ := b.Alloc(tensor.Shape{2, 3, 8, 8})
+		w, _ := b.Alloc(tensor.Shape{4, 2, 3, 3})
+		y, _ := b.Alloc(tensor.Shape{2, 4, 8, 8})
+		if err := b.Conv2D(y, x, w, nil, ops.Conv2DParams{Pad: 1}.Norm()); err == nil {
+			t.Error("conv2d accepted a weight for 2 input channels on a 3-channel input")
+		}
+	})
+}
+
+// Storage nobody releases goes back to the arena once unreachable (the cleanup only does
+// bookkeeping; no Vulkan call runs on the cleanup goroutine).
+func TestUnreleasedStorageIsReclaimed(t *testing.T) {
+	b := open(t)
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := b.dev.MemoryInUse()
+	func() {
+		for i := 0; i < 8; i++ {
+			if _, err := b.Alloc(tensor.Shape{1 << 18}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		runtime.GC()
+		if now, _ := b.dev.MemoryInUse(); now <= before {
+			return
+		}
+		if time.Now().After(deadline) {
+			now, _ := b.dev.MemoryInUse()
+			t.Fatalf("arena still holds %d bytes more than before 8 dropped tensors", now-before)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
