@@ -14,13 +14,15 @@ import (
 type OpCount struct {
 	Scope string // the tape scope, e.g. "encode2.layer1.0.convs.1"
 	Op    string
-	// MACs are the multiply-adds of convolutions and matrix products only, as PyTorch's
-	// FlopCounterMode counts them (its "FLOPs" are twice these).
+	// MACs are the multiply-adds of convolutions and matrix products only (linear layers and
+	// attention's products included), as PyTorch's FlopCounterMode counts them (its "FLOPs" are
+	// twice these).
 	MACs int64
 	// ThopNew and ThopOld follow thop's per-module rules after and before its 2022-06 refactor
 	// (reference.md §5): convolutions count output·(Cin/groups)·k² (old: +1 per output with bias);
-	// batch norm 4 per element (old: 2); average pooling 1 per output; ReLU, max pooling and
-	// functional ops (interpolate, cat, add, split) count 0.
+	// batch and layer norm 4 per element (old: 2); average pooling 1 per output; nn.Linear its
+	// multiply-adds (see MatMul); ReLU, GELU, max pooling and functional ops (interpolate, cat,
+	// add, split, torch.matmul, softmax) count 0.
 	ThopNew, ThopOld int64
 }
 
@@ -130,6 +132,44 @@ func (c *Counter) StructureLossGrad(_, _, _, _ *tensor.Tensor, _ ops.StructureLo
 }
 func (c *Counter) SGDStep(_, _, _ *tensor.Tensor, _ ops.SGDParams) error { return nil }
 
+// MatMul implements ops.TransformerKernels: B·M·N·K multiply-adds. thop sees a product only as
+// an nn.Linear module (in_features per output element, the same B·M·N·K); a weight shared by
+// every batch item (a rank-2 operand, ops.Linear's layout) is that case. Products of two batched
+// activations (attention's q·kᵀ and p·v) are torch.matmul calls, which thop's module hooks never
+// see, so they count for PyTorch's FlopCounter ("MACs") but not for thop.
+func (c *Counter) MatMul(dst, a, b *tensor.Tensor, p ops.MatMulParams) error {
+	k := a.Dim(a.Rank() - 1)
+	if p.TransA {
+		k = a.Dim(a.Rank() - 2)
+	}
+	macs := n64(dst) * int64(k)
+	var thop int64
+	if a.Rank() == 2 || b.Rank() == 2 {
+		thop = macs
+	}
+	return c.record("matmul", macs, thop, thop)
+}
+
+// Softmax implements ops.TransformerKernels. The baselines call softmax functionally (UTNet's
+// F.softmax) or through nn.Softmax (TransUNet's Attention.softmax, which thop would count as
+// rows·(3·D−1)); both are counted 0 here, about 0.03 G for TransUNet at 256x256 (see its doc).
+func (c *Counter) Softmax(dst, x *tensor.Tensor) error { return c.record("softmax", 0, 0, 0) }
+
+// LayerNorm implements ops.TransformerKernels: always an nn.LayerNorm module in the reference
+// code, counted like batch norm (thop 0.1.1: 2 per element, doubled when elementwise-affine; the
+// pre-2022 rules: 2 per element).
+func (c *Counter) LayerNorm(dst, _, _, x, _, _ *tensor.Tensor, _ ops.LayerNormParams) error {
+	return c.record("layer_norm", 0, 4*n64(x), 2*n64(x))
+}
+
+// Permute implements ops.TransformerKernels; data movement counts nothing.
+func (c *Counter) Permute(dst, x *tensor.Tensor, perm []int) error {
+	return c.record("permute", 0, 0, 0)
+}
+
+func (c *Counter) SoftmaxGrad(gx, gy, y *tensor.Tensor) error                { return nil }
+func (c *Counter) LayerNormGrad(_, _, _, _, _, _, _, _ *tensor.Tensor) error { return nil }
+
 // Totals sums the recorded counts, optionally only for scopes with a prefix.
 func (c *Counter) Totals(prefix string) OpCount {
 	var s OpCount
@@ -188,3 +228,9 @@ func Profile(shape []int, forward func(t *ops.Tape, x *tensor.Tensor) *tensor.Te
 	}
 	return c, nil
 }
+
+// The counter must accept every kernel a model can call.
+var (
+	_ ops.Backend            = (*Counter)(nil)
+	_ ops.TransformerKernels = (*Counter)(nil)
+)

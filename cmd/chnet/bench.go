@@ -19,10 +19,14 @@ func benchCommand() *cli.Command {
 				Name:  "flops",
 				Usage: "parameters and multiply-adds of every model, beside the paper's Table 5",
 				Description: `Counts come from running each model's forward pass on a counting backend.
-"MACs" are convolution multiply-adds (PyTorch's FlopCounter reports twice these as FLOPs);
-"thop" and "thop-old" apply thop's per-module rules after and before its 2022 refactor. The
-paper's "GFLOPs" are thop multiply-adds: its CHNet row (7.1 G, 8.8 M) matches the v1b
-backbone with a 128-wide head at 256x256 under the old rules (docs: reference.md §5).`,
+"MACs" are the multiply-adds of convolutions and matrix products, attention's included
+(PyTorch's FlopCounter reports twice these as FLOPs); "thop" and "thop-old" apply thop's
+per-module rules after and before its 2022 refactor: nn.Linear counts, torch.matmul,
+softmax and interpolation do not, layer and batch norm count per element. The paper's
+"GFLOPs" are thop multiply-adds: its CHNet row (7.1 G, 8.8 M) matches the v1b backbone with a
+128-wide head at 256x256 under the old rules (docs: reference.md §5). The baselines (U-Net,
+Attention U-Net, UTNet, TransUNet on the same backbone) are chnet/baselines' defaults; their
+doc comments explain each configuration and its gap to the paper's row.`,
 				Flags: []cli.Flag{
 					&cli.IntSliceFlag{Name: "size", Value: cli.NewIntSlice(256, 352), Usage: "input sizes (square)"},
 					&cli.StringFlag{Name: "format", Value: "table", Usage: "table, markdown or json"},
@@ -63,7 +67,7 @@ func benchFlops(c *cli.Context) error {
 }
 
 func printCostTable(w io.Writer, rows []bench.CostRow, markdown, breakdown bool) {
-	header := []string{"model", "input", "params (M)", "conv MACs (G)", "thop (G)", "thop-old (G)", "paper GFLOPs", "paper params (M)"}
+	header := []string{"model", "input", "params (M)", "MACs (G)", "thop (G)", "thop-old (G)", "paper GFLOPs", "paper params (M)"}
 	line := func(tw io.Writer, cells []string) {
 		if markdown {
 			fmt.Fprint(tw, "|")
