@@ -516,6 +516,10 @@ func (b *Backend) Conv2DGradInput(dst, gy, w *tensor.Tensor, p ops.Conv2DParams)
 	}
 	g := newConvGeom(dst, w, gy.Shape(), p)
 	ks := kernels
+	if g.cg < colGradMaxC && g.kh*g.kw > 1 {
+		b.gradInputCol2Im(ks, g, vs, wd)
+		return nil
+	}
 	gp, release := newGradPlan(ks, newConvPlan(g), wd)
 	defer release()
 	b.forImages(g.n, func(_, lo, hi, gw int, s *convScratch) {
@@ -527,6 +531,68 @@ func (b *Backend) Conv2DGradInput(dst, gy, w *tensor.Tensor, p ops.Conv2DParams)
 		}
 	})
 	return nil
+}
+
+// Below this many input channels per group the phase GEMMs of the input gradient have too few
+// rows (M = cg) to repay packing dY's windows, og·kh·kw values per pixel: the stem's 3-channel
+// 7×7 conv took 560 ms that way. Such convs compute col = Wᵀ·dY (M = cg·kh·kw, B = dY itself)
+// and add col into dX. A variable so that tests can force either path.
+var colGradMaxC = 16
+
+// gradInputCol2Im is the input gradient as col2im(Wᵀ·dY), per image and group.
+func (b *Backend) gradInputCol2Im(ks *kernelSet, g convGeom, vs []view, wd []float32) {
+	size := ks.packASize(g.ckk, g.og)
+	buf := getFloats(g.g * size)
+	defer floatPool.Put(buf)
+	wt := make([]*packedA, g.g)
+	for gi := range wt {
+		// op(A) = Wᵀ (ckk × og), so op(A)ᵀ is W's rows.
+		a := rowPanel{d: wd[gi*g.og*g.ckk : (gi+1)*g.og*g.ckk], ld: g.ckk, scale: 1}
+		wt[gi] = ks.packA(a, g.ckk, g.og, (*buf)[gi*size:(gi+1)*size])
+	}
+	b.forImages(g.n, func(_, lo, hi, gw int, s *convScratch) {
+		for n := lo; n < hi; n++ {
+			xn, yn := vs[0].item(n), vs[1].item(n)
+			for gi := 0; gi < g.g; gi++ {
+				col := s.grow(&s.col, g.ckk*g.ohw)
+				ks.run(&gemmOp{m: g.ckk, n: g.ohw, k: g.og, ap: wt[gi],
+					b: rowPanel{d: yn[gi*g.og*g.ohw : (gi+1)*g.og*g.ohw], ld: g.ohw, scale: 1}, c: col, ldc: g.ohw}, gw)
+				xg := xn[gi*g.chw : (gi+1)*g.chw]
+				clear(xg)
+				g.col2im(xg, col)
+			}
+		}
+	})
+}
+
+// col2im adds the column matrix [cg·kh·kw × oh·ow] into one group of one image's input
+// gradient: the adjoint of im2col.
+func (g convGeom) col2im(x, col []float32) {
+	for ci := 0; ci < g.cg; ci++ {
+		plane := x[ci*g.h*g.w : (ci+1)*g.h*g.w]
+		for ky := 0; ky < g.kh; ky++ {
+			for kx := 0; kx < g.kw; kx++ {
+				row := col[((ci*g.kh+ky)*g.kw+kx)*g.ohw:][:g.ohw]
+				// Output column ox reads input column s·ox + b, inside the image for lo ≤ ox < hi.
+				b := kx*g.d - g.pad
+				lo := min(max(floorDiv(-b+g.s-1, g.s), 0), g.ow)
+				hi := max(min(floorDiv(g.w-1-b, g.s)+1, g.ow), lo)
+				if hi == lo {
+					continue
+				}
+				for oy := 0; oy < g.oh; oy++ {
+					iy := oy*g.s - g.pad + ky*g.d
+					if iy < 0 || iy >= g.h {
+						continue
+					}
+					dst := plane[iy*g.w+g.s*lo+b:]
+					for i, v := range row[oy*g.ow+lo : oy*g.ow+hi] {
+						dst[g.s*i] += v
+					}
+				}
+			}
+		}
+	}
 }
 
 // Conv2DGradWeight implements ops.Backend: dW = Σ_images dY · im2col(X)ᵀ per group.

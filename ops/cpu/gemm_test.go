@@ -159,10 +159,10 @@ func TestGoldenKernels(t *testing.T) {
 
 // TestConv2DLowering checks the convolution kernels, forward and both gradients, against a
 // float64 direct convolution on shapes that reach every lowering path: 1×1 as a plain GEMM,
-// stride-1 shifted windows (kernels with different height and width, dilation, groups),
-// the col2im fallback for paddings above d·(k−1), strided im2col packing, k longer than one
-// packed block, one image with each GEMM split over the workers, an odd number of images split
-// over workers, and channel-sliced (batch-strided) operands.
+// shifted windows of padded phases (kernels with different height and width, strides 1 and
+// 2, dilation, groups, padding above d·(k−1)), both input-gradient lowerings, k longer than
+// one packed block, one image with each GEMM split over the workers, an odd number of images
+// split over workers, and channel-sliced (batch-strided) operands.
 func TestConv2DLowering(t *testing.T) {
 	cases := []convCase{
 		{name: "1x1_s1_b3_bias", n: 3, c: 24, o: 40, h: 20, w: 20, kh: 1, kw: 1, p: ops.Conv2DParams{}, bias: true},
@@ -177,12 +177,20 @@ func TestConv2DLowering(t *testing.T) {
 		{name: "5x5_s1_p2_b1_sliced", n: 1, c: 10, o: 7, h: 11, w: 9, kh: 5, kw: 5, p: ops.Conv2DParams{Pad: 2}, sliceX: 6},
 		{name: "7x7_s2_p3", n: 2, c: 3, o: 8, h: 23, w: 19, kh: 7, kw: 7, p: ops.Conv2DParams{Stride: 2, Pad: 3}},
 	}
-	saved := kernels
-	defer func() { kernels = saved }()
-	for _, ks := range usableKernels() {
-		kernels = ks
-		for _, c := range cases {
-			t.Run(ks.name+"/"+c.name, func(t *testing.T) { c.check(t) })
+	saved, savedMaxC := kernels, colGradMaxC
+	defer func() { kernels, colGradMaxC = saved, savedMaxC }()
+	// The input gradient has two lowerings (phase GEMMs, col2im for few input channels): run
+	// every case through each.
+	for _, path := range []struct {
+		name string
+		maxC int
+	}{{"phase", 0}, {"col2im", 1 << 30}} {
+		colGradMaxC = path.maxC
+		for _, ks := range usableKernels() {
+			kernels = ks
+			for _, c := range cases {
+				t.Run(path.name+"/"+ks.name+"/"+c.name, func(t *testing.T) { c.check(t) })
+			}
 		}
 	}
 }
