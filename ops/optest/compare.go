@@ -22,7 +22,15 @@ const tolCompare = 1e-5
 // fails. Cases named large_* use tensors above 128 MiB, which backends with a small binding
 // limit (lavapipe's maxStorageBufferRange) must process in slices; -short skips them.
 func CompareBackends(t *testing.T, ref, b ops.Backend) {
+	CompareBackendsMatching(t, ref, b, func(string) bool { return true })
+}
+
+// CompareBackendsMatching runs the CompareBackends cases whose names match.
+func CompareBackendsMatching(t *testing.T, ref, b ops.Backend, match func(name string) bool) {
 	for _, c := range compareCases() {
+		if !match(c.name) {
+			continue
+		}
 		t.Run(c.name, func(t *testing.T) {
 			if c.large && testing.Short() {
 				t.Skip("tensor above 128 MiB: skipped under -short")
