@@ -96,3 +96,6 @@ func (b *Backend) MatMul(dst, a, bm *tensor.Tensor, p ops.MatMulParams) error {
 	}
 	return nil
 }
+
+// The CPU backend runs the attention baselines.
+var _ ops.TransformerKernels = (*Backend)(nil)
