@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/chnet/chnet/internal/vkrt"
 	"github.com/chnet/chnet/ops"
 	_ "github.com/chnet/chnet/ops/cpu" // registers "cpu"
 	"github.com/urfave/cli/v2"
@@ -36,6 +37,18 @@ func openBackend(c *cli.Context) (ops.Backend, error) {
 		return b, nil
 	case "auto":
 		if slices.Contains(ops.Registered(), "vulkan") {
+			// A software Vulkan device (lavapipe) is slower than the native CPU backend: auto only
+			// takes real GPUs, unless --device names one.
+			if device == "" {
+				devs, err := vkrt.Devices()
+				if err != nil {
+					fmt.Fprintf(c.App.ErrWriter, "chnet: no usable Vulkan device (%v); running on the CPU\n", err)
+					return ops.Open("cpu", "")
+				}
+				if best, err := vkrt.Choose(devs, ""); err != nil || best.Type == vkrt.CPU {
+					return ops.Open("cpu", "")
+				}
+			}
 			b, err := ops.Open("vulkan", device)
 			if err == nil {
 				return b, nil
