@@ -34,8 +34,71 @@ doc comments explain each configuration and its gap to the paper's row.`,
 				},
 				Action: benchFlops,
 			},
+			{
+				Name:  "speed",
+				Usage: "training-step and inference throughput of a network on the chosen backend",
+				Description: `Builds the network with random weights, runs --warmup untimed steps, then --repeat
+timed ones on random inputs, each ending with a device synchronisation. Reports the median step
+time with its range, images per second at the median, and peak memory (device arena on Vulkan,
+process resident memory on the CPU).`,
+				Flags: append([]cli.Flag{
+					&cli.StringFlag{Name: "mode", Value: "both", Usage: "train, infer or both"},
+					&cli.IntFlag{Name: "batch", Value: 16, Usage: "images per step"},
+					&cli.IntFlag{Name: "size", Value: 352, Usage: "input size (square)"},
+					&cli.IntFlag{Name: "warmup", Value: 2, Usage: "untimed steps first"},
+					&cli.IntFlag{Name: "repeat", Value: 5, Usage: "timed steps"},
+					&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+				}, modelFlags()...),
+				Action: benchSpeed,
+			},
 		},
 	}
+}
+
+func benchSpeed(c *cli.Context) error {
+	spec, err := modelSpec(c)
+	if err != nil {
+		return err
+	}
+	var modes []bool
+	switch c.String("mode") {
+	case "train":
+		modes = []bool{true}
+	case "infer":
+		modes = []bool{false}
+	case "both":
+		modes = []bool{true, false}
+	default:
+		return usagef("--mode", "must be train, infer or both, got %q", c.String("mode"))
+	}
+	for _, f := range []string{"batch", "repeat"} {
+		if c.Int(f) < 1 {
+			return usagef("--"+f, "must be at least 1, got %d", c.Int(f))
+		}
+	}
+	if c.Int("size") < 32 {
+		return usagef("--size", "must be at least 32, got %d", c.Int("size"))
+	}
+	b, err := openBackend(c)
+	if err != nil {
+		return err
+	}
+	var results []*bench.SpeedResult
+	for _, tr := range modes {
+		r, err := bench.MeasureSpeed(b, bench.SpeedConfig{Model: spec, Batch: c.Int("batch"), Size: c.Int("size"), Warmup: c.Int("warmup"), Repeat: c.Int("repeat"), Train: tr})
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+		if !c.Bool("json") {
+			fmt.Fprintf(c.App.Writer, "%-5s %s b%d %dx%d on %s (%s): %.1f ms/step (min %.1f, max %.1f over %d), %.2f img/s, peak memory %.2f GiB (%s)\n",
+				r.Mode, spec.Arch, r.Batch, r.Size, r.Size, r.Backend, r.Device, r.MedianMs, r.MinMs, r.MaxMs, len(r.Steps), r.ImagesPerS, float64(r.PeakMemory)/(1<<30), r.MemoryWhere)
+		}
+	}
+	if c.Bool("json") {
+		return writeJSON(c.App.Writer, results)
+	}
+	return nil
 }
 
 func benchFlops(c *cli.Context) error {

@@ -1,0 +1,182 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chnet/chnet/chnet/zoo"
+	"github.com/chnet/chnet/internal/vkrt"
+	"github.com/chnet/chnet/nn"
+	"github.com/chnet/chnet/ops"
+	"github.com/chnet/chnet/tensor"
+	"github.com/chnet/chnet/train"
+)
+
+// SpeedConfig is one speed measurement: a network, batch and size, warm-up and timed steps.
+type SpeedConfig struct {
+	Model          zoo.Spec
+	Batch, Size    int
+	Warmup, Repeat int
+	Train          bool // a full training step (forward, loss, backward, SGD) or inference
+}
+
+// SpeedResult is what `chnet bench speed` reports (and prints as JSON).
+type SpeedResult struct {
+	Mode        string    `json:"mode"` // "train" or "infer"
+	Model       zoo.Spec  `json:"model"`
+	Backend     string    `json:"backend"`
+	Device      string    `json:"device"`
+	Batch       int       `json:"batch"`
+	Size        int       `json:"size"`
+	Steps       []float64 `json:"step_ms"` // every timed step
+	MedianMs    float64   `json:"median_ms"`
+	MinMs       float64   `json:"min_ms"`
+	MaxMs       float64   `json:"max_ms"`
+	ImagesPerS  float64   `json:"images_per_s"` // at the median
+	PeakMemory  int64     `json:"peak_memory_bytes"`
+	MemoryWhere string    `json:"peak_memory_of"` // what PeakMemory measures
+	Time        string    `json:"time"`
+}
+
+// MeasureSpeed builds the network with random weights on b and times steps on random inputs
+// (values do not change the work). Each step ends with a synchronisation, so its time covers
+// everything the device did.
+func MeasureSpeed(b ops.Backend, cfg SpeedConfig) (*SpeedResult, error) {
+	if cfg.Batch < 1 || cfg.Size < 32 || cfg.Repeat < 1 || cfg.Warmup < 0 {
+		return nil, fmt.Errorf("bench speed: batch %d, size %d, repeat %d, warm-up %d out of range", cfg.Batch, cfg.Size, cfg.Repeat, cfg.Warmup)
+	}
+	m, err := zoo.Build(nn.Init{B: b, RNG: tensor.NewRNG(0, 0)}, cfg.Model)
+	if err != nil {
+		return nil, err
+	}
+	rng := tensor.NewRNG(1, 0)
+	img := make([]float32, cfg.Batch*3*cfg.Size*cfg.Size)
+	for i := range img {
+		img[i] = float32(rng.Normal())
+	}
+	mask := make([]float32, cfg.Batch*cfg.Size*cfg.Size)
+	for i := range mask {
+		if rng.Float64() < 0.2 {
+			mask[i] = 1
+		}
+	}
+	x, err := ops.FromHost(b, img, cfg.Batch, 3, cfg.Size, cfg.Size)
+	if err != nil {
+		return nil, err
+	}
+	y, err := ops.FromHost(b, mask, cfg.Batch, 1, cfg.Size, cfg.Size)
+	if err != nil {
+		return nil, err
+	}
+	var step func() error
+	if cfg.Train {
+		nn.SetTraining(m, true)
+		// The official optimiser, at a small learning rate so random data cannot diverge.
+		opt, err := train.NewSGD(b, m, ops.SGDParams{LR: 1e-4, Momentum: 0.9, WeightDecay: 5e-4, Nesterov: true})
+		if err != nil {
+			return nil, err
+		}
+		step = func() error {
+			_, err := train.Step(b, m, opt, x, y, ops.StructureLossOfficial)
+			return err
+		}
+	} else {
+		nn.SetTraining(m, false)
+		step = func() error {
+			_, err := train.Predict(b, m, x)
+			return err
+		}
+	}
+	res := &SpeedResult{Mode: "infer", Model: cfg.Model, Backend: b.Name(), Device: deviceName(b), Batch: cfg.Batch, Size: cfg.Size, Time: time.Now().Format(time.RFC3339)}
+	if cfg.Train {
+		res.Mode = "train"
+	}
+	peak := newPeakMemory(b)
+	for i := 0; i < cfg.Warmup+cfg.Repeat; i++ {
+		start := time.Now()
+		if err := step(); err != nil {
+			return nil, fmt.Errorf("bench speed: step %d: %w", i+1, err)
+		}
+		if err := b.Sync(); err != nil {
+			return nil, err
+		}
+		ms := float64(time.Since(start).Microseconds()) / 1000
+		peak.sample()
+		if i >= cfg.Warmup {
+			res.Steps = append(res.Steps, ms)
+		}
+	}
+	sorted := append([]float64(nil), res.Steps...)
+	sort.Float64s(sorted)
+	res.MinMs, res.MaxMs = sorted[0], sorted[len(sorted)-1]
+	if n := len(sorted); n%2 == 1 {
+		res.MedianMs = sorted[n/2]
+	} else {
+		res.MedianMs = (sorted[n/2-1] + sorted[n/2]) / 2
+	}
+	res.ImagesPerS = float64(cfg.Batch) / (res.MedianMs / 1000)
+	res.PeakMemory, res.MemoryWhere = peak.peak, peak.where
+	return res, nil
+}
+
+func deviceName(b ops.Backend) string {
+	if d, ok := b.(interface{ Device() *vkrt.Device }); ok {
+		return d.Device().Info.Name
+	}
+	return fmt.Sprintf("%s, %d cores", cpuModel(), runtime.NumCPU())
+}
+
+// cpuModel reads the processor name from /proc/cpuinfo where there is one.
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+// peakMemory tracks the largest memory footprint seen: the device arena's reserved bytes on
+// Vulkan, the process's peak resident set (VmHWM) on the CPU.
+type peakMemory struct {
+	b     ops.Backend
+	peak  int64
+	where string
+}
+
+func newPeakMemory(b ops.Backend) *peakMemory {
+	p := &peakMemory{b: b, where: "process peak resident memory (VmHWM)"}
+	if _, ok := b.(interface{ Device() *vkrt.Device }); ok {
+		p.where = "device memory reserved by the arena"
+	}
+	return p
+}
+
+func (p *peakMemory) sample() {
+	if d, ok := p.b.(interface{ Device() *vkrt.Device }); ok {
+		_, reserved := d.Device().MemoryInUse()
+		p.peak = max(p.peak, reserved)
+		return
+	}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err == nil {
+				p.peak = max(p.peak, kb*1024)
+			}
+		}
+	}
+}
