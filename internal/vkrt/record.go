@@ -100,8 +100,16 @@ func overlaps(list []span, s span) bool {
 	return false
 }
 
+// maxTracked bounds each block's lists: past it, conflicts() reports a conflict so a barrier
+// resets them. Long runs of independent dispatches (an SGD step over every parameter) would
+// otherwise make every check scan hundreds of ranges; one extra barrier per 64 costs less.
+const maxTracked = 64
+
 func (t *tracker) conflicts(acc []Access) bool {
 	for _, a := range acc {
+		if len(t.writes[a.Buf.blk]) >= maxTracked || len(t.reads[a.Buf.blk]) >= maxTracked {
+			return true
+		}
 		s := span{a.Buf.off + a.Off, a.Size}
 		if overlaps(t.writes[a.Buf.blk], s) {
 			return true

@@ -87,3 +87,36 @@ func BenchmarkCHNetTrainStep(b *testing.B) {
 	b.ReportMetric(float64(st.Dispatches-before.Dispatches)/float64(b.N), "dispatches/step")
 	b.ReportMetric(float64(st.Barriers-before.Barriers)/float64(b.N), "barriers/step")
 }
+
+// BenchmarkRecordElementwise is the host cost of one small elementwise op through ops/vk
+// (operand checks, kernel lookup, hazard tracking, one cgo call), on independent outputs so no
+// barrier is needed. The device runs the work concurrently; a sync every 1000 ops is untimed.
+func BenchmarkRecordElementwise(b *testing.B) {
+	be := open(b)
+	x, _ := be.Alloc(tensor.Shape{1, 64})
+	out, _ := be.Alloc(tensor.Shape{1024, 64})
+	defer be.Release(x.Storage())
+	defer be.Release(out.Storage())
+	if err := be.Fill(x, 1); err != nil {
+		b.Fatal(err)
+	}
+	views := make([]*tensor.Tensor, 1024)
+	for i := range views {
+		views[i], _ = out.Narrow(0, i, 1)
+	}
+	be.Sync()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%1000 == 999 {
+			b.StopTimer()
+			be.Sync()
+			b.StartTimer()
+		}
+		if err := be.Unary(ops.ReLU, views[i%1024], x); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	be.Sync()
+}

@@ -47,11 +47,18 @@ type ewPush struct {
 const ewWorkGroup = 256
 
 // ew runs an elementwise kernel over same-shaped batch-strided tensors ts (ts[0] is written);
-// whole, if not nil, is a small dense source bound entirely (Expand's vector).
+// whole, if not nil, is a small dense source bound entirely (Expand's vector). It is the most
+// frequent dispatch of a training step, so it allocates nothing when the tensors fit one
+// binding.
 func (b *Backend) ew(kernel string, op uint32, what string, ts []*tensor.Tensor, whole *tensor.Tensor, p ewPush) error {
-	os, err := b.operands(ts...)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+	var osArr [4]operand
+	os := osArr[:len(ts)]
+	for i, t := range ts {
+		o, err := b.operand(t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		os[i] = o
 	}
 	for _, o := range os[1:] {
 		if o.n*o.inner != os[0].n*os[0].inner || o.n != os[0].n {
@@ -77,9 +84,13 @@ func (b *Backend) ew(kernel string, op uint32, what string, ts []*tensor.Tensor,
 			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
-	for _, pc := range b.elemPieces(total, os...) {
-		e0, e1 := pc[0], pc[1]
-		binds := make([]vkrt.Access, 0, len(os)+1)
+	var bindArr [5]vkrt.Access
+	for e0 := int64(0); e0 < total; {
+		e1 := total
+		for _, o := range os {
+			e1 = min(e1, b.lastFit(o, e0)+1)
+		}
+		binds := bindArr[:0]
 		for i, o := range os {
 			acc, s := b.bind(o.buf, o.at(e0), o.at(e1-1)+1, i == 0)
 			binds = append(binds, acc)
@@ -95,6 +106,7 @@ func (b *Backend) ew(kernel string, op uint32, what string, ts []*tensor.Tensor,
 		if err := b.dev.Dispatch(k, binds, pushBytes(&p), [3]uint32{b.groups(e1-e0, ewWorkGroup), 1, 1}, what); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
+		e0 = e1
 	}
 	return nil
 }
@@ -114,8 +126,19 @@ func (b *Backend) Copy(dst, src *tensor.Tensor) error {
 
 // Unary implements ops.Backend.
 func (b *Backend) Unary(op ops.UnaryOp, dst, x *tensor.Tensor) error {
-	code := map[ops.UnaryOp]uint32{ops.ReLU: opReLU, ops.Sigmoid: opSigmoid, ops.Abs: opAbs, ops.Neg: opNeg, ops.GELU: opGELU}[op]
-	if code == 0 {
+	var code uint32
+	switch op {
+	case ops.ReLU:
+		code = opReLU
+	case ops.Sigmoid:
+		code = opSigmoid
+	case ops.Abs:
+		code = opAbs
+	case ops.Neg:
+		code = opNeg
+	case ops.GELU:
+		code = opGELU
+	default:
 		return fmt.Errorf("unary: unknown op %v", op)
 	}
 	return b.ew(shaders.ElementwiseUnary, code, op.String(), []*tensor.Tensor{dst, x}, nil, ewPush{Op: code})
@@ -141,8 +164,17 @@ func (b *Backend) UnaryGrad(op ops.UnaryOp, dst, gy, x, y *tensor.Tensor) error 
 
 // Binary implements ops.Backend.
 func (b *Backend) Binary(op ops.BinaryOp, dst, x, y *tensor.Tensor) error {
-	code, ok := map[ops.BinaryOp]uint32{ops.Add: opAdd, ops.Sub: opSub, ops.Mul: opMul, ops.Div: opDiv}[op]
-	if !ok {
+	var code uint32
+	switch op {
+	case ops.Add:
+		code = opAdd
+	case ops.Sub:
+		code = opSub
+	case ops.Mul:
+		code = opMul
+	case ops.Div:
+		code = opDiv
+	default:
 		return fmt.Errorf("binary: unknown op %v", op)
 	}
 	return b.ew(shaders.ElementwiseBinary, code, op.String(), []*tensor.Tensor{dst, x, y}, nil, ewPush{Op: code})
