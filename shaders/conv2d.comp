@@ -90,7 +90,7 @@ void main() {
 		uint im = p.n0 + n / OHW, px = n % OHW;
 		uint base = p.yoff + im * p.ystride + g * p.Og * OHW + px;
 		[[unroll]] for (uint i = 0; i < TM; i++) {
-			uint m = m0 + tm + i * (BM / TM);
+			uint m = m0 + rowOf(tm, i);
 			if (m < M) {
 				float v = acc[i * TN + j];
 				if (p.hasBias != 0) {

@@ -96,7 +96,7 @@ void main() {
 		uint im = p.n0 + n / HW, px = n % HW;
 		uint base = p.xoff + im * p.xstride + g * p.Cg * HW + px;
 		[[unroll]] for (uint i = 0; i < TM; i++) {
-			uint m = m0 + tm + i * (BM / TM);
+			uint m = m0 + rowOf(tm, i);
 			if (m < M) {
 				gx[base + m * HW] = acc[i * TN + j];
 			}

@@ -97,7 +97,7 @@ void main() {
 	// Partial s of this dispatch lands in slot sOff+s of sTotal; with one slot in all, dW itself.
 	uint base = p.woff + (p.sOff + s) * (p.C / p.Cg) * p.Og * N + g * p.Og * N;
 	[[unroll]] for (uint i = 0; i < TM; i++) {
-		uint m = m0 + tm + i * (BM / TM);
+		uint m = m0 + rowOf(tm, i);
 		if (m >= M) {
 			continue;
 		}

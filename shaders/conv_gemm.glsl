@@ -21,13 +21,18 @@ layout(constant_id = 5) const uint TN = 4;
 layout(constant_id = 6) const uint KH = 3; // the convolution kernel's height and width
 layout(constant_id = 7) const uint KW = 3;
 layout(constant_id = 8) const int S = 1;   // stride (grad input divides by it)
+// AVEC 1 gives each invocation TM consecutive rows, in rows padded to a multiple of 4 floats,
+// so its A operands for one k are 16-byte aligned and adjacent: one 128-bit shared load per 4
+// (all invocations of a row group read the same words: a broadcast). AVEC 0 strides the rows
+// by BM/TM. Which is faster is the GPU's call (ops/vk/conv2d.go, CHNET_VK_AVEC).
+layout(constant_id = 9) const uint AVEC = 0;
 
 const uint WG = gl_WorkGroupSize.x; // (BM/TM)·(BN/TN), checked on the host
 const uint KHW = KH * KW;
 const uint ALOADS = BM * BK / WG;
 const uint BLOADS = BK * BN / WG;
 // Shared tiles are K-major; +1 padding where stores run along K breaks bank conflicts.
-const uint ASTRIDE = BM + 1;
+const uint ASTRIDE = AVEC != 0 ? BM + 4 : BM + 1;
 const uint BSTRIDE = BN + 1;
 
 layout(push_constant) uniform Push {
@@ -50,10 +55,12 @@ float ra[ALOADS];
 float rb[BLOADS];
 float acc[TM * TN];
 
-// The compute mapping: invocation (tm, tn) owns rows tm + i·BM/TM and columns tn + j·BN/TN,
-// so neighbouring invocations read neighbouring shared words and write neighbouring outputs.
+// The compute mapping: invocation (tm, tn) owns columns tn + j·BN/TN, so neighbouring
+// invocations read neighbouring shared words and write neighbouring outputs, and rows
+// tm + i·BM/TM (AVEC 0) or tm·TM + i (AVEC 1).
 uint tmOf(uint tid) { return tid / (BN / TN); }
 uint tnOf(uint tid) { return tid % (BN / TN); }
+uint rowOf(uint tm, uint i) { return AVEC != 0 ? tm * TM + i : tm + i * (BM / TM); }
 
 void storeTiles();
 void loadTiles(uint k0);
@@ -62,7 +69,7 @@ void multiplyTile(uint tm, uint tn) {
 	[[unroll]] for (uint kk = 0; kk < BK; kk++) {
 		float a[TM], b[TN];
 		[[unroll]] for (uint i = 0; i < TM; i++) {
-			a[i] = As[kk * ASTRIDE + tm + i * (BM / TM)];
+			a[i] = As[kk * ASTRIDE + rowOf(tm, i)];
 		}
 		[[unroll]] for (uint j = 0; j < TN; j++) {
 			b[j] = Bs[kk * BSTRIDE + tn + j * (BN / TN)];

@@ -57,6 +57,9 @@ run)
 	#    forward and backward, a whole training step; and the host cost of recording.
 	timeout 200 .gpubin/vk.test -test.run XXX -test.bench 'GEMM|Conv2D|RecordElementwise' -test.benchtime 10x > "$out/bench.txt" 2>&1
 	timeout 100 .gpubin/vk.test -test.run XXX -test.bench 'CHNetTrainStep' -test.benchtime 5x >> "$out/bench.txt" 2>&1
+	# The other register-tile mapping (conv_gemm.glsl AVEC), for comparison.
+	echo "== CHNET_VK_AVEC=0" >> "$out/bench.txt"
+	CHNET_VK_AVEC=0 timeout 60 .gpubin/vk.test -test.run XXX -test.bench 'GEMM/4096|Conv2D/layer(1_1x1_out|3_3x3)' -test.benchtime 10x >> "$out/bench.txt" 2>&1
 	timeout 30 .gpubin/vkrt.test -test.run XXX -test.bench RecordDispatch -test.benchtime 100000x >> "$out/bench.txt" 2>&1
 	echo done >> "$out/bench.txt"
 	tail -n 3 "$out/tests.txt" "$out/bench.txt"

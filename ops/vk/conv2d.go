@@ -2,6 +2,7 @@ package vk
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/chnet/chnet/internal/vkrt"
 	"github.com/chnet/chnet/ops"
@@ -32,17 +33,19 @@ func (t tile) wg() int64 { return (t.bm / t.tm) * (t.bn / t.tn) }
 // valid checks the shaders' load mappings (conv_gemm.glsl) and the device's limits.
 func (t tile) valid(info vkrt.DeviceInfo) bool {
 	wg := t.wg()
-	shared := 4 * t.bk * (t.bm + 1 + t.bn + 1)
+	shared := 4 * t.bk * (t.bm + 4 + t.bn + 1)
 	return t.bm%t.tm == 0 && t.bn%t.tn == 0 && wg%t.bn == 0 && wg%t.bk == 0 &&
 		(t.bm*t.bk)%wg == 0 && (t.bk*t.bn)%wg == 0 &&
 		wg <= int64(info.MaxWorkGroupInvocations) && wg <= int64(info.MaxWorkGroupSize[0]) &&
 		shared <= int64(info.MaxSharedMemory)
 }
 
-// tileSet holds a device class's tiles, largest first, and how many workgroups keep it busy.
+// tileSet holds a device class's tiles, largest first, how many workgroups keep it busy, and
+// the register-tile row mapping (conv_gemm.glsl AVEC).
 type tileSet struct {
 	tiles    []tile
 	parallel int64
+	avec     uint32
 }
 
 // chooseTiles picks tile sizes per device class. GPUs get 128×128 tiles with 8×8 outputs per
@@ -76,6 +79,24 @@ func chooseTiles(info vkrt.DeviceInfo) tileSet {
 		ok = []tile{{16, 16, 8, 2, 2}} // 64 invocations and 2 KiB: within every device's minimum
 	}
 	ts.tiles = ok
+	// Rows per invocation contiguous (AVEC 1) on GPUs, where it allows 128-bit shared loads;
+	// CHNET_VK_AVEC=0/1 overrides, to compare on a given GPU.
+	if info.Type != vkrt.CPU {
+		ts.avec = 1
+	}
+	switch os.Getenv("CHNET_VK_AVEC") {
+	case "0":
+		ts.avec = 0
+	case "1":
+		ts.avec = 1
+	}
+	if ts.avec == 1 {
+		for _, t := range ts.tiles {
+			if t.tm%4 != 0 {
+				ts.avec = 0 // 128-bit loads need whole groups of four rows
+			}
+		}
+	}
 	return ts
 }
 
@@ -133,8 +154,12 @@ func (b *Backend) convKernel(name, name1x1 string, g convGeom, t tile) (*vkrt.Ke
 	if g.direct {
 		name = name1x1
 	}
+	avec := b.tiles.avec
+	if t.tm%4 != 0 {
+		avec = 0
+	}
 	return b.kernel(name, uint32(t.wg()), uint32(t.bm), uint32(t.bn), uint32(t.bk), uint32(t.tm), uint32(t.tn),
-		uint32(g.kh), uint32(g.kw), uint32(g.p.Stride))
+		uint32(g.kh), uint32(g.kw), uint32(g.p.Stride), avec)
 }
 
 // columnPieces splits a per-image GEMM over images [i0,i1) into dispatches of at most 65535

@@ -26,16 +26,23 @@ func TestGPUTilesOnThisDevice(t *testing.T) {
 			t.Logf("tile %+v does not fit this device; skipped", tl)
 			continue
 		}
-		t.Run(fmt.Sprintf("%dx%dx%d_%dx%d", tl.bm, tl.bn, tl.bk, tl.tm, tl.tn), func(t *testing.T) {
-			b.tiles = tileSet{tiles: []tile{tl}, parallel: gpu.parallel}
-			optest.CompareBackendsMatching(t, cpu.New(), b, func(name string) bool {
-				for _, c := range []string{"3x3_s1_p1_wide", "1x1_s1_bias", "3x3_s2_p1_views", "3x3_d2_p2_g2"} {
-					if strings.HasPrefix(name, "conv2d_") && strings.HasSuffix(name, c) {
-						return true
+		// The mapping GPUs use by default (AVEC 1 where TM allows); AVEC 0, the other, is what
+		// lavapipe runs in every other test.
+		for _, avec := range []uint32{gpu.avec} {
+			if tl.tm%4 != 0 {
+				avec = 0
+			}
+			t.Run(fmt.Sprintf("%dx%dx%d_%dx%d_avec%d", tl.bm, tl.bn, tl.bk, tl.tm, tl.tn, avec), func(t *testing.T) {
+				b.tiles = tileSet{tiles: []tile{tl}, parallel: gpu.parallel, avec: avec}
+				optest.CompareBackendsMatching(t, cpu.New(), b, func(name string) bool {
+					for _, c := range []string{"3x3_s1_p1_wide", "1x1_s1_bias", "3x3_s2_p1_views", "3x3_d2_p2_g2"} {
+						if strings.HasPrefix(name, "conv2d_") && strings.HasSuffix(name, c) {
+							return true
+						}
 					}
-				}
-				return false
+					return false
+				})
 			})
-		})
+		}
 	}
 }
