@@ -158,15 +158,29 @@ func trainAction(c *cli.Context) error {
 		}
 		out = filepath.Join("runs", time.Now().Format("20060102-150405"))
 	}
-	if rc.Data == "" {
-		if err := useBuiltinData(c, &rc, out); err != nil {
+	if c.Bool("resume") {
+		// A resumed run keeps its recorded configuration; a flag set to something else would
+		// silently change the run, so it is refused.
+		saved, err := readRunConfig(filepath.Join(out, "config.json"))
+		if err != nil {
+			return usagef("--resume", "%v", err)
+		}
+		if err := sameRun(c, rc, saved); err != nil {
 			return err
 		}
+		saved.Backend, saved.Version = "", version()
+		rc = saved
+	} else {
+		if rc.Data == "" {
+			if err := useBuiltinData(c, &rc, out); err != nil {
+				return err
+			}
+		}
+		if err := checkRecipe(&rc); err != nil {
+			return err
+		}
+		rc.Model.InputSize = rc.Size
 	}
-	if err := checkRecipe(&rc); err != nil {
-		return err
-	}
-	rc.Model.InputSize = rc.Size
 	b, err := openBackend(c)
 	if err != nil {
 		return err
@@ -237,6 +251,44 @@ func trainAction(c *cli.Context) error {
 			if err := testFolder(ctx, c, b, ckpt, dir, filepath.Join(out, "test", filepath.Base(dir)), log); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// readRunConfig reads a run folder's config.json.
+func readRunConfig(path string) (runConfig, error) {
+	var rc runConfig
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return rc, fmt.Errorf("nothing to resume: %w", err)
+	}
+	if err := json.Unmarshal(b, &rc); err != nil {
+		return rc, fmt.Errorf("%s: %w", path, err)
+	}
+	return rc, nil
+}
+
+// sameRun checks that every flag given explicitly with --resume agrees with the saved run.
+func sameRun(c *cli.Context, now, saved runConfig) error {
+	checks := []struct {
+		flag      string
+		got, want any
+	}{
+		{"data", now.Data, saved.Data}, {"val", now.Val, saved.Val}, {"epochs", now.Recipe.Epochs, saved.Recipe.Epochs},
+		{"batch-size", now.BatchSize, saved.BatchSize}, {"size", now.Size, saved.Size},
+		{"sizes", fmt.Sprint(now.Sizes), fmt.Sprint(saved.Sizes)}, {"lr", now.Recipe.LR, saved.Recipe.LR},
+		{"momentum", now.Recipe.Momentum, saved.Recipe.Momentum}, {"weight-decay", now.Recipe.WeightDecay, saved.Recipe.WeightDecay},
+		{"loss", now.Recipe.Loss, saved.Recipe.Loss}, {"seed", now.Seed, saved.Seed}, {"folds", now.Folds, saved.Folds},
+		{"val-fraction", now.ValFrac, saved.ValFrac}, {"arch", now.Model.Arch, saved.Model.Arch},
+		{"backbone", now.Model.Backbone, saved.Model.Backbone}, {"head-width", now.Model.HeadWidth, saved.Model.HeadWidth},
+		{"head-kernel", now.Model.HeadKernel, saved.Model.HeadKernel}, {"no-augment", !now.Augment, !saved.Augment},
+		{"freeze-backbone", now.Freeze, saved.Freeze}, {"init-from", now.InitFrom, saved.InitFrom},
+		{"backbone-weights", now.Backbone, saved.Backbone}, {"test", fmt.Sprint(now.Test), fmt.Sprint(saved.Test)},
+	}
+	for _, ch := range checks {
+		if c.IsSet(ch.flag) && fmt.Sprint(ch.got) != fmt.Sprint(ch.want) {
+			return usagef("--"+ch.flag, "is %v, but the run being resumed was started with %v", ch.got, ch.want)
 		}
 	}
 	return nil
@@ -461,11 +513,13 @@ func initWeights(b ops.Backend, m nn.Segmenter, rc runConfig, log io.Writer) err
 	return nil
 }
 
-// loadBackbone loads the backbone part of a state in either naming (ImageNet's conv1/layerN or
-// CHNet's encodeN), ignoring everything else (layer4, fc, a decoder).
+// loadBackbone loads the backbone part of a state in any naming chnet writes or reads:
+// ImageNet's conv1/layerN, CHNet's and FCN's encodeN, the baselines' backbone.conv1/layerN;
+// everything else (layer4, fc, a decoder) is ignored.
 func loadBackbone(b ops.Backend, bb *nn.Res2Net, st *nn.State) (nn.LoadReport, error) {
 	rename := func(n string) string {
 		n = strings.TrimPrefix(n, "module.")
+		n = strings.TrimPrefix(n, "backbone.")
 		if strings.HasPrefix(n, "encode") {
 			return chnet.ImageNetName(n)
 		}
