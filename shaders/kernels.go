@@ -22,14 +22,21 @@ const (
 	ElementwiseFill      = "elementwise_fill"        // dst = alpha: elementwise.comp ARITY=1
 	ElementwiseTernary   = "elementwise_ternary"     // bce gradient: elementwise.comp ARITY=4
 	ElementwiseUnary     = "elementwise_unary"       // copy, relu, sigmoid, abs, neg, axpby, expand: elementwise.comp ARITY=2
+	LayerNorm            = "layer_norm"              // layer normalisation over the last dimension: layer_norm.comp LN
+	LayerNormGradCols    = "layer_norm_grad_cols"    // layer norm scale/shift gradient partials: layer_norm.comp LN_GRAD_COLS
+	LayerNormGradRows    = "layer_norm_grad_rows"    // layer norm input gradient: layer_norm.comp LN_GRAD_ROWS
+	Matmul               = "matmul"                  // batched matrix product with optional transposes: matmul.comp
 	MaxPool2D            = "max_pool2d"              // max pooling: max_pool2d.comp
 	MaxPool2DGrad        = "max_pool2d_grad"         // max pooling gradient (gather): max_pool2d_grad.comp
+	Permute              = "permute"                 // permutation of dimensions: permute.comp
 	ReduceSumChunks      = "reduce_sum_chunks"       // partial sums over chunks of a batch-strided tensor: reduce.comp SUM_CHUNKS
 	ReduceSumCols        = "reduce_sum_cols"         // sum each row of partials, one invocation per row: reduce.comp SUM_COLS
 	ReduceSumRows        = "reduce_sum_rows"         // sum each row of partials, one workgroup per row: reduce.comp SUM_ROWS
 	ResizeBilinear       = "resize_bilinear"         // bilinear resize from tap tables: resize_bilinear.comp
 	ResizeBilinearGrad   = "resize_bilinear_grad"    // bilinear resize gradient (gather): resize_bilinear_grad.comp
 	SGD                  = "sgd"                     // SGD step with momentum, nesterov, weight decay: sgd.comp
+	Softmax              = "softmax"                 // softmax over the last dimension: softmax.comp SOFTMAX
+	SoftmaxGrad          = "softmax_grad"            // softmax gradient: softmax.comp SOFTMAX_GRAD
 	StructureLossBoxRows = "structure_loss_box_rows" // 31-wide row box sums of the mask: structure_loss.comp SL_BOX_ROWS
 	StructureLossFinal   = "structure_loss_final"    // per-image sums and the batch loss: structure_loss.comp SL_FINAL
 	StructureLossGrad    = "structure_loss_grad"     // loss gradient: structure_loss.comp SL_GRAD
@@ -57,14 +64,21 @@ var Bindings = map[string]int{
 	ElementwiseFill:      1,
 	ElementwiseTernary:   4,
 	ElementwiseUnary:     2,
+	LayerNorm:            6,
+	LayerNormGradCols:    5,
+	LayerNormGradRows:    6,
+	Matmul:               3,
 	MaxPool2D:            2,
 	MaxPool2DGrad:        3,
+	Permute:              2,
 	ReduceSumChunks:      2,
 	ReduceSumCols:        2,
 	ReduceSumRows:        2,
 	ResizeBilinear:       3,
 	ResizeBilinearGrad:   3,
 	SGD:                  3,
+	Softmax:              2,
+	SoftmaxGrad:          3,
 	StructureLossBoxRows: 2,
 	StructureLossFinal:   3,
 	StructureLossGrad:    6,

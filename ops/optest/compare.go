@@ -35,6 +35,13 @@ func CompareBackendsMatching(t *testing.T, ref, b ops.Backend, match func(name s
 			if c.large && testing.Short() {
 				t.Skip("tensor above 128 MiB: skipped under -short")
 			}
+			if c.transformer {
+				for _, be := range []ops.Backend{ref, b} {
+					if _, ok := be.(ops.TransformerKernels); !ok {
+						t.Skipf("%s does not implement ops.TransformerKernels", be.Name())
+					}
+				}
+			}
 			want := runCase(t, ref, c)
 			got := runCase(t, b, c)
 			tol := c.tol
@@ -70,10 +77,11 @@ func firstDiff(got, want []float32) string {
 
 // compareCase is one kernel call (or a few) on one configuration.
 type compareCase struct {
-	name  string
-	tol   float64 // 0: tolCompare
-	large bool
-	run   func(e *env) error
+	name        string
+	tol         float64 // 0: tolCompare
+	large       bool
+	transformer bool // needs ops.TransformerKernels
+	run         func(e *env) error
 }
 
 // env supplies one backend with deterministic inputs and collects the tensors to compare.
@@ -470,6 +478,77 @@ func compareCases() []compareCase {
 			return e.b.SGDStep(w, e.in(7, 5, 3, 3), buf, p)
 		}})
 	}
+
+	// The attention baselines' kernels (ops.TransformerKernels).
+	tk := func(e *env) ops.TransformerKernels { return e.b.(ops.TransformerKernels) }
+	for _, c := range []struct {
+		name   string
+		a, b   []int
+		ta, tb bool
+		out    []int
+	}{
+		{"nn", []int{3, 7, 13}, []int{3, 13, 9}, false, false, []int{3, 7, 9}},
+		{"tn", []int{3, 13, 7}, []int{3, 13, 9}, true, false, []int{3, 7, 9}},
+		{"nt", []int{3, 7, 13}, []int{3, 9, 13}, false, true, []int{3, 7, 9}},
+		{"tt", []int{3, 13, 7}, []int{3, 9, 13}, true, true, []int{3, 7, 9}},
+		{"shared_b", []int{3, 7, 13}, []int{13, 9}, false, false, []int{3, 7, 9}},
+		{"shared_a_t", []int{13, 7}, []int{3, 13, 9}, true, false, []int{3, 7, 9}},
+		{"wide", []int{2, 70, 45}, []int{2, 45, 37}, false, false, []int{2, 70, 37}},
+	} {
+		add(compareCase{name: "matmul_" + c.name, transformer: true, run: func(e *env) error {
+			return tk(e).MatMul(e.out("dst", c.out...), e.in(c.a...), e.in(c.b...), ops.MatMulParams{TransA: c.ta, TransB: c.tb})
+		}})
+	}
+	// rowsView is rows 1..r of each item of a [n r+2 d] tensor: batch-strided, not contiguous.
+	rowsView := func(e *env, n, r, d int) *tensor.Tensor {
+		x := e.in(n, r+2, d)
+		v, err := x.Narrow(1, 1, r)
+		if err != nil {
+			e.tb.Fatal(err)
+		}
+		return v
+	}
+	add(compareCase{name: "matmul_views", transformer: true, run: func(e *env) error {
+		return tk(e).MatMul(e.out("dst", 3, 7, 9), rowsView(e, 3, 7, 13), rowsView(e, 3, 13, 9), ops.MatMulParams{})
+	}})
+	add(compareCase{name: "softmax_view", transformer: true, run: func(e *env) error {
+		x := e.inFn(func(r *tensor.RNG) float32 { return float32(4 * r.Normal()) }, 3, 5, 37)
+		return tk(e).Softmax(e.out("dst", 3, 5, 37), x)
+	}})
+	add(compareCase{name: "softmax_rows_of_view", transformer: true, run: func(e *env) error {
+		return tk(e).Softmax(e.out("dst", 3, 5, 37), rowsView(e, 3, 5, 37))
+	}})
+	add(compareCase{name: "softmax_grad_in_place", transformer: true, run: func(e *env) error {
+		y := e.out("y", 3, 5, 37)
+		if err := tk(e).Softmax(y, e.in(3, 5, 37)); err != nil {
+			return err
+		}
+		gy := e.state("gx", normal, 3, 5, 37)
+		return tk(e).SoftmaxGrad(gy, gy, y)
+	}})
+	add(compareCase{name: "layer_norm", transformer: true, run: func(e *env) error {
+		x := e.inFn(func(r *tensor.RNG) float32 { return float32(3 + r.Normal()) }, 3, 7, 45)
+		return tk(e).LayerNorm(e.out("y", 3, 7, 45), e.out("mean", 21), e.out("inv_std", 21), x, e.in(45), e.in(45), ops.LayerNormParams{Eps: 1e-6})
+	}})
+	add(compareCase{name: "layer_norm_grad", transformer: true, run: func(e *env) error {
+		x := rowsView(e, 3, 70, 45)
+		mean, inv := e.in(210), e.inFn(positive, 210)
+		return tk(e).LayerNormGrad(e.out("gx", 3, 70, 45), e.out("ggamma", 45), e.out("gbeta", 45), e.in(3, 70, 45), x, e.in(45), mean, inv)
+	}})
+	for _, c := range []struct {
+		x, perm []int
+	}{{[]int{2, 3, 4, 5}, []int{0, 2, 3, 1}}, {[]int{2, 5, 3, 7}, []int{3, 1, 0, 2}}, {[]int{4, 3, 5}, []int{2, 1, 0}}} {
+		out := make([]int, len(c.perm))
+		for k, d := range c.perm {
+			out[k] = c.x[d]
+		}
+		add(compareCase{name: fmt.Sprintf("permute_%v", c.perm), transformer: true, run: func(e *env) error {
+			return tk(e).Permute(e.out("dst", out...), e.in(c.x...), c.perm)
+		}})
+	}
+	add(compareCase{name: "permute_of_view", transformer: true, run: func(e *env) error {
+		return tk(e).Permute(e.out("dst", 13, 7, 3), rowsView(e, 3, 7, 13), []int{2, 1, 0})
+	}})
 
 	// Tensors above 128 MiB (34.6 M floats = 138 MB; each item 69 MB): backends whose bindings
 	// are limited to 128 MiB must split them, by elements or by batch items.

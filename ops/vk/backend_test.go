@@ -23,7 +23,8 @@ func TestPushBlocksFit(t *testing.T) {
 		"bnFinalPush": unsafe.Sizeof(bnFinalPush{}), "bnApplyPush": unsafe.Sizeof(bnApplyPush{}), "bngSumsPush": unsafe.Sizeof(bngSumsPush{}),
 		"bngFinalPush": unsafe.Sizeof(bngFinalPush{}), "bngApplyPush": unsafe.Sizeof(bngApplyPush{}), "slBoxPush": unsafe.Sizeof(slBoxPush{}),
 		"slTermsPush": unsafe.Sizeof(slTermsPush{}), "slFinalPush": unsafe.Sizeof(slFinalPush{}), "slGradPush": unsafe.Sizeof(slGradPush{}),
-		"sgdPush": unsafe.Sizeof(sgdPush{}), "convPush": unsafe.Sizeof(convPush{}),
+		"sgdPush": unsafe.Sizeof(sgdPush{}), "convPush": unsafe.Sizeof(convPush{}), "matmulPush": unsafe.Sizeof(matmulPush{}),
+		"rowsPush": unsafe.Sizeof(rowsPush{}), "lnPush": unsafe.Sizeof(lnPush{}), "permutePush": unsafe.Sizeof(permutePush{}),
 	} {
 		if size > vkrt.MaxPush || size%4 != 0 {
 			t.Errorf("%s is %d bytes; push blocks must be multiples of 4 and at most %d", name, size, vkrt.MaxPush)

@@ -64,6 +64,13 @@ var variants = []variant{
 	{"conv2d_grad_input_1x1", "conv2d_grad_input.comp", []string{"CONV1X1"}, 3, "1x1 stride-1 input gradient as a GEMM"},
 	{"conv2d_grad_weight", "conv2d_grad_weight.comp", nil, 3, "weight gradient, split-K implicit GEMM"},
 	{"conv2d_grad_weight_1x1", "conv2d_grad_weight.comp", []string{"CONV1X1"}, 3, "1x1 stride-1 weight gradient, split-K GEMM"},
+	{"matmul", "matmul.comp", nil, 3, "batched matrix product with optional transposes"},
+	{"softmax", "softmax.comp", []string{"SOFTMAX"}, 2, "softmax over the last dimension"},
+	{"softmax_grad", "softmax.comp", []string{"SOFTMAX_GRAD"}, 3, "softmax gradient"},
+	{"layer_norm", "layer_norm.comp", []string{"LN"}, 6, "layer normalisation over the last dimension"},
+	{"layer_norm_grad_rows", "layer_norm.comp", []string{"LN_GRAD_ROWS"}, 6, "layer norm input gradient"},
+	{"layer_norm_grad_cols", "layer_norm.comp", []string{"LN_GRAD_COLS"}, 5, "layer norm scale/shift gradient partials"},
+	{"permute", "permute.comp", nil, 2, "permutation of dimensions"},
 }
 
 // glslcFlags target Vulkan 1.2 (SPIR-V 1.5) with spirv-opt's -O; nothing here uses cooperative
