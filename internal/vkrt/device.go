@@ -120,7 +120,7 @@ func Open(opts Options) (*Device, error) {
 }
 
 func (d *Device) init() error {
-	req := C.chn_device_req{queue_family: C.uint32_t(d.Info.queueFamily)}
+	req := C.chn_device_req{queue_family: C.uint32_t(d.Info.queueFamily), api_version: C.uint32_t(min(d.Info.APIVersion, vk.MakeVersion(1, 3, 0)))}
 	if d.push {
 		req.push_descriptor = 1
 	}

@@ -96,7 +96,7 @@ void chn_instance_free(chn_instance *ci) {
 // The collector keeps at most this much text; counts keep going after it is full.
 #define CHN_LOG_CAP (256 * 1024)
 
-static VKAPI_ATTR VkBool32 VKAPI_CALL chn_debug_cb(VkDebugUtilsMessageSeverityFlagBitsEXT sev,
+static VkBool32 chn_debug_cb(VkDebugUtilsMessageSeverityFlagBitsEXT sev,
 	VkDebugUtilsMessageTypeFlagsEXT types, const VkDebugUtilsMessengerCallbackDataEXT *data, void *user) {
 	(void)types;
 	chn_instance *ci = user;
@@ -234,7 +234,7 @@ void chn_query_caps(chn_instance *ci, VkPhysicalDevice pd, const char *exts, chn
 	VkPhysicalDeviceFeatures f10;
 	memset(&f10, 0, sizeof f10);
 	ci->getFeats(pd, &f10);
-	caps->shader_int64 = f10.shaderInt64;
+	caps->shader_int64 = f10.bools[CHN_FEATURE_SHADER_INT64];
 	if (api < VK_API_VERSION_1_1 || !ci->getProps2 || !ci->getFeats2) {
 		return; // Vulkan 1.0 devices keep the defaults; the backend needs nothing more
 	}
@@ -385,10 +385,7 @@ struct chn_device {
 
 VkResult chn_device_create(chn_instance *ci, VkPhysicalDevice pd, const chn_device_req *req, chn_device **out) {
 	*out = NULL;
-	VkPhysicalDeviceProperties props;
-	PFN_vkGetPhysicalDeviceProperties getProps = IPROC(ci, vkGetPhysicalDeviceProperties);
-	getProps(pd, &props);
-	uint32_t api = props.apiVersion;
+	uint32_t api = req->api_version;
 
 	float prio = 1.0f;
 	VkDeviceQueueCreateInfo q = {

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <vulkan/vulkan.h>
+#include "vk.h"
 
 #define CHN_MAX_BINDINGS 8
 #define CHN_MAX_PUSH 128
@@ -58,6 +58,7 @@ VkResult chn_device_extensions(chn_instance *ci, VkPhysicalDevice pd, char *buf,
 typedef struct chn_device chn_device;
 
 typedef struct {
+	uint32_t api_version; // the device's, capped at the instance's
 	uint32_t queue_family;
 	int push_descriptor;       // enable VK_KHR_push_descriptor
 	int float16_storage;       // enable shaderFloat16 + storageBuffer16BitAccess
