@@ -42,7 +42,7 @@ type ewPush struct {
 	HW, C, Dense          uint32
 }
 
-// Every push struct must fit the 128-byte push block; pushes_test.go checks them all.
+// Every push struct must fit the 128-byte push block: push.go checks them all at compile time.
 
 const ewWorkGroup = 256
 
