@@ -7,9 +7,9 @@ package vkrt
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -273,7 +273,7 @@ func (d *Device) Alloc(size int64) (*Buffer, error) {
 		return nil, err
 	}
 	b, err := d.arena.alloc(size)
-	if err != nil && strings.Contains(err.Error(), "vkAllocateMemory") {
+	if err != nil && errors.Is(err, ErrOutOfDeviceMemory) {
 		// Memory may be held by empty blocks; drain the queue, drop them and retry once.
 		if serr := d.Sync(); serr != nil {
 			return nil, serr

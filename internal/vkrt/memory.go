@@ -152,6 +152,14 @@ func (a *arena) free(b *Buffer) {
 	}
 }
 
+// reserved is the bytes of all blocks.
+func (a *arena) reserved() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.total()
+}
+
+// total is the bytes of all blocks; the caller holds a.mu.
 func (a *arena) total() int64 {
 	var t int64
 	for _, b := range a.blocks {

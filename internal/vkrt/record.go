@@ -466,8 +466,12 @@ func (d *Device) Sync() error {
 			return err
 		}
 	}
-	// Everything has finished: no range can conflict with earlier work any more.
+	// Everything has finished: no range can conflict with earlier work any more, and staging
+	// blocks grown for one huge transfer can go.
 	d.track.reset()
+	if d.staging.reserved() > 4*d.staging.blockSize {
+		d.staging.trim()
+	}
 	return nil
 }
 
