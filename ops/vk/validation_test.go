@@ -77,6 +77,25 @@ func TestValidationLayer(t *testing.T) {
 	})
 }
 
+// TestValidationPooledDescriptorSets runs the small network through the fallback for devices
+// without VK_KHR_push_descriptor (descriptor sets from pools reset per submission), with short
+// submissions so pools are recycled, under the validation layer.
+func TestValidationPooledDescriptorSets(t *testing.T) {
+	b, err := Open(vkrt.Options{Validation: true, NoPushDescriptor: true, MaxDispatchesPerSubmit: 7})
+	if err != nil {
+		skipOrFail(t, err)
+	}
+	defer b.Close()
+	if b.Device().PushDescriptors() {
+		t.Fatal("push descriptors still in use")
+	}
+	b.Device().ValidationMessages()
+	optest.CompareNet(t, cpu.New(), b)
+	if errs, _, text := b.Device().ValidationMessages(); errs > 0 {
+		t.Fatalf("validation reported %d errors:\n%s", errs, text)
+	}
+}
+
 // TestValidationCatchesMissingBarriers shows the check above can fail: with the recorder's
 // barriers switched off, synchronization validation reports read-after-write hazards.
 func TestValidationCatchesMissingBarriers(t *testing.T) {
