@@ -306,7 +306,7 @@ func (d *Device) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true
-	if d.cd != nil && err != nil && (errorsIs(err, ErrTimeout)) {
+	if d.cd != nil && err != nil && errors.Is(err, ErrTimeout) {
 		return err
 	}
 	if d.cd != nil {

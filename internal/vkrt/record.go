@@ -16,18 +16,19 @@ import (
 	vk "github.com/vulkan-go/vulkan"
 )
 
-// frame is one command buffer with its fence and what must happen when it completes.
+// frame is one command buffer (Kompute's Sequence: a command buffer and its fence) with what
+// must happen when it completes. Three rotate: one recording while up to two execute.
 type frame struct {
-	cb         C.VkCommandBuffer
-	fence      vk.Fence
-	pool       *C.chn_pool
-	recording  bool
-	submitted  bool
-	commands   int
-	hostReads  []hostRead
-	staging    []*Buffer
-	labels     []opLabel // the last few commands recorded, for timeout and device-lost errors
-	hostBarier bool
+	cb          C.VkCommandBuffer
+	fence       vk.Fence
+	pool        *C.chn_pool
+	recording   bool
+	submitted   bool
+	commands    int
+	hostReads   []hostRead
+	staging     []*Buffer
+	labels      []opLabel // the last few commands recorded, for timeout and device-lost errors
+	hostBarrier bool      // a download needs its copy made visible to the host
 }
 
 // hostRead copies a staging range to Go memory once the frame's fence has signalled.
@@ -381,7 +382,7 @@ func (d *Device) Download(src *Buffer, regions []Region, out []byte) error {
 	f.staging = append(f.staging, stage)
 	d.recordCopy(f, stage, src, regions, false)
 	f.hostReads = append(f.hostReads, hostRead{src: stage, dst: out})
-	f.hostBarier = true
+	f.hostBarrier = true
 	f.label("download", bytesStr(n))
 	d.mu.Unlock()
 	return d.Sync()
@@ -399,9 +400,9 @@ func (d *Device) flush() error {
 	if !f.recording {
 		return d.err
 	}
-	if f.hostBarier {
+	if f.hostBarrier {
 		C.chn_cmd_barrier(d.cd, f.cb, 1)
-		f.hostBarier = false
+		f.hostBarrier = false
 	}
 	f.recording = false
 	if err := check(vk.Result(C.chn_end(d.cd, f.cb)), "vkEndCommandBuffer"); err != nil {
@@ -474,5 +475,3 @@ func (d *Device) Sync() error {
 	}
 	return nil
 }
-
-func errorsIs(err, target error) bool { return errors.Is(err, target) }
