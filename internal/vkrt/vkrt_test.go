@@ -3,6 +3,7 @@ package vkrt
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"testing"
@@ -318,4 +319,32 @@ func BenchmarkRecordDispatch(b *testing.B) {
 			}
 		})
 	}
+}
+
+// Device loss and memory exhaustion from any Vulkan call are recognisable with errors.Is, and
+// a lost device makes the error sticky (later calls report it too).
+func TestTypedErrors(t *testing.T) {
+	lost := check(-4, "vkQueueSubmit") // VK_ERROR_DEVICE_LOST
+	if !errors.Is(lost, ErrDeviceLost) || errors.Is(lost, ErrOutOfDeviceMemory) {
+		t.Errorf("%v: not (only) ErrDeviceLost", lost)
+	}
+	if oom := check(-2, "vkAllocateMemory"); !errors.Is(oom, ErrOutOfDeviceMemory) {
+		t.Errorf("%v: not ErrOutOfDeviceMemory", oom)
+	}
+	if err := check(0, "ok"); err != nil {
+		t.Errorf("VK_SUCCESS became %v", err)
+	}
+	d := openTest(t, Options{})
+	d.mu.Lock()
+	d.fail(fmt.Errorf("submit: %w", lost))
+	d.mu.Unlock()
+	if err := d.Sync(); !errors.Is(err, ErrDeviceLost) {
+		t.Errorf("Sync after device loss: %v", err)
+	}
+	if _, err := d.Alloc(64); !errors.Is(err, ErrDeviceLost) {
+		t.Errorf("Alloc after device loss: %v", err)
+	}
+	d.mu.Lock()
+	d.err = nil // let Close release the (healthy) device
+	d.mu.Unlock()
 }
