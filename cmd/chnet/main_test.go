@@ -103,6 +103,11 @@ func TestUsageErrorsNameTheFlag(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, stderr, exitUsage, tc.want)
 		}
 	}
+	// A refused command must not have written anything (such as a run folder).
+	if _, err := os.Stat("runs"); err == nil {
+		os.RemoveAll("runs")
+		t.Error("a refused train command created ./runs")
+	}
 }
 
 func TestBadDataIsDataError(t *testing.T) {

@@ -171,13 +171,17 @@ func trainAction(c *cli.Context) error {
 		saved.Backend, saved.Version = "", version()
 		rc = saved
 	} else {
-		if rc.Data == "" {
-			if err := useBuiltinData(c, &rc, out); err != nil {
-				return err
-			}
+		builtin := rc.Data == ""
+		if builtin {
+			useBuiltinData(c, &rc, out)
 		}
 		if err := checkRecipe(&rc); err != nil {
 			return err
+		}
+		if builtin {
+			if err := writeBuiltinData(c, rc, out); err != nil {
+				return err
+			}
 		}
 		rc.Model.InputSize = rc.Size
 	}
@@ -294,9 +298,9 @@ func sameRun(c *cli.Context, now, saved runConfig) error {
 	return nil
 }
 
-// useBuiltinData generates the synthetic demo set into the run folder and scales the recipe to
-// it, unless the user set those flags.
-func useBuiltinData(c *cli.Context, rc *runConfig, out string) error {
+// useBuiltinData points the run at the synthetic demo set (generated into the run folder by
+// writeBuiltinData) and scales the recipe to it, unless the user set those flags.
+func useBuiltinData(c *cli.Context, rc *runConfig, out string) {
 	rc.BuiltinSet = true
 	rc.Data = filepath.Join(out, "builtin", "train")
 	testDir := filepath.Join(out, "builtin", "test")
@@ -318,6 +322,11 @@ func useBuiltinData(c *cli.Context, rc *runConfig, out string) error {
 	if !c.IsSet("test") {
 		rc.Test = []string{testDir}
 	}
+}
+
+// writeBuiltinData generates the demo set unless the run folder already has it.
+func writeBuiltinData(c *cli.Context, rc runConfig, out string) error {
+	testDir := filepath.Join(out, "builtin", "test")
 	if _, err := os.Stat(rc.Data); err != nil {
 		fmt.Fprintf(c.App.ErrWriter, "chnet: no --data given: generating a synthetic polyp set (%d train, %d test images, %d px) in %s\n",
 			demoTrain, demoTest, demoSize, filepath.Join(out, "builtin"))
