@@ -89,7 +89,9 @@ type Backend interface {
 	Copy(dst, src *tensor.Tensor) error
 	// Unary computes dst = op(x); dst may be x.
 	Unary(op UnaryOp, dst, x *tensor.Tensor) error
-	// UnaryGrad computes dst = gy·op'(x), given x and y = op(x); dst may alias gy.
+	// UnaryGrad computes dst = gy·op'(x), given x and y = op(x); dst may alias gy. Only the
+	// operand the derivative reads is passed (y for ReLU and sigmoid, x for abs and GELU); the
+	// other is nil.
 	UnaryGrad(op UnaryOp, dst, gy, x, y *tensor.Tensor) error
 	// Binary computes dst = a op b; dst may be a or b.
 	Binary(op BinaryOp, dst, a, b *tensor.Tensor) error

@@ -20,16 +20,21 @@ func (t *Tape) Unary(op UnaryOp, x *tensor.Tensor) *tensor.Tensor {
 	if y == nil || !t.check(t.b.Unary(op, y, x), fmt.Sprintf("%s %v", name, x.Shape())) {
 		return nil
 	}
-	// ReLU and sigmoid derivatives need only the output; keep x alive only when the rule reads it.
-	saved := []*tensor.Tensor{y}
-	if op == Abs || op == GELU {
-		saved = []*tensor.Tensor{x}
+	// ReLU and sigmoid derivatives need only the output, abs and GELU only the input, neg
+	// neither: the rule keeps alive, and passes the kernel, only what it reads (the other may
+	// already be released when the rule runs).
+	var xs, ys *tensor.Tensor
+	switch op {
+	case Abs, GELU:
+		xs = x
+	case ReLU, Sigmoid:
+		ys = y
 	}
-	t.record(name, []*tensor.Tensor{y}, []*tensor.Tensor{x}, saved,
+	t.record(name, []*tensor.Tensor{y}, []*tensor.Tensor{x}, []*tensor.Tensor{xs, ys},
 		func(gys []*tensor.Tensor) []*tensor.Tensor {
 			gx := t.alloc(x.Shape(), name+" grad")
 			if gx != nil {
-				t.check(t.b.UnaryGrad(op, gx, gys[0], x, y), name+" grad")
+				t.check(t.b.UnaryGrad(op, gx, gys[0], xs, ys), name+" grad")
 			}
 			return []*tensor.Tensor{gx}
 		})

@@ -14,14 +14,16 @@ import (
 var ErrNonFinite = errors.New("loss is not finite")
 
 // Step runs one training step on a batch already on the backend: forward, structure loss,
-// backward, SGD update. The loss is checked before the update, so a non-finite loss leaves the
-// parameters untouched and returns ErrNonFinite.
+// backward, SGD update. The loss is read after the backward pass and checked before the update,
+// so a non-finite loss leaves the parameters untouched and returns ErrNonFinite. (Reading it
+// there, not between forward and backward, lets an asynchronous backend run the whole forward
+// and backward pass without waiting for the host.)
 func Step(b ops.Backend, m nn.Segmenter, opt *SGD, images, masks *tensor.Tensor, form ops.StructureLossForm) (float64, error) {
 	t := ops.NewTape(b)
 	defer t.Release()
 	logits := m.Forward(t, images)
 	loss := t.StructureLoss(logits, masks, form)
-	if err := t.Err(); err != nil {
+	if err := t.Backward(loss); err != nil {
 		return 0, err
 	}
 	v, err := ops.ToHost(b, loss)
@@ -32,9 +34,6 @@ func Step(b ops.Backend, m nn.Segmenter, opt *SGD, images, masks *tensor.Tensor,
 	if math.IsNaN(l) || math.IsInf(l, 0) {
 		nn.ZeroGrad(b, m)
 		return l, fmt.Errorf("%w (%v)", ErrNonFinite, l)
-	}
-	if err := t.Backward(loss); err != nil {
-		return l, err
 	}
 	if err := opt.Step(); err != nil {
 		return l, fmt.Errorf("sgd: %w", err)
