@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -42,6 +43,35 @@ type Options struct {
 	// DebugNoBarriers records no hazard barriers at all. Results are then wrong; it exists so a
 	// test can show that synchronization validation catches missing barriers.
 	DebugNoBarriers bool
+	// Bisecting aids for a result suspected of a synchronisation or reuse bug: if it changes under
+	// one of them, look for a missing barrier or a range reused too early; if it does not, the
+	// recorder and the arena are not the cause. DebugBarrierEach records a full barrier before
+	// every command; DebugSyncEach submits and waits after every command; DebugNoReuse never hands
+	// out a freed range again (device memory only grows: short runs). $CHNET_VK_DEBUG, a
+	// comma-separated list of "barrier", "sync" and "noreuse", turns them on in any program or test.
+	DebugBarrierEach, DebugSyncEach, DebugNoReuse bool
+}
+
+// debugEnv adds the switches named in $CHNET_VK_DEBUG to opts.
+func (opts *Options) debugEnv() error {
+	v := os.Getenv("CHNET_VK_DEBUG")
+	if v == "" {
+		return nil
+	}
+	for _, w := range strings.Split(v, ",") {
+		switch strings.TrimSpace(w) {
+		case "barrier":
+			opts.DebugBarrierEach = true
+		case "sync":
+			opts.DebugSyncEach = true
+		case "noreuse":
+			opts.DebugNoReuse = true
+		case "":
+		default:
+			return fmt.Errorf("vkrt: CHNET_VK_DEBUG=%s: unknown switch %q (have barrier, sync, noreuse)", v, w)
+		}
+	}
+	return nil
 }
 
 // Stats counts what the recorder did, for tests and benchmarks.
@@ -76,12 +106,17 @@ type Device struct {
 	timeout  time.Duration
 	perSub   int
 	noBar    bool
+	barEach  bool
+	syncEach bool
 	stats    Stats
 	closed   bool
 }
 
 // Open creates a logical device on the chosen physical device.
 func Open(opts Options) (*Device, error) {
+	if err := opts.debugEnv(); err != nil {
+		return nil, err
+	}
 	in, err := newInstance(opts.Validation)
 	if err != nil {
 		return nil, err
@@ -111,11 +146,13 @@ func Open(opts Options) (*Device, error) {
 		d.perSub = 256
 	}
 	d.noBar = opts.DebugNoBarriers
+	d.barEach, d.syncEach = opts.DebugBarrierEach, opts.DebugSyncEach
 	d.push = info.PushDescriptor && info.MaxPushDescriptors >= MaxBindings && !opts.NoPushDescriptor
 	if err := d.init(); err != nil {
 		d.Close()
 		return nil, err
 	}
+	d.arena.noReuse = opts.DebugNoReuse
 	return d, nil
 }
 

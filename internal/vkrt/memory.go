@@ -56,6 +56,7 @@ type arena struct {
 	blocks    []*block
 	nextID    int
 	inUse     int64
+	noReuse   bool // Options.DebugNoReuse: freed ranges stay out of the free lists
 }
 
 func (d *Device) newArena(name string, memType uint32, host bool, blockSize int64) *arena {
@@ -137,6 +138,9 @@ func (a *arena) free(b *Buffer) {
 	blk := b.blk
 	blk.live--
 	a.inUse -= b.size
+	if a.noReuse {
+		return
+	}
 	i := sort.Search(len(blk.free), func(i int) bool { return blk.free[i].off > b.off })
 	blk.free = append(blk.free, span{})
 	copy(blk.free[i+1:], blk.free[i:])

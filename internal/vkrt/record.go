@@ -225,7 +225,7 @@ func (d *Device) Dispatch(k *Kernel, binds []Access, push []byte, groups [3]uint
 	dp.push_size = C.uint32_t(len(push))
 	C.memcpy(unsafe.Pointer(&dp.push[0]), unsafe.Pointer(unsafe.SliceData(push)), C.size_t(len(push)))
 	dp.groups = [3]C.uint32_t{C.uint32_t(groups[0]), C.uint32_t(groups[1]), C.uint32_t(groups[2])}
-	if d.track.conflicts(binds) && !d.noBar {
+	if (d.barEach || d.track.conflicts(binds)) && !d.noBar {
 		dp.barrier = 1
 		d.track.reset()
 		d.stats.Barriers++
@@ -237,6 +237,9 @@ func (d *Device) Dispatch(k *Kernel, binds []Access, push []byte, groups [3]uint
 	d.stats.Dispatches++
 	f.commands++
 	f.label(k.Name, label)
+	if d.syncEach {
+		return d.syncLocked()
+	}
 	if f.commands >= d.perSub {
 		return d.flush()
 	}
@@ -293,7 +296,7 @@ func sumRegions(regions []Region) int64 {
 // if the device ranges conflict with unsynchronised work.
 func (d *Device) recordCopy(f *frame, stage *Buffer, dev *Buffer, regions []Region, toDevice bool) {
 	acc := regionsAccess(dev, regions, toDevice)
-	if d.track.conflicts(acc) && !d.noBar {
+	if (d.barEach || d.track.conflicts(acc)) && !d.noBar {
 		C.chn_cmd_barrier(d.cd, f.cb, 0)
 		d.track.reset()
 		d.stats.Barriers++
@@ -350,6 +353,9 @@ func (d *Device) Upload(dst *Buffer, regions []Region, data []byte) error {
 	f.staging = append(f.staging, stage)
 	d.recordCopy(f, stage, dst, regions, true)
 	f.label("upload", bytesStr(n))
+	if d.syncEach {
+		return d.syncLocked()
+	}
 	return nil
 }
 
@@ -456,6 +462,11 @@ func (d *Device) complete(f *frame) error {
 func (d *Device) Sync() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.syncLocked()
+}
+
+// syncLocked is Sync with d.mu held.
+func (d *Device) syncLocked() error {
 	if d.err != nil {
 		return d.err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -347,4 +348,83 @@ func TestTypedErrors(t *testing.T) {
 	d.mu.Lock()
 	d.err = nil // let Close release the (healthy) device
 	d.mu.Unlock()
+}
+
+// The bisecting switches: a full barrier before every command, a wait after every command, no
+// reuse of freed ranges; each leaves results unchanged, and $CHNET_VK_DEBUG turns them on.
+func TestDebugSwitches(t *testing.T) {
+	run := func(opts Options) (Stats, []float32) {
+		d := openTest(t, opts)
+		fill := kernel(t, d, shaders.ElementwiseFill, 64)
+		unary := kernel(t, d, shaders.ElementwiseUnary, 64)
+		const n = 1000
+		a, _ := d.Alloc(4 * n)
+		c, _ := d.Alloc(4 * n)
+		defer a.Free()
+		defer c.Free()
+		all := func(buf *Buffer, w bool) Access { return Access{Buf: buf, Off: 0, Size: 4 * n, Write: w} }
+		groups := [3]uint32{(n + 63) / 64, 1, 1}
+		before := d.Stats()
+		p := ewPush{End: n, Inner: n, Stride: [4]uint32{n, n}, Dense: 1, Alpha: 3}
+		if err := d.Dispatch(fill, []Access{all(a, true)}, pushBytes(&p), groups, "fill a"); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Dispatch(fill, []Access{all(c, true)}, pushBytes(&p), groups, "fill c"); err != nil {
+			t.Fatal(err)
+		}
+		p = ewPush{End: n, Inner: n, Stride: [4]uint32{n, n}, Dense: 1, Op: 6, Alpha: 2}
+		if err := d.Dispatch(unary, []Access{all(c, true), all(a, false)}, pushBytes(&p), groups, "axpby"); err != nil {
+			t.Fatal(err)
+		}
+		st := d.Stats()
+		st.Dispatches -= before.Dispatches
+		st.Barriers -= before.Barriers
+		st.Submits -= before.Submits
+		out := make([]byte, 4*n)
+		if err := d.Download(c, []Region{{0, 4 * n}}, out); err != nil {
+			t.Fatal(err)
+		}
+		// Reuse: a freed range comes back for the next allocation of its size unless disabled.
+		x, _ := d.Alloc(4096)
+		off := x.off
+		x.Free()
+		y, _ := d.Alloc(4096)
+		defer y.Free()
+		if reused := y.blk == x.blk && y.off == off; reused == opts.DebugNoReuse {
+			t.Errorf("%+v: freed range reused: %v", opts, reused)
+		}
+		return st, floats(out)
+	}
+	for _, c := range []struct {
+		opts              Options
+		barriers, submits int
+	}{
+		{Options{}, 1, 0},
+		{Options{DebugBarrierEach: true}, 3, 0},
+		{Options{DebugSyncEach: true}, 0, 3},
+		{Options{DebugNoReuse: true}, 1, 0},
+	} {
+		st, got := run(c.opts)
+		if st.Barriers != c.barriers || st.Submits != c.submits {
+			t.Errorf("%+v: %d barriers, %d submits before the download; want %d, %d", c.opts, st.Barriers, st.Submits, c.barriers, c.submits)
+		}
+		for i, v := range got {
+			if v != 6 {
+				t.Fatalf("%+v: c[%d] = %v, want 6", c.opts, i, v)
+			}
+		}
+	}
+
+	t.Setenv("CHNET_VK_DEBUG", "barrier, noreuse")
+	d := openTest(t, Options{})
+	if !d.barEach || d.syncEach || !d.arena.noReuse {
+		t.Errorf("CHNET_VK_DEBUG=barrier,noreuse: barrier %v, sync %v, noreuse %v", d.barEach, d.syncEach, d.arena.noReuse)
+	}
+	t.Setenv("CHNET_VK_DEBUG", "nobarrier")
+	if d, err := Open(Options{}); err == nil || !strings.Contains(err.Error(), `unknown switch "nobarrier"`) {
+		if err == nil {
+			d.Close()
+		}
+		t.Errorf("CHNET_VK_DEBUG=nobarrier: %v", err)
+	}
 }
