@@ -199,15 +199,17 @@ func GoldenModel(t *testing.T, b ops.Backend) {
 			})
 
 			t.Run("eval_backward", func(t *testing.T) {
-				// Eval-mode gradients are well conditioned (batch norm is affine), so they are
-				// held to tight tolerances against an independent PyTorch model
-				// (tools/torchref/chnet_ref.py, which first reproduces the official outputs).
+				// Eval-mode gradients are well conditioned (batch norm is affine) once the ReLU
+				// activation pattern is fixed, so they are held to tight tolerances against an
+				// independent PyTorch model (tools/torchref/chnet_ref.py, which first reproduces
+				// the official outputs). The pattern itself is not fixed by float32: see
+				// pinnedToCPU.
 				e, err := safetensors.ReadFile("testdata/eval_backward.safetensors")
 				if err != nil {
 					t.Fatal(err)
 				}
 				mv, ms := ref(t, f, "target")
-				got := trainStep(t, b, factorized, xv, xs, mv, ms, false)
+				got := trainStep(t, pinnedToCPU(t, b, factorized, xv, xs), factorized, xv, xs, mv, ms, false)
 				for _, name := range e.Names {
 					if name == "grad_norms" {
 						continue
@@ -233,6 +235,48 @@ func GoldenModel(t *testing.T, b ops.Backend) {
 // (never looser than MANIFEST's tolerances), requires this engine to be on average at least as
 // close to the float64 result as PyTorch's float32, and eval_backward checks every gradient at
 // 1e-3 where the problem is well conditioned.
+
+// pinnedToCPU returns b, or for a backend other than the CPU one, b wrapped so that its ReLUs
+// take the CPU backend's side of zero wherever both put a pre-activation within rounding of it
+// (optest.KinkPinner). On the golden input one unit sits there: encode2.1.2.bn1's output at
+// [1 89 10 14] is −3.0e-7 in float64 (activations are of order 1; the forward passes of PyTorch,
+// the CPU backend and Vulkan differ from float64 by ~7e-7 relative). PyTorch's float32, and the
+// CPU backend with it, land at +9e-8 and keep the unit; Vulkan lands at −4.8e-7 and drops it,
+// like the exact result, and every gradient below it moves (the input gradient by 0.7%, as does
+// the CPU backend's under a 1e-6 relative jitter of the input). The reference file holds
+// PyTorch's activation pattern, which matches the CPU backend's wherever it matters (the CPU
+// backend reproduces every gradient to ~1e-6), so the comparison uses that pattern.
+func pinnedToCPU(t *testing.T, b ops.Backend, factorized bool, xv []float32, xs []int) ops.Backend {
+	if _, ok := b.(*cpu.Backend); ok {
+		return b
+	}
+	rec := &optest.ReLURecorder{Backend: cpu.New()}
+	m := seededModel(t, rec, factorized)
+	nn.SetTraining(m, false)
+	x, err := ops.FromHost(rec, xv, xs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := ops.NewTape(rec)
+	tp.SetNoGrad(true)
+	defer tp.Release()
+	m.Forward(tp, x)
+	if err := tp.Err(); err != nil {
+		t.Fatal(err)
+	}
+	p := &optest.KinkPinner{Backend: b, Ref: rec, Tol: 1e-5}
+	t.Cleanup(func() {
+		for _, u := range p.Pinned {
+			t.Logf("pinned to the CPU backend's side of zero: %s", u)
+		}
+		// A handful of units within rounding of zero is float32 luck; many would mean the
+		// forward passes disagree more than rounding does.
+		if len(p.Pinned) > 4 {
+			t.Errorf("%d ReLU units pinned, more than rounding explains", len(p.Pinned))
+		}
+	})
+	return p
+}
 
 // checkNorms compares every parameter gradient's L2 norm with the reference's float64 norms,
 // listed in the order of the file's grad_norm_order metadata.
