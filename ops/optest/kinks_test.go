@@ -6,6 +6,7 @@ import (
 
 	"github.com/chnet/chnet/ops"
 	"github.com/chnet/chnet/ops/cpu"
+	"github.com/chnet/chnet/tensor"
 )
 
 // kinkGrad returns the gradient of Σ w·ReLU(x) with respect to x, run on b.
@@ -22,38 +23,85 @@ func kinkGrad(t *testing.T, b ops.Backend, xv []float32) []float32 {
 	return download(t, b, x.Grad)
 }
 
-// Two runs whose ReLU inputs differ by rounding on either side of zero get the reference's
-// gradient once pinned; a difference beyond the ambiguity band is left alone for the comparison
-// to catch.
+// The exact pre-activations are {3e-7, -2, 3, -1e-7}; the first and last lie within rounding
+// (band 1e-5 of the largest |input|, 3) of zero.
+var (
+	kinkCalls = []ReLUCall{{Shape: tensor.Shape{1, 1, 2, 2}, Band: 3e-5}}
+	kinkUnits = []Kink{{Call: 0, Index: 0, Exact: 3e-7}, {Call: 0, Index: 3, Exact: -1e-7}}
+	kinkExact = []float32{5, 0, 11, 0}
+)
+
+func newKinkPinner(t *testing.T) *KinkPinner {
+	t.Helper()
+	p, err := NewKinkPinner(cpu.New(), kinkCalls, kinkUnits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A run whose ambiguous units land on either side of zero gets the exact gradient once pinned,
+// whichever side they took.
 func TestKinkPinner(t *testing.T) {
-	ref := &ReLURecorder{Backend: cpu.New()}
-	want := kinkGrad(t, ref, []float32{1e-7, -2, 3, -1e-7})
-	if len(ref.Inputs) != 1 {
-		t.Fatalf("recorded %d ReLU inputs, want 1", len(ref.Inputs))
+	for _, c := range []struct {
+		name    string
+		x       []float32
+		flipped int
+	}{
+		{"exact sides", []float32{2.9e-7, -2, 3, -1.2e-7}, 0},
+		{"other sides", []float32{-2e-7, -2, 3, 5e-8}, 2},
+		{"one at zero", []float32{0, -2, 3, -1e-7}, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.flipped > 0 {
+				if e := RelErr(kinkGrad(t, cpu.New(), c.x), kinkExact); e < 0.1 {
+					t.Fatalf("unpinned gradients differ by only %.3g: the case does not cross a kink", e)
+				}
+			}
+			p := newKinkPinner(t)
+			expectClose(t, "pinned gradient", kinkGrad(t, p, c.x), kinkExact, 0)
+			if err := p.Done(); err != nil {
+				t.Error(err)
+			}
+			if len(p.Pinned) != 2 || len(p.Flips) != c.flipped {
+				t.Errorf("pinned %d units, %d flipped; want 2, %d:\n%s", len(p.Pinned), len(p.Flips), c.flipped, strings.Join(p.Pinned, "\n"))
+			}
+		})
 	}
-	// The same values up to rounding, with both near-zero units on the other side of zero.
-	flipped := []float32{-2e-7, -2, 3, 5e-8}
-	if e := RelErr(kinkGrad(t, cpu.New(), flipped), want); e < 0.1 {
-		t.Fatalf("unpinned gradients differ by only %.3g: the case does not cross a kink", e)
-	}
-	p := &KinkPinner{Backend: cpu.New(), Ref: ref, Tol: 1e-5}
-	expectClose(t, "pinned gradient", kinkGrad(t, p, flipped), want, 0)
-	if len(p.Pinned) != 2 {
-		t.Errorf("pinned %d units, want 2:\n%s", len(p.Pinned), strings.Join(p.Pinned, "\n"))
-	}
+}
 
-	// A unit far from zero on the wrong side is a real difference: never pinned.
-	p = &KinkPinner{Backend: cpu.New(), Ref: ref, Tol: 1e-5}
-	if e := RelErr(kinkGrad(t, p, []float32{1e-7, 2, 3, -1e-7}), want); e < 0.1 || len(p.Pinned) != 0 {
-		t.Errorf("a difference beyond the band was hidden: relative error %.3g, pinned %v", e, p.Pinned)
+// Pinning hides rounding only: a listed unit far from its exact value, a ReLU call the reference
+// did not make, or a missing one is an error.
+func TestKinkPinnerErrors(t *testing.T) {
+	relu := func(p *KinkPinner, xv []float32, shape []int) error {
+		x := upload(t, p, xv, shape)
+		tp := ops.NewTape(p)
+		defer tp.Release()
+		tp.ReLU(x)
+		return tp.Err()
 	}
-
-	// A run that does not match the reference's ReLU sequence is an error, not a silent pass.
-	p = &KinkPinner{Backend: cpu.New(), Ref: &ReLURecorder{}, Tol: 1e-5}
-	x := upload(t, p, []float32{1, 2, 3, 4}, []int{1, 1, 2, 2})
-	tp := ops.NewTape(p)
-	defer tp.Release()
-	if tp.ReLU(x); tp.Err() == nil || !strings.Contains(tp.Err().Error(), "does not match the reference") {
-		t.Errorf("mismatched run: error %v", tp.Err())
+	p := newKinkPinner(t)
+	if err := relu(p, []float32{-1e-4, -2, 3, -1e-7}, []int{1, 1, 2, 2}); err == nil || !strings.Contains(err.Error(), "more than rounding") {
+		t.Errorf("a listed unit 1e-4 from its exact value: error %v", err)
+	}
+	p = newKinkPinner(t)
+	if err := relu(p, []float32{1, 2, 3, 4}, []int{1, 1, 1, 4}); err == nil || !strings.Contains(err.Error(), "does not match the reference") {
+		t.Errorf("a ReLU of another shape: error %v", err)
+	}
+	p = newKinkPinner(t)
+	for i := 0; i < 2; i++ {
+		err := relu(p, []float32{1, 2, 3, 4}, []int{1, 1, 2, 2})
+		if i == 1 && (err == nil || !strings.Contains(err.Error(), "does not match the reference")) {
+			t.Errorf("a second ReLU: error %v", err)
+		}
+	}
+	if err := newKinkPinner(t).Done(); err == nil {
+		t.Error("a run without the reference's ReLU: Done reports no error")
+	}
+	if _, err := NewKinkPinner(cpu.New(), kinkCalls, []Kink{{Call: 0, Index: 1, Exact: -2}}); err == nil {
+		t.Error("a kink outside its band was accepted")
+	}
+	if _, err := NewKinkPinner(cpu.New(), kinkCalls, []Kink{{Call: 1, Index: 0, Exact: 1e-7}}); err == nil {
+		t.Error("a kink of a call the reference does not make was accepted")
 	}
 }
