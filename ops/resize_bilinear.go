@@ -39,3 +39,41 @@ func (t *Tape) ResizeBilinear(x *tensor.Tensor, h, w int, alignCorners bool) *te
 		})
 	return y
 }
+
+// BilinearAxis holds, for each output index along one axis, the two source indices and their
+// weights: out[d] = W0[d]·in[I0[d]] + W1[d]·in[I1[d]].
+type BilinearAxis struct {
+	I0, I1 []int
+	W0, W1 []float32
+}
+
+// BilinearTaps computes one axis of PyTorch's upsample_bilinear2d, with the scale and the source
+// coordinate in float32 as PyTorch computes them for float tensors, so every backend reads the
+// same pixels with the same weights.
+func BilinearTaps(in, out int, alignCorners bool) BilinearAxis {
+	t := BilinearAxis{make([]int, out), make([]int, out), make([]float32, out), make([]float32, out)}
+	var scale float32
+	if alignCorners {
+		if out > 1 {
+			scale = float32(in-1) / float32(out-1)
+		}
+	} else {
+		scale = float32(in) / float32(out)
+	}
+	for d := 0; d < out; d++ {
+		var src float32
+		if alignCorners {
+			src = scale * float32(d)
+		} else {
+			src = max(scale*(float32(d)+0.5)-0.5, 0)
+		}
+		i0 := int(src)
+		i1 := i0
+		if i0 < in-1 {
+			i1 = i0 + 1
+		}
+		l1 := src - float32(i0)
+		t.I0[d], t.I1[d], t.W0[d], t.W1[d] = i0, i1, 1-l1, l1
+	}
+	return t
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/chnet/chnet/internal/vkrt"
+	"github.com/chnet/chnet/ops"
 	"github.com/chnet/chnet/shaders"
 	"github.com/chnet/chnet/tensor"
 )
@@ -24,42 +25,12 @@ type tableKey struct {
 	grad         bool
 }
 
-// taps is one axis's source indices and weights per output index, computed as
-// ops/cpu/resize_bilinear.go bilinearTaps does (float32 scale and coordinates), so both
-// backends read the same pixels with the same weights.
-func taps(in, out int, alignCorners bool) (i0, i1 []int, w0, w1 []float32) {
-	i0, i1, w0, w1 = make([]int, out), make([]int, out), make([]float32, out), make([]float32, out)
-	var scale float32
-	if alignCorners {
-		if out > 1 {
-			scale = float32(in-1) / float32(out-1)
-		}
-	} else {
-		scale = float32(in) / float32(out)
-	}
-	for d := 0; d < out; d++ {
-		var src float32
-		if alignCorners {
-			src = scale * float32(d)
-		} else {
-			src = max(scale*(float32(d)+0.5)-0.5, 0)
-		}
-		a := int(src)
-		c := a
-		if a < in-1 {
-			c = a + 1
-		}
-		l1 := src - float32(a)
-		i0[d], i1[d], w0[d], w1[d] = a, c, 1-l1, l1
-	}
-	return
-}
-
 func bits(i int) float32 { return math.Float32frombits(uint32(i)) }
 
 // forwardTable lists, per output index, i0, i1, w0, w1.
 func forwardTable(in, out int, ac bool) []float32 {
-	i0, i1, w0, w1 := taps(in, out, ac)
+	tp := ops.BilinearTaps(in, out, ac)
+	i0, i1, w0, w1 := tp.I0, tp.I1, tp.W0, tp.W1
 	t := make([]float32, 0, 4*out)
 	for d := range i0 {
 		t = append(t, bits(i0[d]), bits(i1[d]), w0[d], w1[d])
@@ -70,7 +41,8 @@ func forwardTable(in, out int, ac bool) []float32 {
 // gradTable lists, per input index, the (output index, weight) pairs that read it, in the
 // order the CPU's scatter adds them: by output index, tap 0 before tap 1.
 func gradTable(in, out int, ac bool) []float32 {
-	i0, i1, w0, w1 := taps(in, out, ac)
+	tp := ops.BilinearTaps(in, out, ac)
+	i0, i1, w0, w1 := tp.I0, tp.I1, tp.W0, tp.W1
 	lists := make([][]float32, in)
 	for d := range i0 {
 		lists[i0[d]] = append(lists[i0[d]], bits(d), w0[d])
