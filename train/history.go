@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+
+	"github.com/chnet/chnet/internal/atomicfile"
 )
 
 // EpochRecord is one line of a run's metrics.jsonl: what an epoch did and how validation went.
@@ -79,26 +82,15 @@ func TruncateRecords(path string, epoch int) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	enc := json.NewEncoder(f)
-	for _, r := range rs {
-		if r.Epoch <= epoch {
-			if err := enc.Encode(r); err != nil {
-				f.Close()
-				return err
+	return atomicfile.WriteFunc(path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		for _, r := range rs {
+			if r.Epoch <= epoch {
+				if err := enc.Encode(r); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+		return nil
+	})
 }

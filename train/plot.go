@@ -3,9 +3,10 @@ package train
 import (
 	"fmt"
 	"image/color"
-	"os"
-	"path/filepath"
+	"io"
 	"sort"
+
+	"github.com/chnet/chnet/internal/atomicfile"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -87,17 +88,10 @@ func PlotProgress(path string, rs []EpochRecord) error {
 	for i, p := range []*plot.Plot{loss, secs, lr} {
 		p.Draw(tiles.At(dc, 0, i))
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".progress-*.png")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("draw %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WriteFunc(path, func(w io.Writer) error {
+		if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w); err != nil {
+			return fmt.Errorf("draw: %w", err)
+		}
+		return nil
+	})
 }

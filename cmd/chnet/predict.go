@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/chnet/chnet/internal/atomicfile"
+
 	"github.com/chnet/chnet/train/data"
 	"github.com/urfave/cli/v2"
 )
@@ -124,5 +126,5 @@ func writeOverlay(dst, src string, prob []float32) error {
 	if err := png.Encode(&buf, out); err != nil {
 		return err
 	}
-	return writeFileAtomic(dst, buf.Bytes())
+	return atomicfile.Write(dst, buf.Bytes())
 }

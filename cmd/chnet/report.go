@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/chnet/chnet/internal/atomicfile"
+
 	"github.com/chnet/chnet/train/data"
 	"github.com/chnet/chnet/train/metrics"
 )
@@ -50,12 +52,12 @@ func writeReport(out, name string, res metrics.Results, samples []reportSample) 
 		if err := png.Encode(&buf, panel); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(filepath.Join(dir, file), buf.Bytes()); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, file), buf.Bytes()); err != nil {
 			return err
 		}
 		md += fmt.Sprintf("**%s** — Dice %.3f\n\n![%s](report/%s)\n\n", s.name, s.dice, s.name, file)
 	}
-	return writeFileAtomic(filepath.Join(out, "report.md"), []byte(md))
+	return atomicfile.Write(filepath.Join(out, "report.md"), []byte(md))
 }
 
 // composite lays out four panels side by side, each scaled (nearest neighbour) to 256 px high.

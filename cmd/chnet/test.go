@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chnet/chnet/internal/atomicfile"
+
 	"github.com/chnet/chnet/chnet/zoo"
 	"github.com/chnet/chnet/nn"
 	"github.com/chnet/chnet/ops"
@@ -248,46 +250,17 @@ func writeResults(w io.Writer, out, name string, res metrics.Results, task strin
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(out, "metrics.md"), []byte(md)); err != nil {
+	if err := atomicfile.Write(filepath.Join(out, "metrics.md"), []byte(md)); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(out, "metrics.csv"), []byte(csv)); err != nil {
+	if err := atomicfile.Write(filepath.Join(out, "metrics.csv"), []byte(csv)); err != nil {
 		return err
 	}
 	all := map[string]any{"dataset": name, "convention": res.Convention, "images": res.Images, "task": task, "table": vals, "all": res.Values}
 	if err := writeJSONAtomic(filepath.Join(out, "metrics.json"), all); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(out, ".per_image.csv.tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := res.WriteCSV(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(out, "per_image.csv"))
-}
-
-// writeFileAtomic writes b through a temporary file and a rename.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WriteFunc(filepath.Join(out, "per_image.csv"), res.WriteCSV)
 }
 
 // sortSamplesByDice orders samples from worst to best Dice at 0.5.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chnet/chnet/internal/atomicfile"
+
 	"github.com/chnet/chnet/chnet"
 	"github.com/chnet/chnet/chnet/zoo"
 	"github.com/chnet/chnet/nn"
@@ -587,27 +589,11 @@ func reportFolds(w, log io.Writer, out string, results []map[string]float64) err
 	return writeJSONAtomic(filepath.Join(out, "folds.json"), map[string]any{"folds": results, "summary": summary})
 }
 
-// writeJSONAtomic writes v as indented JSON through a temporary file and a rename.
+// writeJSONAtomic writes v as indented JSON, atomically.
 func writeJSONAtomic(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, append(b, '\n'))
 }

@@ -11,7 +11,6 @@
 package safetensors
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -20,9 +19,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"unicode/utf8"
+
+	"github.com/chnet/chnet/internal/atomicfile"
 
 	"github.com/chnet/chnet/tensor"
 )
@@ -493,44 +493,10 @@ func Encode(w io.Writer, tensors map[string]Tensor, metadata map[string]string) 
 	return nil
 }
 
-// WriteFile writes a safetensors file atomically: a temporary file in the same directory is
-// written, synced and renamed over path, then the directory is synced, so a crash leaves either
+// WriteFile writes a safetensors file atomically (internal/atomicfile): a crash leaves either
 // the old file or the new one, never a torn one.
 func WriteFile(path string, tensors map[string]Tensor, metadata map[string]string) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := Encode(bw, tensors, metadata); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: sync: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.WriteFunc(path, func(w io.Writer) error { return Encode(w, tensors, metadata) })
 }
 
 // I64Scalar encodes one int64 as a shape-[] I64 tensor (PyTorch's num_batches_tracked).

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"image"
 	"image/png"
-	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/chnet/chnet/internal/atomicfile"
 )
 
 // Input is one image prepared for prediction, with what is needed to map the output back.
@@ -90,44 +91,5 @@ func WriteGreyPNG(path string, w, h int, pix []uint8) error {
 	if err := png.Encode(&buf, img); err != nil {
 		return fmt.Errorf("data: write %s: %w", path, err)
 	}
-	return writeAtomic(path, buf.Bytes())
-}
-
-// writeAtomic is the temp + fsync + rename + directory fsync sequence (google/renameio).
-func writeAtomic(path string, b []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("data: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("data: write %s: %w", path, err)
-		}
-	}()
-	if _, err = f.Write(b); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	// CreateTemp makes 0600 files; outputs are ordinary files.
-	if err = os.Chmod(tmp, 0o644); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		// Best effort: some filesystems refuse to sync a directory; the rename already happened.
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, buf.Bytes())
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/chnet/chnet/internal/atomicfile"
+
 	"github.com/chnet/chnet/tensor"
 )
 
@@ -168,7 +170,7 @@ func (s *Splits) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, append(b, '\n'))
+	return atomicfile.Write(path, append(b, '\n'))
 }
 
 // LoadSplits reads splits.json and checks it against the dataset's names.

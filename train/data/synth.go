@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/chnet/chnet/internal/atomicfile"
+
 	"github.com/chnet/chnet/tensor"
 )
 
@@ -244,5 +246,5 @@ func writePNG(path string, img image.Image) error {
 	if err := png.Encode(&buf, img); err != nil {
 		return fmt.Errorf("data: write %s: %w", path, err)
 	}
-	return writeAtomic(path, buf.Bytes())
+	return atomicfile.Write(path, buf.Bytes())
 }

@@ -1,0 +1,64 @@
+// Package atomicfile writes files so that a crash leaves either the old file or the complete new
+// one, never a torn one: a temporary file in the same folder is written, synced and renamed over
+// the target, then the folder is synced (google/renameio's sequence).
+package atomicfile
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// WriteFunc writes path through a buffered writer that write fills. On any error the temporary
+// file is removed and path is left as it was.
+func WriteFunc(path string, write func(w io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+			err = fmt.Errorf("write %s: %w", path, err)
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err = write(bw); err != nil {
+		return err
+	}
+	if err = bw.Flush(); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	// CreateTemp makes 0600 files; outputs are ordinary files.
+	if err = os.Chmod(tmp, 0o644); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		// Best effort: some filesystems refuse to sync a folder; the rename already happened.
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Write writes b to path atomically.
+func Write(path string, b []byte) error {
+	return WriteFunc(path, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
+}
