@@ -25,13 +25,21 @@ func TestBadShapesAreErrors(t *testing.T) {
 		run  func(tp *ops.Tape) *tensor.Tensor
 		want string
 	}{
-		{"conv channels", func(tp *ops.Tape) *tensor.Tensor { return tp.Conv2D(z(1, 3, 8, 8), z(4, 2, 3, 3), nil, ops.Conv2DParams{}) }, "3 channels"},
+		{"conv channels", func(tp *ops.Tape) *tensor.Tensor {
+			return tp.Conv2D(z(1, 3, 8, 8), z(4, 2, 3, 3), nil, ops.Conv2DParams{})
+		}, "3 channels"},
 		{"conv groups", func(tp *ops.Tape) *tensor.Tensor {
 			return tp.Conv2D(z(1, 4, 8, 8), z(3, 2, 3, 3), nil, ops.Conv2DParams{Groups: 2})
 		}, "divisible by groups"},
-		{"conv bias", func(tp *ops.Tape) *tensor.Tensor { return tp.Conv2D(z(1, 3, 8, 8), z(4, 3, 3, 3), z(5), ops.Conv2DParams{}) }, "bias"},
-		{"conv too small", func(tp *ops.Tape) *tensor.Tensor { return tp.Conv2D(z(1, 3, 2, 2), z(4, 3, 5, 5), nil, ops.Conv2DParams{}) }, "too small"},
-		{"conv rank", func(tp *ops.Tape) *tensor.Tensor { return tp.Conv2D(z(3, 8, 8), z(4, 3, 3, 3), nil, ops.Conv2DParams{}) }, "rank 4"},
+		{"conv bias", func(tp *ops.Tape) *tensor.Tensor {
+			return tp.Conv2D(z(1, 3, 8, 8), z(4, 3, 3, 3), z(5), ops.Conv2DParams{})
+		}, "bias"},
+		{"conv too small", func(tp *ops.Tape) *tensor.Tensor {
+			return tp.Conv2D(z(1, 3, 2, 2), z(4, 3, 5, 5), nil, ops.Conv2DParams{})
+		}, "too small"},
+		{"conv rank", func(tp *ops.Tape) *tensor.Tensor {
+			return tp.Conv2D(z(3, 8, 8), z(4, 3, 3, 3), nil, ops.Conv2DParams{})
+		}, "rank 4"},
 		{"batch norm vectors", func(tp *ops.Tape) *tensor.Tensor {
 			return tp.BatchNorm2D(z(2, 3, 4, 4), z(3), z(3), z(4), z(3), true, ops.DefaultBatchNorm)
 		}, "running_mean"},
@@ -50,8 +58,12 @@ func TestBadShapesAreErrors(t *testing.T) {
 		{"pool padding", func(tp *ops.Tape) *tensor.Tensor {
 			return tp.MaxPool2D(z(1, 1, 8, 8), ops.PoolParams{Kernel: 2, Pad: 2})
 		}, "half the kernel"},
-		{"loss channels", func(tp *ops.Tape) *tensor.Tensor { return tp.StructureLoss(z(1, 2, 8, 8), z(1, 2, 8, 8), ops.StructureLossOfficial) }, "one channel"},
-		{"loss mask shape", func(tp *ops.Tape) *tensor.Tensor { return tp.StructureLoss(z(1, 1, 8, 8), z(1, 1, 8, 9), ops.StructureLossOfficial) }, "shapes differ"},
+		{"loss channels", func(tp *ops.Tape) *tensor.Tensor {
+			return tp.StructureLoss(z(1, 2, 8, 8), z(1, 2, 8, 8), ops.StructureLossOfficial)
+		}, "one channel"},
+		{"loss mask shape", func(tp *ops.Tape) *tensor.Tensor {
+			return tp.StructureLoss(z(1, 1, 8, 8), z(1, 1, 8, 9), ops.StructureLossOfficial)
+		}, "shapes differ"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tp := ops.NewTape(b)
