@@ -207,6 +207,11 @@ func (tr *Trainer) endEpoch(ctx context.Context, e int, lr float64) error {
 			tr.State.HasBest, tr.State.BestValue, tr.State.BestEpoch, rec.Best = true, v, e+1, true
 		}
 	}
+	// The record goes first: a kill between the two leaves one record too many, which resuming
+	// truncates, rather than a checkpoint whose epoch has no record.
+	if err := AppendRecord(filepath.Join(tr.Dir, "metrics.jsonl"), rec); err != nil {
+		return err
+	}
 	tr.State.Epoch, tr.State.Step = e+1, 0
 	tr.State.Finished = e+1 == tr.Cfg.Epochs
 	if err := tr.save(LatestName); err != nil {
@@ -221,9 +226,6 @@ func (tr *Trainer) endEpoch(ctx context.Context, e int, lr float64) error {
 		if err := tr.save(FinalName); err != nil {
 			return err
 		}
-	}
-	if err := AppendRecord(filepath.Join(tr.Dir, "metrics.jsonl"), rec); err != nil {
-		return err
 	}
 	if rs, err := ReadRecords(filepath.Join(tr.Dir, "metrics.jsonl")); err == nil {
 		if err := PlotProgress(filepath.Join(tr.Dir, "progress.png"), rs); err != nil {

@@ -396,7 +396,7 @@ func loadOrMakeSplits(path string, ds *data.Dataset, rc runConfig) (*data.Splits
 	case rc.Val == "" && rc.ValFrac > 0:
 		s, err = data.HoldOut(names, rc.ValFrac, rc.Seed)
 	default:
-		s = &data.Splits{Seed: rc.Seed, K: 1, Folds: []data.Fold{{Train: names}}}
+		s, err = data.NoValidation(names, rc.Seed)
 	}
 	if err != nil {
 		return nil, dataErr(err)
@@ -466,17 +466,26 @@ func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, 
 		Dir: dir, Log: log, Term: c.App.ErrWriter, TTY: tty, Meta: meta}
 	if c.Bool("resume") {
 		latest := filepath.Join(dir, train.LatestName)
-		if _, err := os.Stat(latest); err != nil {
-			return nil, usagef("--resume", "nothing to resume: %s does not exist", latest)
+		switch _, err := os.Stat(latest); {
+		case os.IsNotExist(err):
+			// Stopped before its first checkpoint (killed in epoch 1): the model above is
+			// initialised exactly as the run's was, so starting over is resuming.
+			fmt.Fprintf(log, "no %s yet: starting the run from its beginning\n", latest)
+			if err := train.TruncateRecords(filepath.Join(dir, "metrics.jsonl"), 0); err != nil {
+				return nil, err
+			}
+		case err != nil:
+			return nil, err
+		default:
+			if err := tr.Resume(latest); err != nil {
+				return nil, dataErr(err)
+			}
+			if tr.State.Finished {
+				fmt.Fprintf(log, "%s: already finished %d epochs\n", dir, tr.State.Epoch)
+				return finalMetrics(dir)
+			}
+			fmt.Fprintf(log, "resuming at epoch %d, step %d\n", tr.State.Epoch+1, tr.State.Step)
 		}
-		if err := tr.Resume(latest); err != nil {
-			return nil, dataErr(err)
-		}
-		if tr.State.Finished {
-			fmt.Fprintf(log, "%s: already finished %d epochs\n", dir, tr.State.Epoch)
-			return finalMetrics(dir)
-		}
-		fmt.Fprintf(log, "resuming at epoch %d, step %d\n", tr.State.Epoch+1, tr.State.Step)
 	}
 	nn.SetTraining(m, true)
 	if err := tr.Run(ctx); err != nil {

@@ -73,6 +73,15 @@ func KFold(names []string, k int, seed uint64) (*Splits, error) {
 	return out, nil
 }
 
+// NoValidation trains on every name, in one fold with no validation part.
+func NoValidation(names []string, seed uint64) (*Splits, error) {
+	s, err := sortedUnique(names)
+	if err != nil {
+		return nil, err
+	}
+	return &Splits{Seed: seed, K: 1, Folds: []Fold{{Train: s, Val: []string{}}}}, nil
+}
+
 // HoldOut puts round(frac·n) of the names (at least 1, at most n−1) in validation.
 func HoldOut(names []string, frac float64, seed uint64) (*Splits, error) {
 	s, err := sortedUnique(names)
@@ -120,6 +129,8 @@ func (s *Splits) Validate(names []string) error {
 	if err != nil {
 		return err
 	}
+	// Without a validation fraction the splits are K folds, or (K = 1) training on everything.
+	kfold := s.ValFraction == 0 && s.K > 1
 	if len(s.Folds) == 0 || (s.ValFraction == 0 && len(s.Folds) != s.K) {
 		return fmt.Errorf("data: splits: %d folds, k = %d", len(s.Folds), s.K)
 	}
@@ -135,13 +146,16 @@ func (s *Splits) Validate(names []string) error {
 				f, len(missing), preview(missing), len(extra), preview(extra))
 		}
 		for _, n := range fold.Val {
-			if g, ok := seenVal[n]; ok && s.ValFraction == 0 {
+			if g, ok := seenVal[n]; ok && kfold {
 				return fmt.Errorf("data: splits: %q validates in folds %d and %d", n, g, f)
 			}
 			seenVal[n] = f
 		}
 	}
-	if s.ValFraction == 0 && len(seenVal) != len(all) {
+	if s.ValFraction == 0 && s.K == 1 && len(seenVal) != 0 {
+		return fmt.Errorf("data: splits: %d validation names but no validation fraction", len(seenVal))
+	}
+	if kfold && len(seenVal) != len(all) {
 		return fmt.Errorf("data: splits: validation parts cover %d of %d names", len(seenVal), len(all))
 	}
 	return nil

@@ -107,6 +107,39 @@ func TestHoldOut(t *testing.T) {
 	}
 }
 
+// Every kind of split survives its splits.json round trip.
+func TestSplitsRoundTrip(t *testing.T) {
+	all := names(23)
+	kfold, _ := KFold(all, 4, 1)
+	holdOut, _ := HoldOut(all, 0.2, 1)
+	none, _ := NoValidation(all, 1)
+	for _, tc := range []struct {
+		name string
+		s    *Splits
+	}{{"k-fold", kfold}, {"held-out", holdOut}, {"no validation", none}} {
+		path := filepath.Join(t.TempDir(), "splits.json")
+		if err := tc.s.Save(path); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		back, err := LoadSplits(path, all)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		for k := range tc.s.Folds {
+			a, _ := tc.s.Fold(k)
+			b, _ := back.Fold(k)
+			if !slices.Equal(a.Train, b.Train) || !slices.Equal(a.Val, b.Val) {
+				t.Fatalf("%s: fold %d changed in the round trip", tc.name, k)
+			}
+		}
+	}
+	// A validation part in a split that has none is a hand edit: refused.
+	none.Folds[0].Val, none.Folds[0].Train = all[:1], all[1:]
+	if err := none.Validate(all); err == nil {
+		t.Fatal("a validation part without a validation fraction was accepted")
+	}
+}
+
 func TestSplitsJSON(t *testing.T) {
 	all := names(23)
 	s, _ := KFold(all, 5, 3)
