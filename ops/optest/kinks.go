@@ -122,3 +122,44 @@ func (k *KinkPinner) Done() error {
 	}
 	return nil
 }
+
+// ReLURecorder wraps a backend and keeps the input of every ReLU call, in order, so that
+// another backend's run can be pinned to this run's activation pattern (Kinks).
+type ReLURecorder struct {
+	ops.Backend
+	Inputs [][]float32
+	Shapes []tensor.Shape
+}
+
+// Unary implements ops.Backend.
+func (r *ReLURecorder) Unary(op ops.UnaryOp, dst, x *tensor.Tensor) error {
+	if op == ops.ReLU {
+		in, err := r.Backend.Download(x)
+		if err != nil {
+			return err
+		}
+		r.Inputs, r.Shapes = append(r.Inputs, in), append(r.Shapes, x.Shape())
+	}
+	return r.Backend.Unary(op, dst, x)
+}
+
+// Kinks lists the recorded run's ambiguous units for a KinkPinner: those within band times the
+// call's largest |input| of zero (exact zeros aside), each with its recorded value standing in
+// for the exact one.
+func (r *ReLURecorder) Kinks(band float64) ([]ReLUCall, []Kink) {
+	calls := make([]ReLUCall, len(r.Inputs))
+	var kinks []Kink
+	for c, in := range r.Inputs {
+		var maxAbs float64
+		for _, v := range in {
+			maxAbs = max(maxAbs, math.Abs(float64(v)))
+		}
+		calls[c] = ReLUCall{Shape: r.Shapes[c], Band: band * maxAbs}
+		for i, v := range in {
+			if v != 0 && math.Abs(float64(v)) <= calls[c].Band {
+				kinks = append(kinks, Kink{Call: c, Index: i, Exact: float64(v)})
+			}
+		}
+	}
+	return calls, kinks
+}

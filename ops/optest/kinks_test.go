@@ -1,6 +1,7 @@
 package optest
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -104,4 +105,22 @@ func TestKinkPinnerErrors(t *testing.T) {
 	if _, err := NewKinkPinner(cpu.New(), kinkCalls, []Kink{{Call: 1, Index: 0, Exact: 1e-7}}); err == nil {
 		t.Error("a kink of a call the reference does not make was accepted")
 	}
+}
+
+// A recorded run yields the calls and ambiguous units that pin another run to its pattern.
+func TestReLURecorderKinks(t *testing.T) {
+	rec := &ReLURecorder{Backend: cpu.New()}
+	kinkGrad(t, rec, []float32{3e-7, -2, 3, -1e-7})
+	calls, kinks := rec.Kinks(1e-5)
+	if len(calls) != 1 || !calls[0].Shape.Equal(kinkCalls[0].Shape) || math.Abs(calls[0].Band-3e-5) > 1e-12 {
+		t.Fatalf("calls %+v, want %+v", calls, kinkCalls)
+	}
+	if len(kinks) != 2 || kinks[0].Index != 0 || kinks[1].Index != 3 || float32(kinks[0].Exact) != 3e-7 || float32(kinks[1].Exact) != -1e-7 {
+		t.Fatalf("kinks %+v, want units 0 and 3 at 3e-7 and -1e-7", kinks)
+	}
+	p, err := NewKinkPinner(cpu.New(), calls, kinks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectClose(t, "pinned to the recorded run", kinkGrad(t, p, []float32{-2e-7, -2, 3, 5e-8}), kinkExact, 0)
 }

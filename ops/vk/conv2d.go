@@ -217,20 +217,37 @@ func (b *Backend) Conv2D(dst, x, w, bias *tensor.Tensor, p ops.Conv2DParams) err
 	wa, woff := b.bindAll(wo, false)
 	ba, boff := b.bindAll(bo, false)
 	push.WOff, push.BOff = woff, boff
+	return b.dispatchImages(what, k, &push, g, t, xo, yo, false, wa, ba)
+}
+
+// dispatchImages runs a forward or input-gradient conv kernel over the batch: in chunks of
+// images that each fit one binding, and within those in pieces of at most 65535 workgroups of
+// output columns. The written tensor (y forward, x with gradX) binds first, the read one
+// second, then fixed.
+func (b *Backend) dispatchImages(what string, k *vkrt.Kernel, push *convPush, g convGeom, t tile, xo, yo operand, gradX bool, fixed ...vkrt.Access) error {
 	chunks, err := b.itemChunks(what, g.n, xo, yo)
 	if err != nil {
 		return err
 	}
-	ohw := g.oh * g.ow
+	perImage, rows := g.oh*g.ow, g.og
+	if gradX {
+		perImage, rows = g.h*g.w, g.cg
+	}
+	access := make([]vkrt.Access, 2, 2+len(fixed))
+	access = append(access, fixed...)
 	for _, ch := range chunks {
-		xa, xoff := b.bindItems(xo, ch[0], ch[1], false)
-		ya, yoff := b.bindItems(yo, ch[0], ch[1], true)
+		xa, xoff := b.bindItems(xo, ch[0], ch[1], gradX)
+		ya, yoff := b.bindItems(yo, ch[0], ch[1], !gradX)
 		push.XOff, push.XStride, push.YOff, push.YStride = xoff, uint32(xo.stride), yoff, uint32(yo.stride)
-		for _, pc := range columnPieces(ch[0], ch[1], ohw, t.bn) {
-			cols := min(pc[1]*ohw-pc[2], 65535*t.bn)
+		access[0], access[1] = ya, xa
+		if gradX {
+			access[0], access[1] = xa, ya
+		}
+		for _, pc := range columnPieces(ch[0], ch[1], perImage, t.bn) {
+			cols := min(pc[1]*perImage-pc[2], 65535*t.bn)
 			push.N0, push.NImg, push.ColOff = uint32(pc[0]), uint32(pc[1]), uint32(pc[2])
-			groups := [3]uint32{uint32(ceilDiv(cols, t.bn)), uint32(ceilDiv(g.og, t.bm)), uint32(g.g)}
-			if err := b.dev.Dispatch(k, []vkrt.Access{ya, xa, wa, ba}, pushBytes(&push), groups, what); err != nil {
+			groups := [3]uint32{uint32(ceilDiv(cols, t.bn)), uint32(ceilDiv(rows, t.bm)), uint32(g.g)}
+			if err := b.dev.Dispatch(k, access, pushBytes(push), groups, what); err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
 		}
@@ -262,25 +279,7 @@ func (b *Backend) Conv2DGradInput(dst, gy, w *tensor.Tensor, p ops.Conv2DParams)
 	}
 	wa, woff := b.bindAll(wo, false)
 	push.WOff = woff
-	chunks, err := b.itemChunks(what, g.n, xo, yo)
-	if err != nil {
-		return err
-	}
-	hw := g.h * g.w
-	for _, ch := range chunks {
-		xa, xoff := b.bindItems(xo, ch[0], ch[1], true)
-		ya, yoff := b.bindItems(yo, ch[0], ch[1], false)
-		push.XOff, push.XStride, push.YOff, push.YStride = xoff, uint32(xo.stride), yoff, uint32(yo.stride)
-		for _, pc := range columnPieces(ch[0], ch[1], hw, t.bn) {
-			cols := min(pc[1]*hw-pc[2], 65535*t.bn)
-			push.N0, push.NImg, push.ColOff = uint32(pc[0]), uint32(pc[1]), uint32(pc[2])
-			groups := [3]uint32{uint32(ceilDiv(cols, t.bn)), uint32(ceilDiv(g.cg, t.bm)), uint32(g.g)}
-			if err := b.dev.Dispatch(k, []vkrt.Access{xa, ya, wa}, pushBytes(&push), groups, what); err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-		}
-	}
-	return nil
+	return b.dispatchImages(what, k, &push, g, t, xo, yo, true, wa)
 }
 
 // minSplitK is the least reduction length worth a split of its own.
