@@ -28,13 +28,13 @@ import (
 // Built-in demo data: small enough that `chnet train` with no flags trains, tests and writes
 // predictions on a 2-core machine in a few minutes.
 const (
-	demoTrain, demoTest = 64, 16
-	demoSize            = 128
-	demoEpochs          = 6
+	demoTrain, demoTest = 96, 24
+	demoSize            = 144
+	demoEpochs          = 8
 	demoBatch           = 8
 )
 
-var demoSizes = []int{96, 112, 128}
+var demoSizes = []int{112, 128, 144}
 
 func modelFlags() []cli.Flag {
 	return []cli.Flag{
