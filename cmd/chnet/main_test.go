@@ -49,6 +49,9 @@ func TestTrainTestEvalPredict(t *testing.T) {
 			t.Errorf("run folder lacks %s", f)
 		}
 	}
+	if md, err := os.ReadFile(filepath.Join(run, "test", "data", "report.md")); err != nil || !strings.Contains(string(md), "| polyp metrics | value |\n|---|---:|\n| mDice |") {
+		t.Errorf("report.md does not open with the polyp table: %v\n%s", err, md)
+	}
 	rs, err := train.ReadRecords(filepath.Join(run, "metrics.jsonl"))
 	if err != nil || len(rs) != 2 || rs[1].Val["dice"] < 0 {
 		t.Fatalf("metrics.jsonl: %v %v", rs, err)

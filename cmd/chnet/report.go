@@ -25,7 +25,7 @@ type reportSample struct {
 
 // writeReport writes report.md: the scores, then the worst and best predictions as panels of
 // image, ground truth, predicted map and overlay (green: ground truth, red: prediction ≥ 0.5).
-func writeReport(out, name string, res metrics.Results, samples []reportSample) error {
+func writeReport(out, name, task string, res metrics.Results, samples []reportSample) error {
 	dir := filepath.Join(out, "report")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -36,10 +36,20 @@ func writeReport(out, name string, res metrics.Results, samples []reportSample) 
 		pick = append(append([]reportSample{}, samples[:4]...), samples[len(samples)-4:]...)
 	}
 	md := fmt.Sprintf("# %s\n\n%d images, %s convention. Panels: image, ground truth, predicted map, overlay (green: ground truth, red: prediction ≥ 0.5).\n\n", name, res.Images, res.Convention)
-	md += "| metric | value |\n|---|---:|\n"
+	// The paper's columns first; every metric of the convention after them.
+	tv, err := res.Task(task)
+	if err != nil {
+		return err
+	}
+	md += fmt.Sprintf("| %s metrics | value |\n|---|---:|\n", task)
+	for _, v := range tv {
+		md += fmt.Sprintf("| %s | %.4f |\n", v.Column, v.Value)
+	}
+	md += "\n<details><summary>every metric of the convention</summary>\n\n| metric | value |\n|---|---:|\n"
 	for _, k := range res.Keys() {
 		md += fmt.Sprintf("| %s | %.4f |\n", k, res.Values[k])
 	}
+	md += "\n</details>\n"
 	md += "\n## Samples (worst first, by Dice at 0.5)\n\n"
 	for _, s := range pick {
 		img, err := data.DecodeImage(s.image, data.Limits{})

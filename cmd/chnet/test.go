@@ -203,7 +203,7 @@ func testFolder(ctx context.Context, c *cli.Context, b ops.Backend, ckpt, dir, o
 	if err := writeResults(c.App.Writer, out, filepath.Base(filepath.Clean(dir)), res, task); err != nil {
 		return err
 	}
-	return writeReport(out, filepath.Base(filepath.Clean(dir)), res, samples)
+	return writeReport(out, filepath.Base(filepath.Clean(dir)), task, res, samples)
 }
 
 // readGT reads a pair's mask as 8-bit grey, taking the maximum over several mask files (BUSI).
