@@ -15,9 +15,11 @@ const epsNumpy = 0x1p-52
 // are accumulated in turn. The order matters only in the last bits, but those bits decide ties
 // such as p ≥ 2·mean(p), so sums that mirror numpy code are done like this. Checked against
 // numpy 1.24's np.sum on contiguous arrays and on strided views (which it also buffers).
-func pairwiseSum(a []float64) float64 {
+//
+// A float32 array is summed in float32, as numpy does.
+func pairwiseSum[T float32 | float64](a []T) T {
 	const chunk = 8192
-	s := 0.0
+	var s T
 	for len(a) > chunk {
 		s += pairwiseBlock(a[:chunk])
 		a = a[chunk:]
@@ -25,17 +27,17 @@ func pairwiseSum(a []float64) float64 {
 	return s + pairwiseBlock(a)
 }
 
-func pairwiseBlock(a []float64) float64 {
+func pairwiseBlock[T float32 | float64](a []T) T {
 	n := len(a)
 	switch {
 	case n < 8:
-		s := 0.0
+		var s T
 		for _, v := range a {
 			s += v
 		}
 		return s
 	case n <= 128:
-		var r [8]float64
+		var r [8]T
 		copy(r[:], a[:8])
 		i := 8
 		for ; i < n-n%8; i += 8 {
@@ -52,47 +54,6 @@ func pairwiseBlock(a []float64) float64 {
 		n2 := n / 2
 		n2 -= n2 % 8
 		return pairwiseBlock(a[:n2]) + pairwiseBlock(a[n2:])
-	}
-}
-
-// pairwiseSum32 is pairwiseSum for a float32 array, whose numpy reduction accumulates in float32.
-func pairwiseSum32(a []float32) float32 {
-	const chunk = 8192
-	var s float32
-	for len(a) > chunk {
-		s += pairwiseBlock32(a[:chunk])
-		a = a[chunk:]
-	}
-	return s + pairwiseBlock32(a)
-}
-
-func pairwiseBlock32(a []float32) float32 {
-	n := len(a)
-	switch {
-	case n < 8:
-		var s float32
-		for _, v := range a {
-			s += v
-		}
-		return s
-	case n <= 128:
-		var r [8]float32
-		copy(r[:], a[:8])
-		i := 8
-		for ; i < n-n%8; i += 8 {
-			for j := range r {
-				r[j] += a[i+j]
-			}
-		}
-		s := ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-		for ; i < n; i++ {
-			s += a[i]
-		}
-		return s
-	default:
-		n2 := n / 2
-		n2 -= n2 % 8
-		return pairwiseBlock32(a[:n2]) + pairwiseBlock32(a[n2:])
 	}
 }
 

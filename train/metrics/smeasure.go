@@ -172,7 +172,7 @@ func ssimCHNet(pv []float64, gt []bool, cnt int, mx float64, tmp32 []float32) fl
 		d := float32(b2f(b)) - varMean
 		sq[i] = d * d
 	}
-	sy2 := float32(float64(pairwiseSum32(sq)) / float64(n))
+	sy2 := float32(float64(pairwiseSum(sq)) / float64(n))
 
 	sxy := 0.0
 	if n > 1 {
