@@ -175,37 +175,27 @@ func (e *Evaluator) Result() Results {
 	res := Results{Convention: e.conv, Images: len(recs), Values: map[string]float64{}, Curves: map[string][]float64{}}
 	switch e.conv {
 	case PySOD:
-		res.Columns = pysodColumns
-		rs := make([]*pysodImage, len(recs))
-		for i, r := range recs {
-			rs[i] = r.(*pysodImage)
-			res.Rows = append(res.Rows, Row{names[i], rs[i].row()})
-		}
-		if len(rs) > 0 {
-			aggregatePySOD(rs, res.Values, res.Curves)
-		}
+		collect(&res, names, recs, pysodColumns, aggregatePySOD)
 	case MATLAB:
-		res.Columns = matlabColumns
-		rs := make([]*matlabImage, len(recs))
-		for i, r := range recs {
-			rs[i] = r.(*matlabImage)
-			res.Rows = append(res.Rows, Row{names[i], rs[i].row()})
-		}
-		if len(rs) > 0 {
-			aggregateMATLAB(rs, res.Values, res.Curves)
-		}
+		collect(&res, names, recs, matlabColumns, aggregateMATLAB)
 	default:
-		res.Columns = chnetColumns
-		rs := make([]*chnetImage, len(recs))
-		for i, r := range recs {
-			rs[i] = r.(*chnetImage)
-			res.Rows = append(res.Rows, Row{names[i], rs[i].row()})
-		}
-		if len(rs) > 0 {
-			aggregateCHNet(rs, res.Values, res.Curves)
-		}
+		collect(&res, names, recs, chnetColumns, aggregateCHNet)
 	}
 	return res
+}
+
+// collect fills res with one convention's per-image rows and dataset-level aggregates.
+func collect[R interface{ row() []float64 }](res *Results, names []string, recs []any, columns []string,
+	aggregate func([]R, map[string]float64, map[string][]float64)) {
+	res.Columns = columns
+	rs := make([]R, len(recs))
+	for i, r := range recs {
+		rs[i] = r.(R)
+		res.Rows = append(res.Rows, Row{names[i], rs[i].row()})
+	}
+	if len(rs) > 0 {
+		aggregate(rs, res.Values, res.Curves)
+	}
 }
 
 // WriteCSV writes the per-image rows: a header "name,<columns…>", then one line per image with
