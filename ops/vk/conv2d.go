@@ -182,21 +182,28 @@ func columnPieces(i0, i1, perImage, bn int64) [][3]int64 {
 	return out
 }
 
+// convOperands checks a convolution's shapes and binds its tensors: x (input or input
+// gradient) and y (output or output gradient) batched, w (weight or weight gradient) dense.
+func (b *Backend) convOperands(what string, x, w, y *tensor.Tensor, p ops.Conv2DParams) (g convGeom, xo, wo, yo operand, err error) {
+	if g, err = newConvGeom(what, x.Shape(), w.Shape(), y.Shape(), p); err != nil {
+		return
+	}
+	os, err := b.operands(x, y)
+	if err != nil {
+		return g, xo, wo, yo, fmt.Errorf("%s: %w", what, err)
+	}
+	if wo, err = b.dense(w); err != nil {
+		return g, xo, wo, yo, fmt.Errorf("%s: %w", what, err)
+	}
+	return g, os[0], wo, os[1], nil
+}
+
 // Conv2D implements ops.Backend.
 func (b *Backend) Conv2D(dst, x, w, bias *tensor.Tensor, p ops.Conv2DParams) error {
 	const what = "conv2d"
-	g, err := newConvGeom(what, x.Shape(), w.Shape(), dst.Shape(), p)
+	g, xo, wo, yo, err := b.convOperands(what, x, w, dst, p)
 	if err != nil {
 		return err
-	}
-	os, err := b.operands(x, dst)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	xo, yo := os[0], os[1]
-	wo, err := b.dense(w)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
 	}
 	bo := wo // bound but unread without a bias
 	push := g.push()
@@ -258,18 +265,9 @@ func (b *Backend) dispatchImages(what string, k *vkrt.Kernel, push *convPush, g 
 // Conv2DGradInput implements ops.Backend.
 func (b *Backend) Conv2DGradInput(dst, gy, w *tensor.Tensor, p ops.Conv2DParams) error {
 	const what = "conv2d grad input"
-	g, err := newConvGeom(what, dst.Shape(), w.Shape(), gy.Shape(), p)
+	g, xo, wo, yo, err := b.convOperands(what, dst, w, gy, p)
 	if err != nil {
 		return err
-	}
-	os, err := b.operands(dst, gy)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	xo, yo := os[0], os[1]
-	wo, err := b.dense(w)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
 	}
 	push := g.push()
 	t := b.tiles.pick(g.cg, g.n*g.h*g.w, g.g)
@@ -300,18 +298,9 @@ const maxSplitK = 32768
 // 2048×512 weights, 11×11 maps), with the partials summed in a fixed order.
 func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams) error {
 	const what = "conv2d grad weight"
-	g, err := newConvGeom(what, x.Shape(), dst.Shape(), gy.Shape(), p)
+	g, xo, do, yo, err := b.convOperands(what, x, dst, gy, p)
 	if err != nil {
 		return err
-	}
-	os, err := b.operands(x, gy)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	xo, yo := os[0], os[1]
-	do, err := b.dense(dst)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
 	}
 	m, n := g.og, g.cg*g.kh*g.kw
 	weights := g.o * n
