@@ -10,6 +10,7 @@ import (
 	"github.com/chnet/chnet/nn"
 	"github.com/chnet/chnet/ops"
 	"github.com/chnet/chnet/ops/cpu"
+	"github.com/chnet/chnet/ops/optest"
 	"github.com/chnet/chnet/tensor"
 )
 
@@ -21,30 +22,7 @@ func TestStepLowersLossOnFixedBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const n, s = 2, 64
-	rng := tensor.NewRNG(2, 0)
-	img := make([]float32, n*3*s*s)
-	mask := make([]float32, n*s*s)
-	for i := 0; i < n; i++ {
-		cy, cx := 20+rng.Intn(24), 20+rng.Intn(24)
-		for y := 0; y < s; y++ {
-			for x := 0; x < s; x++ {
-				in := (y-cy)*(y-cy)+(x-cx)*(x-cx) < 144
-				for c := 0; c < 3; c++ {
-					v := float32(rng.Normal()) * 0.3
-					if in {
-						v += 1.5
-					}
-					img[((i*3+c)*s+y)*s+x] = v
-				}
-				if in {
-					mask[(i*s+y)*s+x] = 1
-				}
-			}
-		}
-	}
-	x, _ := ops.FromHost(b, img, n, 3, s, s)
-	y, _ := ops.FromHost(b, mask, n, 1, s, s)
+	x, y := optest.DiscBatch(t, b)
 	opt, err := NewSGD(b, m, ops.SGDParams{LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4, Nesterov: true})
 	if err != nil {
 		t.Fatal(err)

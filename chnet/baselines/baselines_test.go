@@ -192,7 +192,7 @@ func TestBaselinesTrain(t *testing.T) {
 		t.Skip("trains four networks")
 	}
 	b := cpu.New()
-	x, y := syntheticBatch(t, b)
+	x, y := optest.DiscBatch(t, b)
 	builders := map[string]func(nn.Init) (nn.Segmenter, error){
 		"unet":    func(in nn.Init) (nn.Segmenter, error) { return NewUNet(in, DefaultUNet()) },
 		"attunet": func(in nn.Init) (nn.Segmenter, error) { return NewAttUNet(in, DefaultAttUNet()) },
@@ -232,39 +232,4 @@ func TestBaselinesTrain(t *testing.T) {
 			t.Logf("loss %.4f -> %.4f", first, last)
 		})
 	}
-}
-
-// syntheticBatch is train/step_test.go's: two 64x64 images with a bright disc and its mask.
-func syntheticBatch(t *testing.T, b ops.Backend) (*tensor.Tensor, *tensor.Tensor) {
-	const n, s = 2, 64
-	rng := tensor.NewRNG(2, 0)
-	img := make([]float32, n*3*s*s)
-	mask := make([]float32, n*s*s)
-	for i := 0; i < n; i++ {
-		cy, cx := 20+rng.Intn(24), 20+rng.Intn(24)
-		for yy := 0; yy < s; yy++ {
-			for xx := 0; xx < s; xx++ {
-				in := (yy-cy)*(yy-cy)+(xx-cx)*(xx-cx) < 144
-				for c := 0; c < 3; c++ {
-					v := float32(rng.Normal()) * 0.3
-					if in {
-						v += 1.5
-					}
-					img[((i*3+c)*s+yy)*s+xx] = v
-				}
-				if in {
-					mask[(i*s+yy)*s+xx] = 1
-				}
-			}
-		}
-	}
-	x, err := ops.FromHost(b, img, n, 3, s, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := ops.FromHost(b, mask, n, 1, s, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return x, y
 }
