@@ -14,12 +14,11 @@ independent implementation of the attention the Go code composes from these ops)
 
 Run from the repository root: /usr/bin/python3 tools/torchref/attention_ops.py
 """
-import json
 import os
-import struct
 
 import torch
 import torch.nn.functional as F
+from safetensors_io import write_safetensors
 
 torch.manual_seed(20240611)
 torch.set_num_threads(1)
@@ -112,23 +111,6 @@ put("mha.out.bias", mha.out_proj.bias)
 put("mha.out.gweight", gw_out)
 put("mha.out.gbias", gb_out)
 put("mha.cfg", torch.tensor([float(H)]))
-
-
-def write_safetensors(path, ts, metadata):
-    header, blobs, off = {}, [], 0
-    for name in sorted(ts):
-        data = ts[name].numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(ts[name].shape), "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    header["__metadata__"] = metadata
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 write_safetensors(OUT, tensors, {"generator": "tools/torchref/attention_ops.py", "torch": torch.__version__})

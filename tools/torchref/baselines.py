@@ -20,12 +20,12 @@ Run from the repository root: /usr/bin/python3 tools/torchref/baselines.py
 import json
 import math
 import os
-import struct
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from safetensors_io import write_safetensors
 from torch.utils._python_dispatch import TorchDispatchMode
 
 torch.set_num_threads(2)
@@ -461,23 +461,6 @@ def det_fill(model):
             else:
                 v = math.sqrt(3.0 / (n // t.shape[0])) * 2 * (u - 0.5)
             t.copy_(torch.from_numpy(v).to(torch.float32).view(t.shape))
-
-
-def write_safetensors(path, ts, metadata):
-    header, blobs, off = {}, [], 0
-    for name in sorted(ts):
-        data = ts[name].detach().contiguous().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(ts[name].shape), "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    header["__metadata__"] = metadata
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def main():

@@ -24,6 +24,7 @@ import sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from safetensors_io import write_safetensors
 
 torch.set_num_threads(2)
 
@@ -110,25 +111,6 @@ def read_safetensors(path):
         a, b = v["data_offsets"]
         out[k] = torch.frombuffer(bytearray(data[a:b]), dtype=dt).reshape(v["shape"])
     return out, header.get("__metadata__", {})
-
-
-def write_safetensors(path, tensors, meta):
-    dtn = {torch.float32: "F32", torch.float64: "F64"}
-    header, blobs, off = {}, [], 0
-    for k in sorted(tensors):
-        t = tensors[k].detach().contiguous()
-        b = t.numpy().tobytes()
-        header[k] = {"dtype": dtn[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    header["__metadata__"] = meta
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def relerr(a, b):
