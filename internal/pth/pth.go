@@ -220,6 +220,24 @@ func (z *zipArchive) read(f *zip.File) ([]byte, error) {
 	return nil, errf(ErrCorrupt, "zip record %s does not end", f.Name)
 }
 
+// storageFields reads the fields both containers' persistent ids share: the storage type (1),
+// the storage key (2) and the element count (4).
+func storageFields(t pyTuple) (storageType, string, int64, error) {
+	st, ok := t[1].(storageType)
+	if !ok {
+		return st, "", 0, errf(ErrCorrupt, "storage type is %s", an(t[1]))
+	}
+	key, ok := asString(t[2])
+	if !ok {
+		return st, "", 0, errf(ErrCorrupt, "storage key is %s", an(t[2]))
+	}
+	numel, ok := t[4].(int64)
+	if !ok || numel < 0 {
+		return st, key, 0, errf(ErrCorrupt, "storage %q: element count %s", key, brief(t[4]))
+	}
+	return st, key, numel, nil
+}
+
 // persistentLoad resolves a zip persistent id ("storage", type, key, location, numel).
 func (z *zipArchive) persistentLoad(pid any) (any, error) {
 	t, ok := pid.(pyTuple)
@@ -229,17 +247,9 @@ func (z *zipArchive) persistentLoad(pid any) (any, error) {
 	if tag, _ := asString(t[0]); tag != "storage" {
 		return nil, errf(ErrUnsupported, "persistent id of kind %s", brief(t[0]))
 	}
-	st, ok := t[1].(storageType)
-	if !ok {
-		return nil, errf(ErrCorrupt, "storage type is %s", an(t[1]))
-	}
-	key, ok := asString(t[2])
-	if !ok {
-		return nil, errf(ErrCorrupt, "storage key is %s", an(t[2]))
-	}
-	numel, ok := t[4].(int64)
-	if !ok || numel < 0 {
-		return nil, errf(ErrCorrupt, "storage %q: element count %s", key, brief(t[4]))
+	st, key, numel, err := storageFields(t)
+	if err != nil {
+		return nil, err
 	}
 	if s := z.storages[key]; s != nil {
 		if s.dt != st.dt || s.numel != numel {
@@ -389,17 +399,9 @@ func (lg *legacyArchive) persistentLoad(pid any) (any, error) {
 	if tag != "storage" || len(t) != 6 {
 		return nil, errf(ErrCorrupt, "persistent id of kind %s with %d fields", brief(t[0]), len(t))
 	}
-	st, ok := t[1].(storageType)
-	if !ok {
-		return nil, errf(ErrCorrupt, "storage type is %s", an(t[1]))
-	}
-	key, ok := asString(t[2])
-	if !ok {
-		return nil, errf(ErrCorrupt, "storage key is %s", an(t[2]))
-	}
-	numel, ok := t[4].(int64)
-	if !ok || numel < 0 {
-		return nil, errf(ErrCorrupt, "storage %q: element count %s", key, brief(t[4]))
+	st, key, numel, err := storageFields(t)
+	if err != nil {
+		return nil, err
 	}
 	rt := lg.roots[key]
 	if rt == nil {
