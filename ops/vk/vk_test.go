@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	"github.com/chnet/chnet/internal/vkrt"
+	"github.com/chnet/chnet/ops"
 	"github.com/chnet/chnet/ops/cpu"
 	"github.com/chnet/chnet/ops/optest"
+	"github.com/chnet/chnet/tensor"
 )
 
 var (
@@ -54,3 +56,10 @@ func TestGolden(t *testing.T) { optest.Golden(t, open(t)) }
 func TestGradCheck(t *testing.T) { optest.GradCheck(t, open(t)) }
 
 func TestCompareNetCPU(t *testing.T) { optest.CompareNet(t, cpu.New(), open(t)) }
+
+func TestGoldenSGD(t *testing.T) {
+	b := open(t)
+	optest.GoldenSGD(t, b, func(param, grad, momentum *tensor.Tensor, p ops.SGDParams) error {
+		return ops.SGDStep(b, param, grad, momentum, p)
+	})
+}
