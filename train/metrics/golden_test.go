@@ -224,12 +224,25 @@ func TestPySODMetricsGolden(t *testing.T) {
 
 // TestPySODAUC checks the AUC values this package reports — PySODMetrics 1.6.2's definition
 // (curves flipped to ascending thresholds, stably sorted by x, trapezoids; per target for the
-// si_sample variants) — against a run of PySODMetrics @ ac5b1fc's own code on the reference
-// images (numpy 1.24.2, scipy 1.10.1, OpenCV 4.6.0; scikit-image was unavailable, so
-// skimage.measure.label was stood in for by scipy.ndimage.label with the same 4-connectivity and
-// raster-order numbering). The JSON cannot serve here (see staleAUC).
+// si_sample variants) — against PySODMetrics @ ac5b1fc's own code run on the reference images by
+// tools/pysodref/pysod_auc.py, which wrote testdata/pysod_auc.json (with the library versions it
+// ran on). The JSON of ../shared cannot serve here (see staleAUC).
 func TestPySODAUC(t *testing.T) {
+	raw, err := os.ReadFile("testdata/pysod_auc.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Images []string           `json:"images"`
+		Values map[string]float64 `json:"values"`
+	}
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		t.Fatalf("testdata/pysod_auc.json: %v", err)
+	}
 	names, preds, masks := goldenPairs(t)
+	if !slices.Equal(names, ref.Images) {
+		t.Fatalf("reference images %v, the test reads %v", ref.Images, names)
+	}
 	ev, err := New(PySOD, WithExtras())
 	if err != nil {
 		t.Fatal(err)
@@ -240,19 +253,17 @@ func TestPySODAUC(t *testing.T) {
 		}
 	}
 	got := ev.Result().Values
-	for _, c := range []struct {
-		key  string
-		want float64
-	}{
-		{"auc_pr", 0.19452884849631813},
-		{"auc_roc", 0.6468794449384091},
-		{"si_overall_auc_pr", 0.2584282572491222},
-		{"si_overall_auc_roc", 0.6778665418608726},
-		{"si_sample_auc_pr", 0.3036367803462254},
-		{"si_sample_auc_roc", 0.6192825869870143},
-	} {
-		if d := math.Abs(got[c.key] - c.want); !(d <= 1e-12) {
-			t.Errorf("%s = %.17g, PySODMetrics 1.6.2 gives %.17g (|Δ| = %.3g)", c.key, got[c.key], c.want, d)
+	keys := []string{"auc_pr", "auc_roc", "si_overall_auc_pr", "si_overall_auc_roc", "si_sample_auc_pr", "si_sample_auc_roc"}
+	if len(ref.Values) != len(keys) {
+		t.Fatalf("reference has %d values, want %d", len(ref.Values), len(keys))
+	}
+	for _, k := range keys {
+		want, ok := ref.Values[k]
+		if !ok {
+			t.Fatalf("reference has no %s", k)
+		}
+		if d := math.Abs(got[k] - want); !(d <= 1e-12) {
+			t.Errorf("%s = %.17g, PySODMetrics 1.6.2 gives %.17g (|Δ| = %.3g)", k, got[k], want, d)
 		}
 	}
 }
