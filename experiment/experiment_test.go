@@ -279,3 +279,199 @@ func TestSummariesHaveEveryRowAndColumn(t *testing.T) {
 		})
 	}
 }
+
+// commands lists the fake's calls as "<run>/<seed> start|resume".
+func (f *fakeTrain) commands() []string {
+	var out []string
+	for _, a := range f.calls {
+		dir := flagValues(a, "--out")[0]
+		verb := "start"
+		if slices.Contains(a, "--resume") {
+			verb = "resume"
+		}
+		out = append(out, filepath.Base(filepath.Dir(dir))+"/"+filepath.Base(dir)+" "+verb)
+	}
+	f.calls = nil
+	return out
+}
+
+// An interrupted experiment stops at once; run again, it skips what finished, resumes the
+// interrupted run with train --resume and starts the rest.
+func TestInterruptedExperimentContinues(t *testing.T) {
+	s := lungSettings(t)
+	s.Archs, s.Seeds = []string{"chnet", "fcn", "unet"}, 2
+	out := t.TempDir()
+	fake := &fakeTrain{interrupt: map[string]bool{"fcn/seed0": true}}
+	exps := experiments(t, "table1")
+	_, err := Run(context.Background(), exps, Options{Out: out, Settings: s, Launcher: fake})
+	if !errors.Is(err, ErrInterrupted) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: err %v, want ErrInterrupted", err)
+	}
+	if got, want := fake.commands(), []string{"chnet/seed0 start", "fcn/seed0 start"}; !slices.Equal(got, want) {
+		t.Errorf("first invocation ran %v, want %v", got, want)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "table1", "summary.md"))
+	if !strings.Contains(string(md), "Incomplete") || !strings.Contains(string(md), "| fcn | 0 | interrupted |") {
+		t.Errorf("the summary of an interrupted experiment does not say so:\n%s", md)
+	}
+	// Seeds go outer: every network's seed 0 before any seed 1.
+	oc, err := Run(context.Background(), exps, Options{Out: out, Settings: s, Launcher: fake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"fcn/seed0 resume", "unet/seed0 start", "chnet/seed1 start", "fcn/seed1 start", "unet/seed1 start"}
+	if got := fake.commands(); !slices.Equal(got, want) {
+		t.Errorf("continuation ran %v, want %v", got, want)
+	}
+	if oc.Started != 5 || !oc.Summaries[0].Complete {
+		t.Errorf("started %d, complete %v", oc.Started, oc.Summaries[0].Complete)
+	}
+	// Two seeds give mean ± sample std.
+	md, _ = os.ReadFile(filepath.Join(out, "table1", "summary.md"))
+	a, b := fakeValue("unet/seed0", "test", "mDice"), fakeValue("unet/seed1", "test", "mDice")
+	st := newStat([]float64{a, b})
+	if want := fmt.Sprintf("%.3f ± %.3f", (a+b)/2, st.Std); !strings.Contains(string(md), want) {
+		t.Errorf("summary.md lacks U-Net's %s", want)
+	}
+	// A third invocation has nothing left to do.
+	if _, err := Run(context.Background(), exps, Options{Out: out, Settings: s, Launcher: fake}); err != nil || len(fake.commands()) != 0 {
+		t.Errorf("finished experiment: err %v, ran again", err)
+	}
+}
+
+// A failed run does not stop the others, but the runs on its backbone wait; the next
+// invocation retries it. A command line chnet rejects stops the experiment at once.
+func TestFailedRunsAndRejectedSettings(t *testing.T) {
+	s := lungSettings(t)
+	s.Archs = []string{"chnet", "unet", "fcn"}
+	out := t.TempDir()
+	fake := &fakeTrain{fail: map[string]bool{"unet/seed0": true}}
+	exps := experiments(t, "decoupling")
+	oc, err := Run(context.Background(), exps, Options{Out: out, Settings: s, Launcher: fake})
+	if err == nil || !strings.Contains(err.Error(), "unet/seed0") || len(oc.Failed) != 1+3 {
+		t.Fatalf("err %v, failed %v: want unet/seed0 failed and its three decoders blocked", err, oc.Failed)
+	}
+	got := fake.commands()
+	if slices.Contains(got, "chnet-on-unet/seed0 start") || !slices.Contains(got, "unet-on-chnet/seed0 start") {
+		t.Errorf("ran %v: want the runs on chnet's backbone and none on unet's", got)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "decoupling", "summary.md"))
+	for _, want := range []string{"| unet | 0 | failed |", "| fcn-on-unet | 0 | blocked |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("summary.md lacks %q", want)
+		}
+	}
+	if _, err := Run(context.Background(), exps, Options{Out: out, Settings: s, Launcher: fake}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fake.commands(), []string{"unet/seed0 resume", "chnet-on-unet/seed0 start", "fcn-on-unet/seed0 start", "unet-on-unet/seed0 start"}; !slices.Equal(got, want) {
+		t.Errorf("retry ran %v, want %v", got, want)
+	}
+
+	rejected := &fakeTrain{reject: true}
+	if _, err := Run(context.Background(), exps, Options{Out: t.TempDir(), Settings: s, Launcher: rejected}); !errors.Is(err, ErrRejected) || len(rejected.calls) != 1 {
+		t.Errorf("rejected: err %v after %d runs, want ErrRejected after 1", err, len(rejected.calls))
+	}
+}
+
+// A folder's runs belong to the settings they were started with; more seeds may be added.
+func TestFolderSettings(t *testing.T) {
+	s := lungSettings(t)
+	s.Archs = []string{"chnet"}
+	out := t.TempDir()
+	exps := experiments(t, "table1")
+	if _, err := Run(context.Background(), exps, Options{Out: out, Settings: s, Launcher: &fakeTrain{}}); err != nil {
+		t.Fatal(err)
+	}
+	other := s
+	other.Epochs, other.Size = 5, 128
+	_, err := Run(context.Background(), exps, Options{Out: out, Settings: other, Launcher: &fakeTrain{}})
+	if !errors.Is(err, ErrSettingsDiffer) || !strings.Contains(err.Error(), "epochs was 2, now 5") || !strings.Contains(err.Error(), "size was 352, now 128") {
+		t.Errorf("other settings: %v", err)
+	}
+	more := s
+	more.Seeds = 2
+	fake := &fakeTrain{}
+	if _, err := Run(context.Background(), exps, Options{Out: out, Settings: more, Launcher: fake}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fake.commands(); !slices.Equal(got, []string{"chnet/seed1 start"}) {
+		t.Errorf("adding a seed ran %v", got)
+	}
+	// The dry run writes nothing and starts nothing.
+	dry := t.TempDir()
+	var log strings.Builder
+	if _, err := Run(context.Background(), experiments(t, "decoupling"), Options{Out: dry, Settings: s, Launcher: fake, DryRun: true, Log: &log}); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(dry); len(ents) != 0 || len(fake.calls) != 0 || !strings.Contains(log.String(), "chnet-on-chnet/seed0 (pending): chnet train --out") {
+		t.Errorf("dry run: wrote %d entries, ran %d, printed\n%s", len(ents), len(fake.calls), log.String())
+	}
+	bad := s
+	bad.Size = 48
+	if _, err := Run(context.Background(), exps, Options{Out: t.TempDir(), Settings: bad, Launcher: fake}); err == nil || !strings.Contains(err.Error(), "at least 51") {
+		t.Errorf("size 48: %v", err)
+	}
+}
+
+// A limit trains and tests on a seeded sample linked into the experiment folder, made once.
+func TestSampledData(t *testing.T) {
+	s := lungSettings(t)
+	s.Archs, s.Limit, s.TestLimit = []string{"chnet"}, 4, 2
+	out := t.TempDir()
+	fake := &fakeTrain{}
+	if _, err := Run(context.Background(), experiments(t, "table1"), Options{Out: out, Settings: s, Launcher: fake}); err != nil {
+		t.Fatal(err)
+	}
+	args := fake.calls[0]
+	trainDir, testDir := flagValues(args, "--data")[0], flagValues(args, "--test")[0]
+	if trainDir != filepath.Join(out, "data", "train") || filepath.Base(testDir) != "test" || !strings.HasPrefix(testDir, out) {
+		t.Fatalf("ran on %s and %s", trainDir, testDir)
+	}
+	for _, c := range []struct {
+		dir, src string
+		n        int
+	}{{trainDir, s.Data, 4}, {testDir, s.Test[0], 2}} {
+		ds, _, err := data.List(c.dir, data.ListOptions{})
+		if err != nil || len(ds.Pairs) != c.n {
+			t.Fatalf("%s: %v, want %d pairs", c.dir, err, c.n)
+		}
+		if target, err := os.Readlink(ds.Pairs[0].Image); err != nil || !strings.HasPrefix(target, c.src+string(filepath.Separator)) {
+			t.Errorf("%s is not a link to the original (%q, %v)", ds.Pairs[0].Image, target, err)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "table1", "summary.md"))
+	for _, want := range []string{"at most 4 training images", "at most 2 images per test set"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("summary.md does not state %q", want)
+		}
+	}
+}
+
+func TestCompareVerdicts(t *testing.T) {
+	one := func(v float64) Stat { return newStat([]float64{v}) }
+	cases := []struct {
+		col     string
+		a, b    Stat
+		verdict string
+	}{
+		{"mDice", one(0.8), one(0.7), agrees},
+		{"mDice", one(0.7), one(0.8), disagrees},
+		{"mDice", one(0.7001), one(0.7), tie},
+		{"MAE", one(0.01), one(0.02), agrees}, // lower is better
+		{"MAE", one(0.03), one(0.02), disagrees},
+		{"mDice", Stat{}, one(0.7), noVerdict},
+	}
+	for _, c := range cases {
+		if _, v := compare(c.col, "a", c.a, "b", c.b); v != c.verdict {
+			t.Errorf("%s %v vs %v: %s, want %s", c.col, c.a.Values, c.b.Values, v, c.verdict)
+		}
+	}
+	st := newStat([]float64{0.70, 0.74, 0.72})
+	if st.N != 3 || st.Mean < 0.7199 || st.Mean > 0.7201 || st.Std < 0.01999 || st.Std > 0.02001 {
+		t.Errorf("stat %+v: want mean 0.72, sample std 0.02", st)
+	}
+	if text, _ := compare("mDice", "a", newStat([]float64{0.70, 0.74}), "b", one(0.71)); !strings.Contains(text, "within one standard deviation") {
+		t.Errorf("a gap inside the seeds' spread is not said so: %s", text)
+	}
+}
