@@ -398,6 +398,15 @@ func TestFolderSettings(t *testing.T) {
 	if got := fake.commands(); !slices.Equal(got, []string{"chnet/seed1 start"}) {
 		t.Errorf("adding a seed ran %v", got)
 	}
+	// A summary alone takes the folder's settings, whatever the scale flags say.
+	os.Remove(filepath.Join(out, "table1", "summary.md"))
+	oc, err := Run(context.Background(), exps, Options{Out: out, Settings: other, Launcher: fake, SummaryOnly: true})
+	if err != nil || len(fake.calls) != 0 || !oc.Summaries[0].Complete || oc.Summaries[0].Settings.Epochs != 2 {
+		t.Errorf("summary only: %v, %d runs started", err, len(fake.calls))
+	}
+	if _, err := os.Stat(filepath.Join(out, "table1", "summary.md")); err != nil {
+		t.Error(err)
+	}
 	// The dry run writes nothing and starts nothing.
 	dry := t.TempDir()
 	var log strings.Builder

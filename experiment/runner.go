@@ -63,6 +63,16 @@ func Run(ctx context.Context, exps []*Experiment, o Options) (*Outcome, error) {
 		return nil, err
 	}
 	readOnly := o.DryRun || o.SummaryOnly
+	if o.SummaryOnly {
+		// The folder's runs define what to summarise: take its recorded settings, keeping the
+		// choice of networks and the seeds asked for.
+		if saved, err := readFolderSettings(out); err == nil {
+			saved.Archs, saved.HeadWidths, saved.Seeds = s.Archs, s.HeadWidths, max(s.Seeds, saved.Seeds)
+			s = saved
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
 	if !readOnly {
 		if err := os.MkdirAll(out, 0o755); err != nil {
 			return nil, err
@@ -120,6 +130,12 @@ func Run(ctx context.Context, exps []*Experiment, o Options) (*Outcome, error) {
 	tests := s.TestNames()
 	for seed := 0; seed < s.Seeds; seed++ {
 		for _, r := range runs {
+			if ctx.Err() != nil {
+				if serr := summarize(true); serr != nil {
+					fmt.Fprintf(log, "%v\n", serr)
+				}
+				return oc, ErrInterrupted
+			}
 			key, dir := runKey(r.ID(), seed), RunDir(out, r.ID(), seed)
 			state := runState(dir, tests)
 			if state == StateDone {

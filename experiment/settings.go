@@ -187,20 +187,29 @@ const settingsFile = "experiment.json"
 // ErrSettingsDiffer is returned when a folder's runs were started with other settings.
 var ErrSettingsDiffer = errors.New("the folder's runs were started with other settings")
 
+// readFolderSettings reads the settings recorded in an experiment folder.
+func readFolderSettings(out string) (Settings, error) {
+	var s Settings
+	path := filepath.Join(out, settingsFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
 // checkFolderSettings compares s with the settings recorded in out (if any) and records s.
 func checkFolderSettings(out string, s Settings, dry bool) error {
 	path := filepath.Join(out, settingsFile)
-	if b, err := os.ReadFile(path); err == nil {
-		var saved Settings
-		if err := json.Unmarshal(b, &saved); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
+	if saved, err := readFolderSettings(out); err == nil {
 		if diff := differences(saved.identity(), s.identity()); len(diff) > 0 {
 			return fmt.Errorf("%s: %w: %s; continue with the same settings or choose another folder", out, ErrSettingsDiffer, strings.Join(diff, "; "))
 		}
-		saved.Seeds = max(saved.Seeds, s.Seeds)
-		s.Seeds = saved.Seeds
-	} else if !os.IsNotExist(err) {
+		s.Seeds = max(saved.Seeds, s.Seeds)
+	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	if dry {

@@ -59,7 +59,7 @@ polyp split for polyp, tested on CVC-ClinicDB and Kvasir. For a CPU, scale it do
 			&cli.StringFlag{Name: "convention", Value: "matlab", Category: "evaluation", Usage: "metric convention: matlab (PraNet's toolbox), pysod or chnet"},
 			&cli.IntFlag{Name: "workers", Category: "runs", Usage: "data-loading goroutines per run (default: one per core)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print each run's state and the command that would continue it; train nothing"},
-			&cli.BoolFlag{Name: "summary-only", Usage: "write the summaries from the runs on disk; train nothing"},
+			&cli.BoolFlag{Name: "summary-only", Usage: "write the summaries from the runs on disk, under the settings --out was started with; train nothing"},
 		},
 		Action: experimentAction,
 	}
