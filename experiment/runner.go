@@ -98,7 +98,7 @@ func Run(ctx context.Context, exps []*Experiment, o Options) (*Outcome, error) {
 		defer f.Close()
 		log = io.MultiWriter(log, f)
 	}
-	trainDir, testDirs, err := prepareData(out, s, o.DryRun)
+	trainDir, testDirs, err := prepareData(out, s, readOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +167,9 @@ func Run(ctx context.Context, exps []*Experiment, o Options) (*Outcome, error) {
 			start := time.Now()
 			oc.Started++
 			err := o.Launcher.Launch(ctx, args)
+			if err == nil && runState(dir, tests) != StateDone {
+				err = fmt.Errorf("chnet train ended without %s and a test report for each of %v in %s", finalCheckpoint, tests, dir)
+			}
 			switch {
 			case errors.Is(err, ErrInterrupted) || (err != nil && ctx.Err() != nil):
 				fmt.Fprintf(log, "%s %s: interrupted after %s; the same command continues it\n", stamp(), key, time.Since(start).Round(time.Second))

@@ -53,7 +53,7 @@ polyp split for polyp, tested on CVC-ClinicDB and Kvasir. For a CPU, scale it do
 			&cli.IntFlag{Name: "batch-size", Value: experiment.PaperBatch, Category: "scale"},
 			&cli.IntFlag{Name: "seeds", Value: 1, Category: "scale", Usage: "runs per network with seeds 0..N-1; summaries give mean ± std"},
 			&cli.Float64Flag{Name: "val-fraction", Category: "scale", Usage: "hold out a share of the training images for per-epoch validation (paper: 0)"},
-			&cli.StringSliceFlag{Name: "archs", Category: "runs", Usage: "networks of table1 and polyp (default: every one of the paper's table, and FCN-32s for table1)"},
+			&cli.StringSliceFlag{Name: "archs", Category: "runs", Usage: "networks of table1 and polyp, and of the decoupling study among chnet, unet, attunet, fcn (default: every one of the paper's tables, and FCN-32s)"},
 			&cli.IntSliceFlag{Name: "head-widths", Category: "runs", Usage: "CHNet head widths of table6 (default 32,128: the released code's and the paper's)"},
 			&cli.StringFlag{Name: "backbone-weights", Category: "runs", Usage: "ImageNet Res2Net-50 weights for every backbone (the paper's); adds Fig. 4(b)'s ImageNet backbone"},
 			&cli.StringFlag{Name: "convention", Value: "matlab", Category: "evaluation", Usage: "metric convention: matlab (PraNet's toolbox), pysod or chnet"},
