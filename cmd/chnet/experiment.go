@@ -40,7 +40,7 @@ listed — and the decoupling study its Fig. 3/4 panels as decoupling.png.
 The defaults are the paper's recipe (352 px, batch 16, lung 200 / polyp 50 epochs, every
 image) on ../shared/data (or $CHNET_SHARED/data): covid for the lung experiments, the PraNet
 polyp split for polyp, tested on CVC-ClinicDB and Kvasir. For a CPU, scale it down, e.g.
-  chnet --backend cpu experiment --size 160 --epochs 30 --out runs/lung lung`,
+  chnet --backend cpu experiment --size 176 --epochs 50 --frozen-epochs 30 --out runs/lung lung`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "experiment folder (default runs/experiments-<task>)"},
 			&cli.StringFlag{Name: "data", Category: "data", Usage: "training folder (default: the paper's set in shared/data)"},
