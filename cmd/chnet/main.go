@@ -33,7 +33,7 @@ func newApp() *cli.App {
 		Suggest:              true,
 		Flags:                backendFlags(),
 		Commands: []*cli.Command{
-			trainCommand(), testCommand(), evalCommand(), predictCommand(), benchCommand(), convertCommand(), devicesCommand(), versionCommand(),
+			trainCommand(), testCommand(), evalCommand(), predictCommand(), benchCommand(), experimentCommand(), convertCommand(), devicesCommand(), versionCommand(),
 		},
 		ErrWriter: os.Stderr,
 		// Errors are printed once by run, with the exit code chosen there.
