@@ -56,7 +56,9 @@ type arena struct {
 	blocks    []*block
 	nextID    int
 	inUse     int64
-	noReuse   bool // Options.DebugNoReuse: freed ranges stay out of the free lists
+	peakInUse int64 // the most inUse since the last ResetMemoryPeak
+	peakTotal int64 // the most reserved (all blocks) since then
+	noReuse   bool  // Options.DebugNoReuse: freed ranges stay out of the free lists
 }
 
 func (d *Device) newArena(name string, memType uint32, host bool, blockSize int64) *arena {
@@ -97,6 +99,7 @@ func (a *arena) alloc(size int64) (*Buffer, error) {
 			bytesStr(size), a.name, len(a.blocks), bytesStr(a.total()), bytesStr(a.inUse), bytesStr(int64(a.d.Info.Heaps[a.heap].Size)), err)
 	}
 	a.blocks = append(a.blocks, blk)
+	a.peakTotal = max(a.peakTotal, a.total())
 	return a.fit(size), nil
 }
 
@@ -124,6 +127,7 @@ func (a *arena) fit(size int64) *Buffer {
 	}
 	best.live++
 	a.inUse += size
+	a.peakInUse = max(a.peakInUse, a.inUse)
 	return b
 }
 
@@ -198,6 +202,15 @@ func (a *arena) destroy() {
 
 func (a *arena) newBlock(size int64) (*block, error) {
 	d := a.d
+	if d.plan {
+		// A planning device reserves nothing; it refuses what the profiled heap could not hold.
+		if heap := int64(d.Info.Heaps[a.heap].Size); a.total()+size > heap {
+			return nil, fmt.Errorf("vkrt: plan: %s more would exceed the %s heap: %w", bytesStr(size), bytesStr(heap), ErrOutOfDeviceMemory)
+		}
+		blk := &block{id: a.nextID, size: size, free: []span{{0, size}}}
+		a.nextID++
+		return blk, nil
+	}
 	usage := vk.BufferUsageFlags(vk.BufferUsageStorageBufferBit | vk.BufferUsageTransferSrcBit | vk.BufferUsageTransferDstBit)
 	info := vk.BufferCreateInfo{
 		SType:       vk.StructureTypeBufferCreateInfo,
@@ -245,6 +258,9 @@ func (a *arena) newBlock(size int64) (*block, error) {
 }
 
 func (d *Device) destroyBlock(b *block) {
+	if d.plan {
+		return
+	}
 	if b.mapped != nil {
 		vk.UnmapMemory(d.dev, b.mem)
 	}
@@ -252,8 +268,11 @@ func (d *Device) destroyBlock(b *block) {
 	vk.FreeMemory(d.dev, b.mem, nil)
 }
 
-// hostBytes is the mapped memory of a host-visible range.
+// hostBytes is the mapped memory of a host-visible range (nil on a planning device).
 func (b *Buffer) hostBytes() []byte {
+	if b.blk.mapped == nil {
+		return nil
+	}
 	return unsafe.Slice((*byte)(unsafe.Add(b.blk.mapped, b.off)), b.size)
 }
 

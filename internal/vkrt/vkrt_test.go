@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -426,5 +427,101 @@ func TestDebugSwitches(t *testing.T) {
 			d.Close()
 		}
 		t.Errorf("CHNET_VK_DEBUG=nobarrier: %v", err)
+	}
+}
+
+// runSequence records a small fixed sequence (fills, a dependent axpby, an asynchronous read
+// overtaken by more work, a download) and returns what the device counted and read.
+func runSequence(t *testing.T, d *Device) (Stats, int64, []float32, []float32) {
+	t.Helper()
+	fill := kernel(t, d, shaders.ElementwiseFill, 64)
+	unary := kernel(t, d, shaders.ElementwiseUnary, 64)
+	const n = 1000
+	a, _ := d.Alloc(4 * n)
+	c, _ := d.Alloc(4 * n)
+	defer a.Free()
+	defer c.Free()
+	all := func(buf *Buffer, w bool) Access { return Access{Buf: buf, Off: 0, Size: 4 * n, Write: w} }
+	groups := [3]uint32{(n + 63) / 64, 1, 1}
+	d.ResetMemoryPeak()
+	before := d.Stats()
+	p := ewPush{End: n, Inner: n, Stride: [4]uint32{n, n}, Dense: 1, Alpha: 3}
+	for _, b := range []*Buffer{a, c} {
+		if err := d.Dispatch(fill, []Access{all(b, true)}, pushBytes(&p), groups, "fill"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p = ewPush{End: n, Inner: n, Stride: [4]uint32{n, n}, Dense: 1, Op: 6, Alpha: 2}
+	if err := d.DispatchMACs(unary, []Access{all(c, true), all(a, false)}, pushBytes(&p), groups, "axpby", 7); err != nil {
+		t.Fatal(err)
+	}
+	pend, err := d.ReadAsync(c, []Region{{0, 4 * n}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Work recorded after the read overwrites c; the read must still see the axpby's result.
+	p = ewPush{End: n, Inner: n, Stride: [4]uint32{n, n}, Dense: 1, Alpha: 9}
+	if err := d.Dispatch(fill, []Access{all(c, true)}, pushBytes(&p), groups, "refill"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := pend.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]byte, 4*n)
+	if err := d.Download(c, []Region{{0, 4 * n}}, out); err != nil {
+		t.Fatal(err)
+	}
+	peak, _ := d.MemoryPeak()
+	return d.Stats().Sub(before), peak, floats(got), floats(out)
+}
+
+// A planning device counts what the real one does for the same calls, and reads zeros.
+func TestPlanMatchesDevice(t *testing.T) {
+	d := openTest(t, Options{})
+	want, wantPeak, async, final := runSequence(t, d)
+	if async[0] != 6 || async[len(async)-1] != 6 || final[0] != 9 {
+		t.Errorf("device read %v asynchronously and %v at the end, want 6 and 9", async[0], final[0])
+	}
+	if want.HostWaits != 2 || want.Submits != 2 || want.Kernels[shaders.ElementwiseUnary].MACs != 7 {
+		t.Errorf("device counts %+v, want 2 host waits, 2 submits, 7 MACs", want)
+	}
+	p, err := OpenPlan(d.Info, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	got, gotPeak, async, final := runSequence(t, p)
+	if !reflect.DeepEqual(got, want) || gotPeak != wantPeak {
+		t.Errorf("plan counted %+v (peak %d), device %+v (peak %d)", got, gotPeak, want, wantPeak)
+	}
+	if async[0] != 0 || final[0] != 0 {
+		t.Errorf("a planning device read %v and %v, want zeros", async[0], final[0])
+	}
+}
+
+// The host records ahead while command buffers run, creating new ones up to maxFrames; past
+// that it waits for the oldest (counted as a host wait) and reuses it.
+func TestFramePool(t *testing.T) {
+	d := openTest(t, Options{MaxDispatchesPerSubmit: 1})
+	fill := kernel(t, d, shaders.ElementwiseFill, 64)
+	a, _ := d.Alloc(256)
+	defer a.Free()
+	before := d.Stats()
+	p := ewPush{End: 64, Inner: 64, Dense: 1, Alpha: 1}
+	for i := 0; i < maxFrames+3; i++ {
+		if err := d.Dispatch(fill, []Access{{Buf: a, Size: 256, Write: true}}, pushBytes(&p), [3]uint32{1, 1, 1}, "fill"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := d.Stats().Sub(before)
+	if len(d.frames) != maxFrames || st.Submits != maxFrames+3 || st.HostWaits != 3 {
+		t.Errorf("%d frames, %d submits, %d host waits; want %d, %d, 3", len(d.frames), st.Submits, st.HostWaits, maxFrames, maxFrames+3)
+	}
+	if err := d.Sync(); err != nil {
+		t.Fatal(err)
 	}
 }
