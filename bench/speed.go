@@ -50,47 +50,9 @@ func MeasureSpeed(b ops.Backend, cfg SpeedConfig) (*SpeedResult, error) {
 	if cfg.Batch < 1 || cfg.Size < 32 || cfg.Repeat < 1 || cfg.Warmup < 0 {
 		return nil, fmt.Errorf("bench speed: batch %d, size %d, repeat %d, warm-up %d out of range", cfg.Batch, cfg.Size, cfg.Repeat, cfg.Warmup)
 	}
-	m, err := zoo.Build(nn.Init{B: b, RNG: tensor.NewRNG(0, 0)}, cfg.Model)
+	step, err := newWorkload(b, cfg.Model, cfg.Batch, cfg.Size, cfg.Train)
 	if err != nil {
 		return nil, err
-	}
-	rng := tensor.NewRNG(1, 0)
-	img := make([]float32, cfg.Batch*3*cfg.Size*cfg.Size)
-	for i := range img {
-		img[i] = float32(rng.Normal())
-	}
-	mask := make([]float32, cfg.Batch*cfg.Size*cfg.Size)
-	for i := range mask {
-		if rng.Float64() < 0.2 {
-			mask[i] = 1
-		}
-	}
-	x, err := ops.FromHost(b, img, cfg.Batch, 3, cfg.Size, cfg.Size)
-	if err != nil {
-		return nil, err
-	}
-	y, err := ops.FromHost(b, mask, cfg.Batch, 1, cfg.Size, cfg.Size)
-	if err != nil {
-		return nil, err
-	}
-	var step func() error
-	if cfg.Train {
-		nn.SetTraining(m, true)
-		// The official optimiser, at a small learning rate so random data cannot diverge.
-		opt, err := train.NewSGD(b, m, ops.SGDParams{LR: 1e-4, Momentum: 0.9, WeightDecay: 5e-4, Nesterov: true})
-		if err != nil {
-			return nil, err
-		}
-		step = func() error {
-			_, err := train.Step(b, m, opt, x, y, ops.StructureLossOfficial)
-			return err
-		}
-	} else {
-		nn.SetTraining(m, false)
-		step = func() error {
-			_, err := train.Predict(b, m, x)
-			return err
-		}
 	}
 	res := &SpeedResult{Mode: "infer", Model: cfg.Model, Backend: b.Name(), Device: deviceName(b), Batch: cfg.Batch, Size: cfg.Size, Time: time.Now().Format(time.RFC3339)}
 	if cfg.Train {
@@ -122,6 +84,53 @@ func MeasureSpeed(b ops.Backend, cfg SpeedConfig) (*SpeedResult, error) {
 	res.ImagesPerS = float64(cfg.Batch) / (res.MedianMs / 1000)
 	res.PeakMemory, res.MemoryWhere = peak.peak, peak.where
 	return res, nil
+}
+
+// newWorkload builds the network with random weights on b and returns one training step
+// (forward, loss, backward, SGD) or one inference on a fixed random batch (values do not change
+// the work). The step leaves work in flight; callers synchronise.
+func newWorkload(b ops.Backend, spec zoo.Spec, batch, size int, training bool) (func() error, error) {
+	m, err := zoo.Build(nn.Init{B: b, RNG: tensor.NewRNG(0, 0)}, spec)
+	if err != nil {
+		return nil, err
+	}
+	rng := tensor.NewRNG(1, 0)
+	img := make([]float32, batch*3*size*size)
+	for i := range img {
+		img[i] = float32(rng.Normal())
+	}
+	mask := make([]float32, batch*size*size)
+	for i := range mask {
+		if rng.Float64() < 0.2 {
+			mask[i] = 1
+		}
+	}
+	x, err := ops.FromHost(b, img, batch, 3, size, size)
+	if err != nil {
+		return nil, err
+	}
+	y, err := ops.FromHost(b, mask, batch, 1, size, size)
+	if err != nil {
+		return nil, err
+	}
+	if !training {
+		b.Release(y.Storage()) // inference needs no mask
+		nn.SetTraining(m, false)
+		return func() error {
+			_, err := train.Predict(b, m, x)
+			return err
+		}, nil
+	}
+	nn.SetTraining(m, true)
+	// The official optimiser, at a small learning rate so random data cannot diverge.
+	opt, err := train.NewSGD(b, m, ops.SGDParams{LR: 1e-4, Momentum: 0.9, WeightDecay: 5e-4, Nesterov: true})
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		_, err := train.Step(b, m, opt, x, y, ops.StructureLossOfficial)
+		return err
+	}, nil
 }
 
 func deviceName(b ops.Backend) string {

@@ -27,6 +27,7 @@ func Step(b ops.Backend, m nn.Segmenter, opt *SGD, images, masks *tensor.Tensor,
 		return 0, err
 	}
 	v, err := ops.ToHost(b, loss)
+	b.Release(loss.Storage()) // kept by Backward, so Release leaves it
 	if err != nil {
 		return 0, err
 	}

@@ -51,6 +51,7 @@ process resident memory on the CPU).`,
 				}, modelFlags()...),
 				Action: benchSpeed,
 			},
+			benchPlanCommand(),
 		},
 	}
 }

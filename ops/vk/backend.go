@@ -54,6 +54,20 @@ func Open(opts vkrt.Options) (*Backend, error) {
 	return b, nil
 }
 
+// OpenPlan returns a backend over a planning device (vkrt.OpenPlan) with info's capabilities:
+// every op checks, chooses kernels and tiles, binds, allocates and records exactly as on such a
+// device, but nothing runs and downloads read zeros. Its device's Stats and MemoryPeak count
+// what a step would cost there.
+func OpenPlan(info vkrt.DeviceInfo, opts vkrt.Options) (*Backend, error) {
+	d, err := vkrt.OpenPlan(info, opts)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{dev: d, kernels: map[kernelKey]*vkrt.Kernel{}, tables: map[tableKey]tapTable{}}
+	b.tiles = chooseTiles(d.Info)
+	return b, nil
+}
+
 // Device is the backend's Vulkan device (capabilities, statistics, validation messages).
 func (b *Backend) Device() *vkrt.Device { return b.dev }
 
