@@ -15,7 +15,8 @@ type PlanConfig struct {
 	Model       zoo.Spec
 	Batch, Size int
 	Train       bool
-	// Warmup steps run first so pipelines, resize tables and arena blocks exist (default 1).
+	// Warmup steps run first so pipelines, resize tables and arena blocks exist and a training
+	// step is in flight, as in the trainer's steady state (at least 2).
 	Warmup int
 }
 
@@ -66,32 +67,27 @@ func MeasurePlan(b ops.Backend, cfg PlanConfig) (*PlanResult, error) {
 	if cfg.Batch < 1 || cfg.Size < 32 {
 		return nil, fmt.Errorf("bench plan: batch %d, size %d out of range", cfg.Batch, cfg.Size)
 	}
-	if cfg.Warmup < 1 {
-		cfg.Warmup = 1
-	}
+	cfg.Warmup = max(cfg.Warmup, 2)
 	d := vb.Device()
-	step, err := newWorkload(b, cfg.Model, cfg.Batch, cfg.Size, cfg.Train)
+	w, err := newWorkload(b, cfg.Model, cfg.Batch, cfg.Size, cfg.Train)
 	if err != nil {
 		return nil, err
 	}
 	for i := 0; i < cfg.Warmup; i++ {
-		if err := step(); err != nil {
+		if err := w.step(); err != nil {
 			return nil, fmt.Errorf("bench plan: warm-up step %d: %w", i+1, err)
 		}
 	}
-	if err := b.Sync(); err != nil {
-		return nil, err
-	}
 	d.ResetMemoryPeak()
 	before := d.Stats()
-	if err := step(); err != nil {
+	if err := w.step(); err != nil {
 		return nil, fmt.Errorf("bench plan: step: %w", err)
-	}
-	if err := b.Sync(); err != nil {
-		return nil, err
 	}
 	st := d.Stats().Sub(before)
 	peak, reserved := d.MemoryPeak()
+	if err := w.drain(); err != nil {
+		return nil, err
+	}
 	res := &PlanResult{Mode: "infer", Model: cfg.Model, Device: d.Info.Name, Batch: cfg.Batch, Size: cfg.Size, Planned: d.Planning(),
 		Dispatches: st.Dispatches, Barriers: st.Barriers, Submits: st.Submits, Copies: st.Copies, HostWaits: st.HostWaits,
 		PeakMemory: peak, Reserved: reserved}

@@ -44,13 +44,18 @@ type SpeedResult struct {
 }
 
 // MeasureSpeed builds the network with random weights on b and times steps on random inputs
-// (values do not change the work). Each step ends with a synchronisation, so its time covers
-// everything the device did.
+// (values do not change the work). An inference ends with its result on the host. Training
+// runs as the trainer does, one step in flight: each timed iteration records a step and waits
+// for the previous one's loss, so in the steady state it lasts one step of device time (the
+// first step is always untimed, so there is a previous one).
 func MeasureSpeed(b ops.Backend, cfg SpeedConfig) (*SpeedResult, error) {
 	if cfg.Batch < 1 || cfg.Size < 32 || cfg.Repeat < 1 || cfg.Warmup < 0 {
 		return nil, fmt.Errorf("bench speed: batch %d, size %d, repeat %d, warm-up %d out of range", cfg.Batch, cfg.Size, cfg.Repeat, cfg.Warmup)
 	}
-	step, err := newWorkload(b, cfg.Model, cfg.Batch, cfg.Size, cfg.Train)
+	if cfg.Train {
+		cfg.Warmup = max(cfg.Warmup, 1)
+	}
+	w, err := newWorkload(b, cfg.Model, cfg.Batch, cfg.Size, cfg.Train)
 	if err != nil {
 		return nil, err
 	}
@@ -61,17 +66,17 @@ func MeasureSpeed(b ops.Backend, cfg SpeedConfig) (*SpeedResult, error) {
 	peak := newPeakMemory(b)
 	for i := 0; i < cfg.Warmup+cfg.Repeat; i++ {
 		start := time.Now()
-		if err := step(); err != nil {
+		if err := w.step(); err != nil {
 			return nil, fmt.Errorf("bench speed: step %d: %w", i+1, err)
-		}
-		if err := b.Sync(); err != nil {
-			return nil, err
 		}
 		ms := float64(time.Since(start).Microseconds()) / 1000
 		peak.sample()
 		if i >= cfg.Warmup {
 			res.Steps = append(res.Steps, ms)
 		}
+	}
+	if err := w.drain(); err != nil {
+		return nil, err
 	}
 	sorted := append([]float64(nil), res.Steps...)
 	sort.Float64s(sorted)
@@ -86,10 +91,17 @@ func MeasureSpeed(b ops.Backend, cfg SpeedConfig) (*SpeedResult, error) {
 	return res, nil
 }
 
-// newWorkload builds the network with random weights on b and returns one training step
-// (forward, loss, backward, SGD) or one inference on a fixed random batch (values do not change
-// the work). The step leaves work in flight; callers synchronise.
-func newWorkload(b ops.Backend, spec zoo.Spec, batch, size int, training bool) (func() error, error) {
+// workload is what bench measures: a step, run repeatedly, and drain, which waits for any step
+// still in flight.
+type workload struct {
+	step, drain func() error
+}
+
+// newWorkload builds the network with random weights on b, on a fixed random batch (values do
+// not change the work). Its step is one inference, or one training step (forward, loss,
+// backward, SGD) as the trainer runs them: recorded, then the previous step's loss read while
+// this one runs.
+func newWorkload(b ops.Backend, spec zoo.Spec, batch, size int, training bool) (*workload, error) {
 	m, err := zoo.Build(nn.Init{B: b, RNG: tensor.NewRNG(0, 0)}, spec)
 	if err != nil {
 		return nil, err
@@ -116,9 +128,12 @@ func newWorkload(b ops.Backend, spec zoo.Spec, batch, size int, training bool) (
 	if !training {
 		b.Release(y.Storage()) // inference needs no mask
 		nn.SetTraining(m, false)
-		return func() error {
-			_, err := train.Predict(b, m, x)
-			return err
+		return &workload{
+			step: func() error {
+				_, err := train.Predict(b, m, x)
+				return err
+			},
+			drain: b.Sync,
 		}, nil
 	}
 	nn.SetTraining(m, true)
@@ -127,9 +142,30 @@ func newWorkload(b ops.Backend, spec zoo.Spec, batch, size int, training bool) (
 	if err != nil {
 		return nil, err
 	}
-	return func() error {
-		_, err := train.Step(b, m, opt, x, y, ops.StructureLossOfficial)
+	var prev *train.PendingLoss
+	settle := func() error {
+		if prev == nil {
+			return nil
+		}
+		_, err := prev.Wait()
+		prev = nil
 		return err
+	}
+	return &workload{
+		step: func() error {
+			p, err := train.StepAsync(b, m, opt, x, y, ops.StructureLossOfficial)
+			if serr := settle(); serr != nil {
+				return serr
+			}
+			prev = p
+			return err
+		},
+		drain: func() error {
+			if err := settle(); err != nil {
+				return err
+			}
+			return b.Sync()
+		},
 	}, nil
 }
 

@@ -134,8 +134,12 @@ type Backend interface {
 	StructureLoss(dst, x, mask *tensor.Tensor, form StructureLossForm) error
 	StructureLossGrad(gx, gLoss, x, mask *tensor.Tensor, form StructureLossForm) error
 
-	// SGDStep updates param and its momentum buffer in place from grad (torch.optim.SGD).
-	SGDStep(param, grad, momentum *tensor.Tensor, p SGDParams) error
+	// SGDStep updates param and its momentum buffer in place from grad (torch.optim.SGD). With
+	// loss and halt given (one element each) the update is guarded: it is skipped when halt[0] is
+	// non-zero or loss[0] is not finite, and then halt[0] is set to 1, so a non-finite loss stops
+	// this and every later guarded update until the host clears halt, without the host having to
+	// read the loss first. Both nil: unguarded.
+	SGDStep(param, grad, momentum, loss, halt *tensor.Tensor, p SGDParams) error
 }
 
 // TransformerKernels are the kernels of the attention baselines (TransUNet, UTNet): batched

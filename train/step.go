@@ -13,33 +13,60 @@ import (
 // ErrNonFinite reports a NaN or infinite loss; the step that produced it was not applied.
 var ErrNonFinite = errors.New("loss is not finite")
 
-// Step runs one training step on a batch already on the backend: forward, structure loss,
-// backward, SGD update. The loss is read after the backward pass and checked before the update,
-// so a non-finite loss leaves the parameters untouched and returns ErrNonFinite. (Reading it
-// there, not between forward and backward, lets an asynchronous backend run the whole forward
-// and backward pass without waiting for the host.)
+// Step runs one training step on a batch already on the backend and waits for its loss:
+// StepAsync, then Wait. A non-finite loss leaves the parameters untouched and returns
+// ErrNonFinite; the optimiser then stays halted (SGD.ClearHalt resumes it).
 func Step(b ops.Backend, m nn.Segmenter, opt *SGD, images, masks *tensor.Tensor, form ops.StructureLossForm) (float64, error) {
-	t := ops.NewTape(b)
-	defer t.Release()
-	logits := m.Forward(t, images)
-	loss := t.StructureLoss(logits, masks, form)
-	if err := t.Backward(loss); err != nil {
+	p, err := StepAsync(b, m, opt, images, masks, form)
+	if err != nil {
 		return 0, err
 	}
-	v, err := ops.ToHost(b, loss)
-	b.Release(loss.Storage()) // kept by Backward, so Release leaves it
+	return p.Wait()
+}
+
+// PendingLoss is a step's loss on its way to the host.
+type PendingLoss struct {
+	read func() ([]float32, error)
+}
+
+// Wait waits for the loss (on an asynchronous backend, for the step that produced it, not for
+// steps recorded since). A non-finite loss is returned with ErrNonFinite: the device skipped
+// that step's update and every later one.
+func (p *PendingLoss) Wait() (float64, error) {
+	v, err := p.read()
 	if err != nil {
 		return 0, err
 	}
 	l := float64(v[0])
 	if math.IsNaN(l) || math.IsInf(l, 0) {
-		nn.ZeroGrad(b, m)
 		return l, fmt.Errorf("%w (%v)", ErrNonFinite, l)
 	}
-	if err := opt.Step(); err != nil {
-		return l, fmt.Errorf("sgd: %w", err)
-	}
 	return l, nil
+}
+
+// StepAsync records one training step — forward, structure loss, backward, the guarded SGD
+// update — and returns without waiting for the device. The loss never goes through the host
+// before the update: the update kernel itself skips (and halts the optimiser) when the loss is
+// not finite, so the host can read step k's loss while step k+1 runs.
+func StepAsync(b ops.Backend, m nn.Segmenter, opt *SGD, images, masks *tensor.Tensor, form ops.StructureLossForm) (*PendingLoss, error) {
+	t := ops.NewTape(b)
+	defer t.Release()
+	t.SetGradSlots(opt.GradSlots())
+	logits := m.Forward(t, images)
+	loss := t.StructureLoss(logits, masks, form)
+	if err := t.Backward(loss); err != nil {
+		opt.ZeroGrad()
+		return nil, err
+	}
+	defer b.Release(loss.Storage()) // kept by Backward, so Release leaves it
+	if err := opt.Step(loss); err != nil {
+		return nil, fmt.Errorf("sgd: %w", err)
+	}
+	read, err := ops.ReadLater(b, loss)
+	if err != nil {
+		return nil, err
+	}
+	return &PendingLoss{read: read}, nil
 }
 
 // Predict returns sigmoid probabilities [N 1 H W] on the host for a batch on the backend,

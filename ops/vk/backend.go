@@ -277,7 +277,35 @@ func (b *Backend) Download(src *tensor.Tensor) ([]float32, error) {
 	return out, nil
 }
 
+// ReadAsync implements ops.AsyncReader: the copy is recorded and everything recorded so far is
+// submitted; the returned function waits for that submission alone.
+func (b *Backend) ReadAsync(src *tensor.Tensor) (func() ([]float32, error), error) {
+	o, err := b.operand(src)
+	if err != nil {
+		return nil, err
+	}
+	p, err := b.dev.ReadAsync(o.buf, itemRegions(o))
+	if err != nil {
+		return nil, err
+	}
+	if err := b.dev.Flush(); err != nil {
+		return nil, err
+	}
+	return func() ([]float32, error) {
+		raw, err := p.Wait()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]float32, len(raw)/4)
+		copy(floatBytes(out), raw)
+		return out, nil
+	}, nil
+}
+
 // Sync implements ops.Backend.
 func (b *Backend) Sync() error { return b.dev.Sync() }
 
-var _ ops.Backend = (*Backend)(nil)
+var (
+	_ ops.Backend     = (*Backend)(nil)
+	_ ops.AsyncReader = (*Backend)(nil)
+)
