@@ -188,6 +188,7 @@ func (t *Tape) Backward(loss *tensor.Tensor) error {
 	if !loss.RequiresGrad() {
 		return errors.New("backward: loss does not depend on any trainable tensor")
 	}
+	t.endPlan()
 	t.Keep(loss)
 
 	// The last backward rule to run (the earliest node in tape order) that reads each storage;
@@ -354,6 +355,7 @@ func (t *Tape) releaseStorage(s tensor.Storage) {
 // Release frees every tensor the tape still owns except kept ones, and clears the record. Call it
 // at the end of each step.
 func (t *Tape) Release() {
+	t.endPlan()
 	for s := range t.owned {
 		if !t.kept[s] {
 			t.b.Release(s)

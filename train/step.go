@@ -52,8 +52,9 @@ func StepAsync(b ops.Backend, m nn.Segmenter, opt *SGD, images, masks *tensor.Te
 	t := ops.NewTape(b)
 	defer t.Release()
 	t.SetGradSlots(opt.GradSlots())
-	logits := m.Forward(t, images)
-	loss := t.StructureLoss(logits, masks, form)
+	loss := plannedForward(t, m, func(t *ops.Tape) *tensor.Tensor {
+		return t.StructureLoss(m.Forward(t, images), masks, form)
+	})
 	if err := t.Backward(loss); err != nil {
 		opt.ZeroGrad()
 		return nil, err
@@ -69,13 +70,27 @@ func StepAsync(b ops.Backend, m nn.Segmenter, opt *SGD, images, masks *tensor.Te
 	return &PendingLoss{read: read}, nil
 }
 
+// plannedForward runs forward on t releasing every intermediate at its last use: a dry run
+// first learns the liveness plan (ops.Tape.LearnPlan), and the host state it changed (batch-norm
+// counters) is restored before the real run. If the dry run fails, the real one reports why.
+func plannedForward(t *ops.Tape, m nn.Module, forward func(*ops.Tape) *tensor.Tensor) *tensor.Tensor {
+	counters := map[string]int64{}
+	nn.WalkCounters(m, "", func(name string, c nn.Counter) { counters[name] = *c.Ptr })
+	plan, err := t.LearnPlan(func(d *ops.Tape) { forward(d) })
+	nn.WalkCounters(m, "", func(name string, c nn.Counter) { *c.Ptr = counters[name] })
+	if err == nil {
+		t.UsePlan(plan)
+	}
+	return forward(t)
+}
+
 // Predict returns sigmoid probabilities [N 1 H W] on the host for a batch on the backend,
 // without gradient recording. Callers put the model in eval mode first (nn.SetTraining).
 func Predict(b ops.Backend, m nn.Segmenter, images *tensor.Tensor) ([]float32, error) {
 	t := ops.NewTape(b)
 	t.SetNoGrad(true)
 	defer t.Release()
-	p := t.Sigmoid(m.Forward(t, images))
+	p := plannedForward(t, m, func(t *ops.Tape) *tensor.Tensor { return t.Sigmoid(m.Forward(t, images)) })
 	if err := t.Err(); err != nil {
 		return nil, err
 	}
