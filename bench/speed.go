@@ -23,6 +23,9 @@ type SpeedConfig struct {
 	Batch, Size    int
 	Warmup, Repeat int
 	Train          bool // a full training step (forward, loss, backward, SGD) or inference
+	// Profile adds, after the timed steps, Repeat more steps timed per kernel with GPU
+	// timestamps (Vulkan only).
+	Profile bool
 }
 
 // SpeedResult is what `chnet bench speed` reports (and prints as JSON).
@@ -40,7 +43,22 @@ type SpeedResult struct {
 	ImagesPerS  float64   `json:"images_per_s"` // at the median
 	PeakMemory  int64     `json:"peak_memory_bytes"`
 	MemoryWhere string    `json:"peak_memory_of"` // what PeakMemory measures
-	Time        string    `json:"time"`
+	// PeakInUse is the Vulkan arena's high-water mark of bytes handed out (0 on the CPU).
+	PeakInUse int64        `json:"peak_memory_in_use_bytes,omitempty"`
+	Profile   []ProfileRow `json:"profile,omitempty"`
+	Time      string       `json:"time"`
+}
+
+// ProfileRow is one kernel's GPU time per step (bench speed --profile): calls, milliseconds,
+// share of the step's kernel time, and its rate — GFLOP/s (2 per multiply-add) for kernels that
+// declare multiply-adds, else GB/s of the bytes they bind.
+type ProfileRow struct {
+	Name   string  `json:"name"`
+	Calls  float64 `json:"calls_per_step"`
+	Ms     float64 `json:"ms_per_step"`
+	Share  float64 `json:"share"`
+	GFLOPs float64 `json:"gflop_per_s,omitempty"`
+	GBs    float64 `json:"gb_per_s,omitempty"`
 }
 
 // MeasureSpeed builds the network with random weights on b and times steps on random inputs
@@ -78,6 +96,14 @@ func MeasureSpeed(b ops.Backend, cfg SpeedConfig) (*SpeedResult, error) {
 	if err := w.drain(); err != nil {
 		return nil, err
 	}
+	if cfg.Profile {
+		if res.Profile, err = profileSteps(b, w, cfg.Repeat); err != nil {
+			return nil, err
+		}
+	}
+	if d, ok := b.(interface{ Device() *vkrt.Device }); ok {
+		res.PeakInUse, _ = d.Device().MemoryPeak()
+	}
 	sorted := append([]float64(nil), res.Steps...)
 	sort.Float64s(sorted)
 	res.MinMs, res.MaxMs = sorted[0], sorted[len(sorted)-1]
@@ -89,6 +115,52 @@ func MeasureSpeed(b ops.Backend, cfg SpeedConfig) (*SpeedResult, error) {
 	res.ImagesPerS = float64(cfg.Batch) / (res.MedianMs / 1000)
 	res.PeakMemory, res.MemoryWhere = peak.peak, peak.where
 	return res, nil
+}
+
+// profileSteps runs n more steps with every dispatch timed and returns the per-step table.
+func profileSteps(b ops.Backend, w *workload, n int) ([]ProfileRow, error) {
+	vb, ok := b.(interface{ Device() *vkrt.Device })
+	if !ok {
+		return nil, fmt.Errorf("bench speed --profile: the %s backend has no GPU timestamps", b.Name())
+	}
+	d := vb.Device()
+	if err := d.StartProfile(); err != nil {
+		return nil, err
+	}
+	for i := 0; i < n; i++ {
+		if err := w.step(); err != nil {
+			d.StopProfile()
+			return nil, fmt.Errorf("bench speed: profiled step %d: %w", i+1, err)
+		}
+	}
+	if err := w.drain(); err != nil {
+		d.StopProfile()
+		return nil, err
+	}
+	times, err := d.StopProfile()
+	if err != nil {
+		return nil, err
+	}
+	var total float64
+	for _, k := range times {
+		total += k.Ns
+	}
+	rows := make([]ProfileRow, 0, len(times))
+	for _, k := range times {
+		r := ProfileRow{Name: k.Name, Calls: float64(k.Calls) / float64(n), Ms: k.Ns / 1e6 / float64(n)}
+		if total > 0 {
+			r.Share = k.Ns / total
+		}
+		if k.Ns > 0 {
+			if k.MACs > 0 {
+				r.GFLOPs = 2 * float64(k.MACs) / k.Ns
+			} else {
+				r.GBs = float64(k.Bytes) / k.Ns
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
 }
 
 // workload is what bench measures: a step, run repeatedly, and drain, which waits for any step

@@ -143,6 +143,9 @@ type Device struct {
 	syncEach bool
 	stats    Stats
 	closed   bool
+	// profiling: dispatches write timestamps (StartProfile); profile sums them by kernel.
+	profiling bool
+	profile   map[string]*KernelTime
 }
 
 // defaultPerSubmit is Options.MaxDispatchesPerSubmit's default.
@@ -441,6 +444,9 @@ func (d *Device) Close() error {
 				C.chn_pool_free(f.pool)
 			}
 			vk.DestroyFence(d.dev, f.fence, nil)
+			if f.qpool != nil {
+				vk.DestroyQueryPool(d.dev, f.qpool, nil)
+			}
 		}
 		if d.cmdPool != nil {
 			vk.DestroyCommandPool(d.dev, d.cmdPool, nil)

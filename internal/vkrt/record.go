@@ -30,6 +30,10 @@ type frame struct {
 	staging     []*Buffer
 	labels      []opLabel // the last few commands recorded, for timeout and device-lost errors
 	hostBarrier bool      // a download needs its copy made visible to the host
+	// Profiling (StartProfile): a timestamp query pool, and what each timestamp closes.
+	qpool    vk.QueryPool
+	profiled bool
+	stamps   []stamp
 }
 
 // hostRead copies a staging range to Go memory once the frame's fence has signalled.
@@ -218,6 +222,11 @@ func (d *Device) begin() (*frame, error) {
 			d.idle = append(d.idle, f)
 			return nil, d.fail(err)
 		}
+		if err := d.startStamps(f); err != nil {
+			C.chn_end(d.cd, f.cb)
+			d.idle = append(d.idle, f)
+			return nil, err
+		}
 	}
 	f.recording = true
 	f.commands = 0
@@ -297,20 +306,21 @@ func (d *Device) DispatchMACs(k *Kernel, binds []Access, push []byte, groups [3]
 			return check(r, "record dispatch %s (%s)", k.Name, label)
 		}
 	}
-	d.count(k, binds, macs)
+	bytes := d.count(k, binds, macs)
+	d.stampAfter(f, k.Name, bytes, macs)
 	f.commands++
 	f.label(k.Name, label)
 	if d.syncEach {
 		return d.syncLocked()
 	}
-	if f.commands >= d.perSub {
+	if f.commands >= d.perSub || f.stampsFull() {
 		return d.flush()
 	}
 	return nil
 }
 
-// count adds a dispatch to the statistics.
-func (d *Device) count(k *Kernel, binds []Access, macs int64) {
+// count adds a dispatch to the statistics and returns the bytes it binds.
+func (d *Device) count(k *Kernel, binds []Access, macs int64) int64 {
 	d.stats.Dispatches++
 	if d.stats.Kernels == nil {
 		d.stats.Kernels = map[string]KernelStats{}
@@ -318,10 +328,13 @@ func (d *Device) count(k *Kernel, binds []Access, macs int64) {
 	ks := d.stats.Kernels[k.Name]
 	ks.Calls++
 	ks.MACs += macs
+	var bytes int64
 	for _, a := range binds {
-		ks.Bytes += a.Size
+		bytes += a.Size
 	}
+	ks.Bytes += bytes
 	d.stats.Kernels[k.Name] = ks
+	return bytes
 }
 
 // recordDispatch records the dispatch (and its barrier) into f's command buffer.
@@ -424,6 +437,11 @@ func (d *Device) recordCopy(f *frame, stage *Buffer, dev *Buffer, regions []Regi
 		src, dst = dst, src
 	}
 	C.chn_cmd_copy(d.cd, f.cb, src, dst, C.uint32_t(len(regions)), cr)
+	name := "copy to host"
+	if toDevice {
+		name = "copy to device"
+	}
+	d.stampAfter(f, name, 2*sumRegions(regions), 0)
 }
 
 // Upload copies data into regions of dst, consecutive chunks of data filling consecutive
@@ -565,6 +583,7 @@ func (d *Device) complete(f *frame) error {
 		}
 		C.chn_reset_fence(d.cd, C.VkFence(unsafe.Pointer(f.fence)))
 	}
+	perr := d.collectStamps(f) // reported after the frame is back in the pool
 	f.submitted = false
 	for i, ff := range d.inflight {
 		if ff == f {
@@ -592,7 +611,7 @@ func (d *Device) complete(f *frame) error {
 		C.chn_pool_reset(f.pool)
 	}
 	d.idle = append(d.idle, f)
-	return nil
+	return perr
 }
 
 // Sync submits what has been recorded and waits for all of it; it returns the device's sticky

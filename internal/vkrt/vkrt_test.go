@@ -525,3 +525,50 @@ func TestFramePool(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Profiling times every dispatch with timestamps: each kernel's calls are counted and its time
+// is positive; without StartProfile nothing is collected.
+func TestProfile(t *testing.T) {
+	d := openTest(t, Options{MaxDispatchesPerSubmit: 5})
+	if err := d.StartProfile(); err != nil {
+		t.Skip(err)
+	}
+	fill := kernel(t, d, shaders.ElementwiseFill, 64)
+	unary := kernel(t, d, shaders.ElementwiseUnary, 64)
+	const n = 1 << 16
+	a, _ := d.Alloc(4 * n)
+	c, _ := d.Alloc(4 * n)
+	defer a.Free()
+	defer c.Free()
+	all := func(buf *Buffer, w bool) Access { return Access{Buf: buf, Off: 0, Size: 4 * n, Write: w} }
+	groups := [3]uint32{n / 64, 1, 1}
+	for i := 0; i < 12; i++ {
+		p := ewPush{End: n, Inner: n, Stride: [4]uint32{n, n}, Dense: 1, Alpha: float32(i)}
+		if err := d.Dispatch(fill, []Access{all(a, true)}, pushBytes(&p), groups, "fill"); err != nil {
+			t.Fatal(err)
+		}
+		p = ewPush{End: n, Inner: n, Stride: [4]uint32{n, n}, Dense: 1, Op: 6, Alpha: 2}
+		if err := d.DispatchMACs(unary, []Access{all(c, true), all(a, false)}, pushBytes(&p), groups, "axpby", 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prof, err := d.StopProfile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]KernelTime{}
+	for _, k := range prof {
+		got[k.Name] = k
+		t.Logf("%-20s %3d calls %8.3f ms", k.Name, k.Calls, k.Ns/1e6)
+	}
+	f, u := got[shaders.ElementwiseFill], got[shaders.ElementwiseUnary]
+	if f.Calls != 12 || u.Calls != 12 || u.MACs != 36 || u.Bytes != 12*8*n || f.Ns <= 0 || u.Ns <= 0 {
+		t.Errorf("profile %+v", prof)
+	}
+	if err := d.Dispatch(fill, []Access{all(a, true)}, pushBytes(&ewPush{End: n, Inner: n, Dense: 1}), groups, "fill"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Sync(); err != nil || d.profile != nil {
+		t.Errorf("after StopProfile: %v, profile %v", err, d.profile)
+	}
+}
