@@ -93,8 +93,12 @@ func benchSpeed(c *cli.Context) error {
 		}
 		results = append(results, r)
 		if !c.Bool("json") {
-			fmt.Fprintf(c.App.Writer, "%-5s %s b%d %dx%d on %s (%s): %.1f ms/step (min %.1f, max %.1f over %d), %.2f img/s, peak memory %.2f GiB (%s)\n",
-				r.Mode, spec.Arch, r.Batch, r.Size, r.Size, r.Backend, r.Device, r.MedianMs, r.MinMs, r.MaxMs, len(r.Steps), r.ImagesPerS, float64(r.PeakMemory)/(1<<30), r.MemoryWhere)
+			inUse := ""
+			if r.PeakInUse > 0 {
+				inUse = fmt.Sprintf(", %.2f GiB at most in use", float64(r.PeakInUse)/(1<<30))
+			}
+			fmt.Fprintf(c.App.Writer, "%-5s %s b%d %dx%d on %s (%s): %.1f ms/step (min %.1f, max %.1f over %d), %.2f img/s, peak memory %.2f GiB (%s%s)\n",
+				r.Mode, spec.Arch, r.Batch, r.Size, r.Size, r.Backend, r.Device, r.MedianMs, r.MinMs, r.MaxMs, len(r.Steps), r.ImagesPerS, float64(r.PeakMemory)/(1<<30), r.MemoryWhere, inUse)
 			printProfile(c.App.Writer, r.Profile)
 		}
 	}
