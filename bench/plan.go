@@ -35,6 +35,10 @@ type PlanResult struct {
 	Submits    int `json:"submits"`
 	Copies     int `json:"copies"`
 	HostWaits  int `json:"host_waits"`
+	// Recorded counts the dispatches the host recorded in the step; the rest were replayed
+	// from a capture (Replays of them).
+	Recorded int `json:"recorded_dispatches"`
+	Replays  int `json:"replays"`
 	// MemoryBoundBytes sums the binding sizes of every dispatch of a kernel without
 	// multiply-adds: for those (elementwise, batch norm, pooling, resize, reductions, SGD) the
 	// bytes they read and write.
@@ -90,6 +94,7 @@ func MeasurePlan(b ops.Backend, cfg PlanConfig) (*PlanResult, error) {
 	}
 	res := &PlanResult{Mode: "infer", Model: cfg.Model, Device: d.Info.Name, Batch: cfg.Batch, Size: cfg.Size, Planned: d.Planning(),
 		Dispatches: st.Dispatches, Barriers: st.Barriers, Submits: st.Submits, Copies: st.Copies, HostWaits: st.HostWaits,
+		Recorded: st.Recorded, Replays: st.Replays,
 		PeakMemory: peak, Reserved: reserved}
 	if cfg.Train {
 		res.Mode = "train"
@@ -121,6 +126,7 @@ func (r *PlanResult) String() string {
 	}
 	fmt.Fprintf(&b, "%s %s b%d %dx%d on %s (%s), one steady-state step:\n", r.Mode, r.Model.Arch, r.Batch, r.Size, r.Size, r.Device, kind)
 	fmt.Fprintf(&b, "  dispatches %d, barriers %d, submits %d, copies %d, host waits %d\n", r.Dispatches, r.Barriers, r.Submits, r.Copies, r.HostWaits)
+	fmt.Fprintf(&b, "  dispatches recorded by the host %d (%d replays of captured steps)\n", r.Recorded, r.Replays)
 	fmt.Fprintf(&b, "  memory-bound traffic %.2f GB, multiply-adds %.1f G\n", float64(r.MemoryBoundBytes)/1e9, float64(r.MACs)/1e9)
 	fmt.Fprintf(&b, "  peak device memory %.2f GiB in use (%.2f GiB reserved)\n", float64(r.PeakMemory)/(1<<30), float64(r.Reserved)/(1<<30))
 	fmt.Fprintf(&b, "  %-26s %7s %12s %12s\n", "kernel", "calls", "GB", "GMAC")

@@ -236,6 +236,7 @@ func newWorkload(b ops.Backend, spec zoo.Spec, batch, size int, training bool) (
 			if err := settle(); err != nil {
 				return err
 			}
+			opt.ReleaseReplays() // their workspaces would count against later measurements
 			return b.Sync()
 		},
 	}, nil

@@ -204,3 +204,24 @@ func Registered() []string {
 	sort.Strings(names)
 	return names
 }
+
+// Capturer is implemented by backends that can record the kernel calls made between
+// BeginCapture and EndCapture once and replay them (ops/vk): the calls run as usual while
+// recorded, and the Replay runs them again on whatever the same tensors then hold, without the
+// host recording anything. Tensors allocated during the capture and not released by its end
+// (inputs copied in, results) stay valid and are rewritten by every replay; those released
+// become the replay's workspace; tensors from before must outlive the Replay. A copy to or from
+// the host during the capture ends it: EndCapture then returns an error, and the work has run
+// all the same.
+type Capturer interface {
+	BeginCapture() error
+	EndCapture() (Replay, error)
+}
+
+// Replay is a captured sequence of kernel calls.
+type Replay interface {
+	// Run submits the calls again, ordered after everything before and before everything after.
+	Run() error
+	// Release frees the replay's workspace and the tensors it kept.
+	Release() error
+}

@@ -401,3 +401,22 @@ func (t tracedTransformer) Permute(dst, x *tensor.Tensor, perm []int) error {
 }
 
 var _ Backend = (*tracer)(nil)
+
+// Same reports whether p and q were learned from the same sequence of kernel calls and
+// allocations (so a recording of one is a recording of the other, up to the values read).
+func (p *LivePlan) Same(q *LivePlan) bool {
+	if p == nil || q == nil || len(p.uses) != len(q.uses) || len(p.sizes) != len(q.sizes) {
+		return false
+	}
+	for i := range p.sizes {
+		if p.sizes[i] != q.sizes[i] {
+			return false
+		}
+	}
+	for i := range p.uses {
+		if !equalInt32(p.uses[i], q.uses[i]) {
+			return false
+		}
+	}
+	return true
+}

@@ -26,6 +26,9 @@ type SGD struct {
 	moms  map[string]*tensor.Tensor
 	offs  []int // element offset of each parameter in the flat buffers, and the total last
 	P     ops.SGDParams
+	// Eager records every training step afresh instead of replaying captured ones (replay.go).
+	Eager   bool
+	replays map[replayKey]*stepReplay
 }
 
 // NewSGD moves m's trainable parameters into one flat buffer on b (replacing each by a view of
@@ -33,7 +36,7 @@ type SGD struct {
 // the same update). Parameters replaced later (nn.MoveTo) leave the optimiser; load values with
 // nn.LoadState, which writes into the views.
 func NewSGD(b ops.Backend, m nn.Module, p ops.SGDParams) (*SGD, error) {
-	s := &SGD{b: b, slots: map[*tensor.Tensor]*tensor.Tensor{}, moms: map[string]*tensor.Tensor{}, P: p}
+	s := &SGD{b: b, slots: map[*tensor.Tensor]*tensor.Tensor{}, moms: map[string]*tensor.Tensor{}, P: p, replays: map[replayKey]*stepReplay{}}
 	var entries []nn.Entry
 	var names []string
 	total := 0

@@ -47,22 +47,23 @@ func (p *PendingLoss) Wait() (float64, error) {
 // StepAsync records one training step — forward, structure loss, backward, the guarded SGD
 // update — and returns without waiting for the device. The loss never goes through the host
 // before the update: the update kernel itself skips (and halts the optimiser) when the loss is
-// not finite, so the host can read step k's loss while step k+1 runs.
+// not finite, so the host can read step k's loss while step k+1 runs. On a backend that
+// captures (Vulkan) the step of each input shape is recorded once and then replayed (replay.go)
+// unless opt.Eager is set.
 func StepAsync(b ops.Backend, m nn.Segmenter, opt *SGD, images, masks *tensor.Tensor, form ops.StructureLossForm) (*PendingLoss, error) {
-	t := ops.NewTape(b)
-	defer t.Release()
-	t.SetGradSlots(opt.GradSlots())
-	loss := plannedForward(t, m, func(t *ops.Tape) *tensor.Tensor {
-		return t.StructureLoss(m.Forward(t, images), masks, form)
-	})
-	if err := t.Backward(loss); err != nil {
-		opt.ZeroGrad()
+	if c, ok := b.(ops.Capturer); ok && !opt.Eager {
+		return stepCaptured(c, b, m, opt, images, masks, form)
+	}
+	return stepEager(b, m, opt, images, masks, form)
+}
+
+// stepEager records a step afresh.
+func stepEager(b ops.Backend, m nn.Segmenter, opt *SGD, images, masks *tensor.Tensor, form ops.StructureLossForm) (*PendingLoss, error) {
+	loss, _, err := recordStep(b, m, opt, images, masks, form)
+	if err != nil {
 		return nil, err
 	}
-	defer b.Release(loss.Storage()) // kept by Backward, so Release leaves it
-	if err := opt.Step(loss); err != nil {
-		return nil, fmt.Errorf("sgd: %w", err)
-	}
+	defer b.Release(loss.Storage()) // kept by Backward, so the tape's Release left it
 	read, err := ops.ReadLater(b, loss)
 	if err != nil {
 		return nil, err
@@ -73,15 +74,14 @@ func StepAsync(b ops.Backend, m nn.Segmenter, opt *SGD, images, masks *tensor.Te
 // plannedForward runs forward on t releasing every intermediate at its last use: a dry run
 // first learns the liveness plan (ops.Tape.LearnPlan), and the host state it changed (batch-norm
 // counters) is restored before the real run. If the dry run fails, the real one reports why.
-func plannedForward(t *ops.Tape, m nn.Module, forward func(*ops.Tape) *tensor.Tensor) *tensor.Tensor {
-	counters := map[string]int64{}
-	nn.WalkCounters(m, "", func(name string, c nn.Counter) { counters[name] = *c.Ptr })
+func plannedForward(t *ops.Tape, m nn.Module, forward func(*ops.Tape) *tensor.Tensor) (*tensor.Tensor, *ops.LivePlan) {
+	counters := saveCounters(m)
 	plan, err := t.LearnPlan(func(d *ops.Tape) { forward(d) })
-	nn.WalkCounters(m, "", func(name string, c nn.Counter) { *c.Ptr = counters[name] })
+	restoreCounters(m, counters)
 	if err == nil {
 		t.UsePlan(plan)
 	}
-	return forward(t)
+	return forward(t), plan
 }
 
 // Predict returns sigmoid probabilities [N 1 H W] on the host for a batch on the backend,
@@ -90,7 +90,7 @@ func Predict(b ops.Backend, m nn.Segmenter, images *tensor.Tensor) ([]float32, e
 	t := ops.NewTape(b)
 	t.SetNoGrad(true)
 	defer t.Release()
-	p := plannedForward(t, m, func(t *ops.Tape) *tensor.Tensor { return t.Sigmoid(m.Forward(t, images)) })
+	p, _ := plannedForward(t, m, func(t *ops.Tape) *tensor.Tensor { return t.Sigmoid(m.Forward(t, images)) })
 	if err := t.Err(); err != nil {
 		return nil, err
 	}

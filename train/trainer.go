@@ -110,6 +110,7 @@ func (tr *Trainer) Run(ctx context.Context) error {
 		return fmt.Errorf("the run in %s already finished %d epochs; start a new run or raise --epochs", tr.Dir, tr.State.Epoch)
 	}
 	nBatches := tr.Data.BatchesPerEpoch()
+	defer tr.Opt.ReleaseReplays()
 	for e := tr.State.Epoch; e < tr.Cfg.Epochs; e++ {
 		lr := TriangularLR(tr.Cfg.LR, e, tr.Cfg.Epochs)
 		tr.Opt.P.LR = float32(lr)

@@ -80,6 +80,9 @@ type Stats struct {
 	// HostWaits counts the times the host blocked on the device: a Sync or Download with work in
 	// flight, a Pending read, or a command buffer reused before it had finished.
 	HostWaits int
+	// Replays counts replayed captures; their commands are counted as executed (Dispatches,
+	// Barriers, Kernels) but the host recorded none of them (Recorded counts those it did).
+	Replays, Recorded int
 	// Kernels holds per-kernel counts by kernel name.
 	Kernels map[string]KernelStats
 }
@@ -93,10 +96,38 @@ type KernelStats struct {
 	MACs  int64
 }
 
+// clone copies s with its own Kernels map.
+func (s Stats) clone() Stats {
+	out := s
+	out.Kernels = make(map[string]KernelStats, len(s.Kernels))
+	for k, v := range s.Kernels {
+		out.Kernels[k] = v
+	}
+	return out
+}
+
+// add adds the executed commands of o (a capture's) to s.
+func (s *Stats) add(o Stats) {
+	s.Dispatches += o.Dispatches
+	s.Barriers += o.Barriers
+	s.Copies += o.Copies
+	if s.Kernels == nil {
+		s.Kernels = map[string]KernelStats{}
+	}
+	for name, k := range o.Kernels {
+		t := s.Kernels[name]
+		t.Calls += k.Calls
+		t.Bytes += k.Bytes
+		t.MACs += k.MACs
+		s.Kernels[name] = t
+	}
+}
+
 // Sub returns the counts of s since an earlier snapshot.
 func (s Stats) Sub(before Stats) Stats {
 	out := Stats{Dispatches: s.Dispatches - before.Dispatches, Barriers: s.Barriers - before.Barriers,
 		Submits: s.Submits - before.Submits, Copies: s.Copies - before.Copies, HostWaits: s.HostWaits - before.HostWaits,
+		Replays: s.Replays - before.Replays, Recorded: s.Recorded - before.Recorded,
 		Kernels: map[string]KernelStats{}}
 	for name, k := range s.Kernels {
 		b := before.Kernels[name]
@@ -146,6 +177,12 @@ type Device struct {
 	// profiling: dispatches write timestamps (StartProfile); profile sums them by kernel.
 	profiling bool
 	profile   map[string]*KernelTime
+	// capture is the capture being recorded (BeginCapture); keptFrames are frames held by
+	// captures; barrierNext makes the next command start with a full barrier (after a replay,
+	// whose accesses the hazard tracker never saw).
+	capture     *captureState
+	keptFrames  int
+	barrierNext bool
 }
 
 // defaultPerSubmit is Options.MaxDispatchesPerSubmit's default.
@@ -323,12 +360,7 @@ func (d *Device) PushDescriptors() bool { return d.push }
 func (d *Device) Stats() Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := d.stats
-	st.Kernels = make(map[string]KernelStats, len(d.stats.Kernels))
-	for k, v := range d.stats.Kernels {
-		st.Kernels[k] = v
-	}
-	return st
+	return d.stats.clone()
 }
 
 // Planning reports whether the device only plans (OpenPlan): it records and allocates but

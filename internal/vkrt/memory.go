@@ -35,6 +35,9 @@ type Buffer struct {
 	off   int64
 	size  int64
 	freed bool
+	// pinned: an output of a live capture, whose replays write it; Free is deferred (freeWanted)
+	// until the capture is released.
+	pinned, freeWanted bool
 }
 
 // Size is the range's length in bytes (rounded up to the arena alignment).
@@ -56,9 +59,10 @@ type arena struct {
 	blocks    []*block
 	nextID    int
 	inUse     int64
-	peakInUse int64 // the most inUse since the last ResetMemoryPeak
-	peakTotal int64 // the most reserved (all blocks) since then
-	noReuse   bool  // Options.DebugNoReuse: freed ranges stay out of the free lists
+	peakInUse int64         // the most inUse since the last ResetMemoryPeak
+	peakTotal int64         // the most reserved (all blocks) since then
+	noReuse   bool          // Options.DebugNoReuse: freed ranges stay out of the free lists
+	onAlloc   func(*Buffer) // sees every range handed out (a capture in progress); under mu
 }
 
 func (d *Device) newArena(name string, memType uint32, host bool, blockSize int64) *arena {
@@ -128,6 +132,9 @@ func (a *arena) fit(size int64) *Buffer {
 	best.live++
 	a.inUse += size
 	a.peakInUse = max(a.peakInUse, a.inUse)
+	if a.onAlloc != nil {
+		a.onAlloc(b)
+	}
 	return b
 }
 
@@ -135,7 +142,16 @@ func (a *arena) fit(size int64) *Buffer {
 func (a *arena) free(b *Buffer) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.freeLocked(b)
+}
+
+// freeLocked is free with a.mu held.
+func (a *arena) freeLocked(b *Buffer) {
 	if b.freed {
+		return
+	}
+	if b.pinned {
+		b.freeWanted = true
 		return
 	}
 	b.freed = true
@@ -158,6 +174,29 @@ func (a *arena) free(b *Buffer) {
 		blk.free[i-1].size += blk.free[i].size
 		blk.free = append(blk.free[:i], blk.free[i+1:]...)
 	}
+}
+
+// take hands out exactly the range s of blk, which must be free; the caller holds a.mu.
+func (a *arena) take(blk *block, s span) (*Buffer, error) {
+	for i, f := range blk.free {
+		if f.off > s.off || f.end() < s.end() {
+			continue
+		}
+		// Split f into [f.off, s.off), s, [s.end, f.end).
+		rest := []span{}
+		if s.off > f.off {
+			rest = append(rest, span{f.off, s.off - f.off})
+		}
+		if f.end() > s.end() {
+			rest = append(rest, span{s.end(), f.end() - s.end()})
+		}
+		blk.free = append(blk.free[:i], append(rest, blk.free[i+1:]...)...)
+		blk.live++
+		a.inUse += s.size
+		a.peakInUse = max(a.peakInUse, a.inUse)
+		return &Buffer{a: a, blk: blk, off: s.off, size: s.size}, nil
+	}
+	return nil, fmt.Errorf("vkrt: internal: range [%d, %d) of block %d to reserve is not free", s.off, s.end(), blk.id)
 }
 
 // reserved is the bytes of all blocks.

@@ -40,6 +40,9 @@ func (d *Device) StartProfile() error {
 	if d.plan {
 		return errors.New("vkrt: a planning device executes nothing to time")
 	}
+	if d.capture != nil {
+		return errors.New("vkrt: no profiling during a capture")
+	}
 	if !d.Info.TimestampCompute || d.Info.TimestampPeriod <= 0 {
 		return fmt.Errorf("vkrt: %s has no compute-queue timestamps", d.Info.Name)
 	}

@@ -34,6 +34,8 @@ type frame struct {
 	qpool    vk.QueryPool
 	profiled bool
 	stamps   []stamp
+	// capturing: the frame records a capture (kept by the Capture after submission).
+	capturing, kept bool
 }
 
 // hostRead copies a staging range to Go memory once the frame's fence has signalled.
@@ -202,7 +204,7 @@ func (d *Device) begin() (*frame, error) {
 	case len(d.idle) > 0:
 		f = d.idle[len(d.idle)-1]
 		d.idle = d.idle[:len(d.idle)-1]
-	case len(d.frames) < maxFrames:
+	case len(d.frames)-d.keptFrames < maxFrames:
 		nf, err := d.newFrame()
 		if err != nil {
 			return nil, err
@@ -295,12 +297,14 @@ func (d *Device) DispatchMACs(k *Kernel, binds []Access, push []byte, groups [3]
 	if err != nil {
 		return err
 	}
-	barrier := (d.barEach || d.track.conflicts(binds)) && !d.noBar
+	barrier := (d.barEach || d.barrierNext || d.track.conflicts(binds)) && !d.noBar
+	d.barrierNext = false
 	if barrier {
 		d.track.reset()
 		d.stats.Barriers++
 	}
 	d.track.add(binds)
+	d.stats.Recorded++
 	if !d.plan {
 		if r := d.recordDispatch(f, k, binds, push, groups, barrier); r != vk.Success {
 			return check(r, "record dispatch %s (%s)", k.Name, label)
@@ -313,7 +317,7 @@ func (d *Device) DispatchMACs(k *Kernel, binds []Access, push []byte, groups [3]
 	if d.syncEach {
 		return d.syncLocked()
 	}
-	if f.commands >= d.perSub || f.stampsFull() {
+	if (f.commands >= d.perSub || f.stampsFull()) && !f.capturing {
 		return d.flush()
 	}
 	return nil
@@ -407,7 +411,9 @@ func sumRegions(regions []Region) int64 {
 // if the device ranges conflict with unsynchronised work.
 func (d *Device) recordCopy(f *frame, stage *Buffer, dev *Buffer, regions []Region, toDevice bool) {
 	acc := regionsAccess(dev, regions, toDevice)
-	if (d.barEach || d.track.conflicts(acc)) && !d.noBar {
+	barrier := (d.barEach || d.barrierNext || d.track.conflicts(acc)) && !d.noBar
+	d.barrierNext = false
+	if barrier {
 		if !d.plan {
 			C.chn_cmd_barrier(d.cd, f.cb, 0)
 		}
@@ -466,6 +472,7 @@ func (d *Device) Upload(dst *Buffer, regions []Region, data []byte) error {
 		stage.Free()
 		return err
 	}
+	d.stopCapture("an upload")
 	f, err := d.begin()
 	if err != nil {
 		stage.Free()
@@ -523,6 +530,7 @@ func (d *Device) read(src *Buffer, regions []Region, out []byte, p *Pending) (*f
 		stage.Free()
 		return nil, err
 	}
+	d.stopCapture("a copy to the host")
 	f, err := d.begin()
 	if err != nil {
 		stage.Free()
@@ -545,8 +553,8 @@ func (d *Device) Flush() error {
 
 func (d *Device) flush() error {
 	f := d.rec
-	if f == nil {
-		return d.err
+	if f == nil || f.capturing {
+		return d.err // a capture's command buffer is submitted by EndCapture
 	}
 	d.rec = nil
 	f.recording = false
@@ -610,7 +618,9 @@ func (d *Device) complete(f *frame) error {
 	if f.pool != nil {
 		C.chn_pool_reset(f.pool)
 	}
-	d.idle = append(d.idle, f)
+	if !f.kept {
+		d.idle = append(d.idle, f)
+	}
 	return perr
 }
 
@@ -627,6 +637,7 @@ func (d *Device) syncLocked() error {
 	if d.err != nil {
 		return d.err
 	}
+	d.stopCapture("a wait for the device")
 	if err := d.flush(); err != nil {
 		return err
 	}

@@ -572,3 +572,154 @@ func TestProfile(t *testing.T) {
 		t.Errorf("after StopProfile: %v, profile %v", err, d.profile)
 	}
 }
+
+// captureSequence captures out = 6·in through an intermediate, replays it for three more
+// inputs uploaded in between, and checks results, the reserved workspace and the pinned output.
+func captureSequence(t *testing.T, d *Device) Stats {
+	t.Helper()
+	unary := kernel(t, d, shaders.ElementwiseUnary, 64)
+	fill := kernel(t, d, shaders.ElementwiseFill, 64)
+	const n = 1000
+	all := func(buf *Buffer, w bool) Access { return Access{Buf: buf, Off: 0, Size: 4 * n, Write: w} }
+	groups := [3]uint32{(n + 63) / 64, 1, 1}
+	scale := func(dst, src *Buffer, a float32) {
+		p := ewPush{End: n, Inner: n, Stride: [4]uint32{n, n}, Dense: 1, Op: 6, Alpha: a}
+		if err := d.Dispatch(unary, []Access{all(dst, true), all(src, false)}, pushBytes(&p), groups, "axpby"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	input := func(k float32) []byte {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = k + float32(i)
+		}
+		return floatBytes(v)
+	}
+	check := func(out *Buffer, k float32) {
+		t.Helper()
+		got := make([]byte, 4*n)
+		if err := d.Download(out, []Region{{0, 4 * n}}, got); err != nil {
+			t.Fatal(err)
+		}
+		if d.Planning() {
+			return
+		}
+		for i, v := range floats(got) {
+			if want := 6 * (k + float32(i)); v != want {
+				t.Fatalf("out[%d] = %v, want %v", i, v, want)
+			}
+		}
+	}
+	in, _ := d.Alloc(4 * n)
+	defer in.Free()
+	if err := d.Upload(in, []Region{{0, 4 * n}}, input(1)); err != nil {
+		t.Fatal(err)
+	}
+	before := d.Stats()
+	if err := d.BeginCapture(); err != nil {
+		t.Fatal(err)
+	}
+	tmp, _ := d.Alloc(4 * n)
+	mid, _ := d.Alloc(4 * n)
+	scale(tmp, in, 2)
+	scale(mid, tmp, 3)
+	tmpOff := tmp.off
+	tmp.Free()
+	// The output takes the first intermediate's range: it must be pinned, not reserved.
+	out, _ := d.Alloc(4 * n)
+	if out.blk != tmp.blk || out.off != tmpOff {
+		t.Fatalf("best fit put the output at %d, not at the freed %d", out.off, tmpOff)
+	}
+	scale(out, mid, 1)
+	mid.Free()
+	c, err := d.EndCapture()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(out, 1)
+	// The workspace stays reserved: a new range never lands on the intermediate's.
+	other, _ := d.Alloc(4 * n)
+	if other.blk == mid.blk && other.off < mid.off+mid.size && mid.off < other.off+other.size {
+		t.Errorf("a new range [%d, %d) overlaps the capture's workspace at %d", other.off, other.off+other.size, mid.off)
+	}
+	p := ewPush{End: n, Inner: n, Dense: 1, Alpha: 7}
+	if err := d.Dispatch(fill, []Access{all(other, true)}, pushBytes(&p), groups, "fill"); err != nil {
+		t.Fatal(err)
+	}
+	for k := float32(2); k <= 4; k++ {
+		if err := d.Upload(in, []Region{{0, 4 * n}}, input(k)); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Replay(c); err != nil {
+			t.Fatal(err)
+		}
+		check(out, k)
+	}
+	out.Free()
+	if out.freed {
+		t.Error("a capture's output was freed while the capture lives")
+	}
+	if err := c.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if !out.freed {
+		t.Error("a capture's output freed during its life was not freed with it")
+	}
+	other.Free()
+	st := d.Stats().Sub(before)
+	if st.Replays != 3 || st.Dispatches != 13 || st.Recorded != 4 {
+		t.Errorf("stats %+v: want 3 replays, 13 dispatches executed, 4 recorded", st)
+	}
+	// A copy to the host inside a capture ends it; the work runs all the same.
+	if err := d.BeginCapture(); err != nil {
+		t.Fatal(err)
+	}
+	out2, _ := d.Alloc(4 * n)
+	tmp2, _ := d.Alloc(4 * n)
+	scale(tmp2, in, 2)
+	scale(out2, tmp2, 3)
+	check(out2, 4)
+	if _, err := d.EndCapture(); !errors.Is(err, ErrNotCaptured) {
+		t.Errorf("a capture with a download: %v, want ErrNotCaptured", err)
+	}
+	out2.Free()
+	tmp2.Free()
+	return st
+}
+
+// Record once, replay: a captured sequence replays correctly on new inputs, its workspace is
+// reserved and its outputs pinned; a planning device counts the same.
+func TestCaptureReplay(t *testing.T) {
+	d := openTest(t, Options{})
+	want := captureSequence(t, d)
+	p, err := OpenPlan(d.Info, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if got := captureSequence(t, p); !reflect.DeepEqual(got, want) {
+		t.Errorf("plan counted %+v, device %+v", got, want)
+	}
+}
+
+// The same under the validation layer with synchronization validation: replays of a command
+// buffer still pending and the barriers around them must raise no error.
+func TestCaptureReplayValidation(t *testing.T) {
+	d := openTest(t, Options{Validation: true})
+	d.ValidationMessages()
+	captureSequence(t, d)
+	if errs, warnings, text := d.ValidationMessages(); errs > 0 {
+		t.Fatalf("validation: %d errors, %d warnings:\n%s", errs, warnings, text)
+	}
+}
+
+func TestSpanArithmetic(t *testing.T) {
+	u := unionSpans([]span{{10, 5}, {0, 4}, {4, 2}, {14, 10}, {40, 1}})
+	if want := []span{{0, 6}, {10, 14}, {40, 1}}; !reflect.DeepEqual(u, want) {
+		t.Errorf("union %v, want %v", u, want)
+	}
+	d := subtractSpans(u, []span{{2, 1}, {12, 2}, {20, 30}})
+	if want := []span{{0, 2}, {3, 3}, {10, 2}, {14, 6}}; !reflect.DeepEqual(d, want) {
+		t.Errorf("difference %v, want %v", d, want)
+	}
+}

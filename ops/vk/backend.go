@@ -309,3 +309,26 @@ var (
 	_ ops.Backend     = (*Backend)(nil)
 	_ ops.AsyncReader = (*Backend)(nil)
 )
+
+// BeginCapture implements ops.Capturer (vkrt.Device.BeginCapture).
+func (b *Backend) BeginCapture() error { return b.dev.BeginCapture() }
+
+// EndCapture implements ops.Capturer.
+func (b *Backend) EndCapture() (ops.Replay, error) {
+	c, err := b.dev.EndCapture()
+	if err != nil {
+		return nil, err
+	}
+	return replay{b.dev, c}, nil
+}
+
+// replay is a vkrt.Capture as an ops.Replay.
+type replay struct {
+	d *vkrt.Device
+	c *vkrt.Capture
+}
+
+func (r replay) Run() error     { return r.d.Replay(r.c) }
+func (r replay) Release() error { return r.c.Release() }
+
+var _ ops.Capturer = (*Backend)(nil)
