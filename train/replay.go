@@ -110,7 +110,10 @@ func stepCaptured(c ops.Capturer, b ops.Backend, m nn.Segmenter, opt *SGD, image
 		return nil, err
 	}
 	if err := r.r.Run(); err != nil {
-		return nil, err
+		// A capture the backend can no longer replay (a later one failed): record afresh.
+		r.release(b)
+		delete(opt.replays, key)
+		return stepEager(b, m, opt, images, masks, form)
 	}
 	read, err := ops.ReadLater(b, r.loss)
 	if err != nil {

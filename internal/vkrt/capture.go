@@ -18,15 +18,23 @@ import (
 // which Replay submits again without recording a single command on the host. A replay reads and
 // writes exactly the byte ranges the recorded commands did, so those must hold the same tensors
 // each time:
-//   - ranges allocated during the capture and freed before its end (intermediates) become its
-//     workspace, reserved in the arena so nothing else is placed there while the capture lives;
-//   - ranges allocated during the capture and still live at its end (outputs: inputs copied in,
-//     the loss) are pinned: Free leaves them until the capture is released;
-//   - ranges from before the capture (parameters, optimiser state) are the caller's to keep.
-// A capture starts with a full barrier, and the command after a replay gets one, so replays are
-// ordered after everything submitted before and before everything after, and never overlap one
-// another. Copies to or from the host cannot be captured (their staging memory is per use): one
-// ends the capture early — what was recorded runs as usual and EndCapture reports ErrNotCaptured.
+//   - ranges allocated during the capture and freed before its end (intermediates) join the
+//     device's capture workspace, reserved in the arena so that no other allocation lands there
+//     while a capture lives. All captures share it (a new capture reuses the others' ranges), so
+//     it is as large as the largest capture, not their sum: multi-scale training's five shapes
+//     cost one workspace;
+//   - ranges allocated during the capture and still live at its end (outputs, such as a loss)
+//     are pinned: Free leaves them until the capture is released. An output may lie in another
+//     capture's workspace, so it holds its result until another capture runs (is recorded or
+//     replayed): read it right after its own replay;
+//   - ranges from before the capture (inputs, parameters, optimiser state) are the caller's to
+//     keep for the capture's life.
+// A capture starts with a full barrier, and the command after a replay gets one, so executions
+// are ordered after everything submitted before and before everything after, and never overlap
+// one another. Copies to or from the host cannot be captured (their staging memory is per use):
+// one ends the capture early — what was recorded runs as usual, EndCapture reports
+// ErrNotCaptured, and since allocations made after that may sit in the shared workspace, every
+// earlier capture is invalidated (Replay reports ErrNotCaptured).
 
 // ErrNotCaptured means a capture ended without a replayable result; its work ran normally.
 var ErrNotCaptured = errors.New("vkrt: not captured")
@@ -36,15 +44,16 @@ type Capture struct {
 	d        *Device
 	f        *frame
 	stats    Stats     // what one execution counts
-	reserved []*Buffer // the workspace
 	pinned   []*Buffer // the outputs
+	gen      int       // the workspace generation it was recorded in
 	released bool
 }
 
 // captureState is a capture in progress.
 type captureState struct {
 	c      *Capture
-	bufs   []*Buffer // every device allocation since BeginCapture
+	bufs   []*Buffer         // every device allocation since BeginCapture
+	prev   map[*block][]span // the shared workspace before it, freed for it to reuse
 	before Stats
 	err    error // why it stopped, if it did
 }
@@ -83,9 +92,15 @@ func (d *Device) BeginCapture() error {
 		}
 	}
 	f.capturing = true
-	cs := &captureState{c: &Capture{d: d, f: f}, before: d.stats.clone()}
+	cs := &captureState{c: &Capture{d: d, f: f}, before: d.stats.clone(), prev: map[*block][]span{}}
 	d.capture = cs
 	d.arena.mu.Lock()
+	// The shared workspace is free for this capture to reuse; EndCapture reserves it again.
+	for _, b := range d.workspace {
+		cs.prev[b.blk] = append(cs.prev[b.blk], span{b.off, b.size})
+		d.arena.freeLocked(b)
+	}
+	d.workspace = nil
 	d.arena.onAlloc = func(b *Buffer) { cs.bufs = append(cs.bufs, b) }
 	d.arena.mu.Unlock()
 	d.track.reset()
@@ -102,6 +117,7 @@ func (d *Device) stopCapture(why string) {
 	}
 	cs.err = fmt.Errorf("%w: %s", ErrNotCaptured, why)
 	cs.c.f.capturing = false
+	d.workspaceGen++ // the workspace was freed for this capture and may now hold anything
 	d.arena.mu.Lock()
 	d.arena.onAlloc = nil
 	d.arena.mu.Unlock()
@@ -135,11 +151,12 @@ func (d *Device) EndCapture() (*Capture, error) {
 		return nil, err
 	}
 	d.barrierNext = true
-	// Outputs stay pinned; the ranges of everything freed are reserved as the workspace.
+	// Outputs stay pinned; the ranges of everything freed, and the workspace as it was, are
+	// reserved as the workspace.
 	a := d.arena
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	freed, live := map[*block][]span{}, map[*block][]span{}
+	freed, live := cs.prev, map[*block][]span{}
 	for _, b := range cs.bufs {
 		if b.freed {
 			freed[b.blk] = append(freed[b.blk], span{b.off, b.size})
@@ -149,17 +166,20 @@ func (d *Device) EndCapture() (*Capture, error) {
 		c.pinned = append(c.pinned, b)
 		live[b.blk] = append(live[b.blk], span{b.off, b.size})
 	}
+	d.captures++
 	for blk, spans := range freed {
 		// An output may sit where an intermediate was before: it is pinned, not reserved.
 		for _, s := range subtractSpans(unionSpans(spans), unionSpans(live[blk])) {
 			r, err := a.take(blk, s)
 			if err != nil {
+				d.workspaceGen++
 				c.releaseLocked()
 				return nil, err
 			}
-			c.reserved = append(c.reserved, r)
+			d.workspace = append(d.workspace, r)
 		}
 	}
+	c.gen = d.workspaceGen
 	return c, nil
 }
 
@@ -170,6 +190,9 @@ func (d *Device) Replay(c *Capture) error {
 	defer d.mu.Unlock()
 	if c.released {
 		return errors.New("vkrt: replay of a released capture")
+	}
+	if c.gen != d.workspaceGen {
+		return fmt.Errorf("%w: a later capture failed and its memory may overlap this one's workspace", ErrNotCaptured)
 	}
 	if d.capture != nil {
 		return errors.New("vkrt: replay inside a capture")
@@ -220,8 +243,11 @@ func (c *Capture) releaseLocked() {
 	}
 	c.released = true
 	d := c.d
-	for _, b := range c.reserved {
-		d.arena.freeLocked(b)
+	if d.captures--; d.captures == 0 {
+		for _, b := range d.workspace {
+			d.arena.freeLocked(b)
+		}
+		d.workspace = nil
 	}
 	for _, b := range c.pinned {
 		b.pinned = false
@@ -229,7 +255,7 @@ func (c *Capture) releaseLocked() {
 			d.arena.freeLocked(b)
 		}
 	}
-	c.reserved, c.pinned = nil, nil
+	c.pinned = nil
 	if c.f.kept {
 		c.f.kept = false
 		c.f.capturing = false

@@ -183,6 +183,11 @@ type Device struct {
 	capture     *captureState
 	keptFrames  int
 	barrierNext bool
+	// workspace is the captures' shared reservation (capture.go), captures how many live,
+	// workspaceGen a count of failed captures: a capture from an older one cannot replay.
+	workspace    []*Buffer
+	captures     int
+	workspaceGen int
 }
 
 // defaultPerSubmit is Options.MaxDispatchesPerSubmit's default.

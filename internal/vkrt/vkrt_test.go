@@ -723,3 +723,103 @@ func TestSpanArithmetic(t *testing.T) {
 		t.Errorf("difference %v, want %v", d, want)
 	}
 }
+
+// Captures share one workspace: a second capture reuses the first's ranges, so the reservation
+// grows to the larger of the two, not their sum; interleaved replays stay correct when each
+// output is read right after its own replay.
+func TestCapturesShareWorkspace(t *testing.T) {
+	d := openTest(t, Options{})
+	unary := kernel(t, d, shaders.ElementwiseUnary, 64)
+	const n = 4096
+	groups := [3]uint32{n / 64, 1, 1}
+	all := func(buf *Buffer, w bool) Access { return Access{Buf: buf, Off: 0, Size: 4 * n, Write: w} }
+	scale := func(dst, src *Buffer, a float32) {
+		p := ewPush{End: n, Inner: n, Stride: [4]uint32{n, n}, Dense: 1, Op: 6, Alpha: a}
+		if err := d.Dispatch(unary, []Access{all(dst, true), all(src, false)}, pushBytes(&p), groups, "axpby"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in, _ := d.Alloc(4 * n)
+	defer in.Free()
+	if err := d.Upload(in, []Region{{0, 4 * n}}, floatBytes(make([]float32, n))); err != nil {
+		t.Fatal(err)
+	}
+	// out = k·(2·(3·in)) through two intermediates.
+	capture := func(k float32) (*Capture, *Buffer) {
+		if err := d.BeginCapture(); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := d.Alloc(4 * n)
+		b, _ := d.Alloc(4 * n)
+		scale(a, in, 3)
+		scale(b, a, 2)
+		a.Free()
+		out, _ := d.Alloc(4 * n)
+		scale(out, b, k)
+		b.Free()
+		c, err := d.EndCapture()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, out
+	}
+	inUse0, _ := d.MemoryInUse()
+	c1, out1 := capture(5)
+	inUse1, _ := d.MemoryInUse()
+	c2, out2 := capture(7)
+	inUse2, _ := d.MemoryInUse()
+	// The second capture adds only its output.
+	if inUse2-inUse1 != out2.size {
+		t.Errorf("second capture grew the memory in use by %d (first: %d); want only its output's %d", inUse2-inUse1, inUse1-inUse0, out2.size)
+	}
+	check := func(out *Buffer, want float32) {
+		t.Helper()
+		got := make([]byte, 4*n)
+		if err := d.Download(out, []Region{{0, 4 * n}}, got); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range floats(got) {
+			if v != want {
+				t.Fatalf("out[%d] = %v, want %v", i, v, want)
+			}
+		}
+	}
+	for i, k := range []float32{1, 2, 3} {
+		v := make([]float32, n)
+		for j := range v {
+			v[j] = k
+		}
+		if err := d.Upload(in, []Region{{0, 4 * n}}, floatBytes(v)); err != nil {
+			t.Fatal(err)
+		}
+		c, out, f := c1, out1, float32(5)
+		if i%2 == 1 {
+			c, out, f = c2, out2, 7
+		}
+		if err := d.Replay(c); err != nil {
+			t.Fatal(err)
+		}
+		check(out, 6*f*k)
+	}
+	// A capture ended by a transfer invalidates the others.
+	if err := d.BeginCapture(); err != nil {
+		t.Fatal(err)
+	}
+	check(out1, 6*5*3) // the last replay was c1's; reading it ends this capture
+	if _, err := d.EndCapture(); !errors.Is(err, ErrNotCaptured) {
+		t.Errorf("EndCapture after a download: %v", err)
+	}
+	if err := d.Replay(c1); !errors.Is(err, ErrNotCaptured) {
+		t.Errorf("replay after a failed capture: %v, want ErrNotCaptured", err)
+	}
+	for _, c := range []*Capture{c1, c2} {
+		if err := c.Release(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out1.Free()
+	out2.Free()
+	if got, _ := d.MemoryInUse(); got != inUse0 {
+		t.Errorf("%d bytes in use after releasing every capture, %d before", got, inUse0)
+	}
+}
