@@ -14,8 +14,8 @@ func benchPlanCommand() *cli.Command {
 		Name:  "plan",
 		Usage: "count one training or inference step on a Vulkan device without running it",
 		Description: `Runs a warm-up step and one counted step of the network on a planning Vulkan device:
-the backend chooses kernels, binds, allocates and records exactly as on the profiled GPU
-(--profile), but nothing executes. It reports, per step, the dispatches, hazard barriers,
+the backend chooses kernels, binds, allocates and records exactly as on the target GPU
+(--target), but nothing executes. It reports, per step, the dispatches, hazard barriers,
 submissions and host waits, the bytes bound by memory-bound kernels (everything but
 convolutions and matrix products), the multiply-adds of each compute kernel, and the
 allocator's peak device memory. A test checks these counts against a real lavapipe step.`,
@@ -23,7 +23,7 @@ allocator's peak device memory. A test checks these counts against a real lavapi
 			&cli.StringFlag{Name: "mode", Value: "both", Usage: "train, infer or both"},
 			&cli.IntFlag{Name: "batch", Value: 16, Usage: "images per step"},
 			&cli.IntFlag{Name: "size", Value: 352, Usage: "input size (square)"},
-			&cli.StringFlag{Name: "profile", Value: "h100", Usage: "device to plan for: h100, lavapipe, or local (this machine's chosen Vulkan device)"},
+			&cli.StringFlag{Name: "target", Value: "h100", Usage: "device to plan for: h100, lavapipe, or local (this machine's chosen Vulkan device)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 		}, modelFlags()...),
 		Action: benchPlan,
@@ -53,16 +53,16 @@ func benchPlan(c *cli.Context) error {
 		return usagef("--size", "must be at least 32, got %d", c.Int("size"))
 	}
 	var info vkrt.DeviceInfo
-	if p := c.String("profile"); p == "local" {
+	if p := c.String("target"); p == "local" {
 		devs, err := vkrt.Devices()
 		if err != nil {
-			return deviceErr(fmt.Errorf("--profile local: %w", err))
+			return deviceErr(fmt.Errorf("--target local: %w", err))
 		}
 		if info, err = vkrt.Choose(devs, c.String("device")); err != nil {
-			return deviceErr(fmt.Errorf("--profile local: %w", err))
+			return deviceErr(fmt.Errorf("--target local: %w", err))
 		}
 	} else if info, err = vkrt.Profile(p); err != nil {
-		return usagef("--profile", "%v", err)
+		return usagef("--target", "%v", err)
 	}
 	var results []*bench.PlanResult
 	for _, tr := range modes {
