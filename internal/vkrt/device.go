@@ -161,7 +161,7 @@ type Device struct {
 	staging  *arena
 	modules  map[string]C.VkShaderModule
 	kernels  map[string]*Kernel
-	frames   []*frame // every command buffer created, at most maxFrames
+	frames   []*frame // every command buffer created: at most maxFrames besides captures'
 	rec      *frame   // the one being recorded, if any
 	idle     []*frame // finished and ready to record
 	inflight []*frame // submitted, in submission order

@@ -204,7 +204,7 @@ func (d *Device) begin() (*frame, error) {
 	case len(d.idle) > 0:
 		f = d.idle[len(d.idle)-1]
 		d.idle = d.idle[:len(d.idle)-1]
-	case len(d.frames)-d.keptFrames < maxFrames:
+	case len(d.frames)-d.keptFrames < maxFrames || len(d.inflight) == 0:
 		nf, err := d.newFrame()
 		if err != nil {
 			return nil, err
@@ -490,8 +490,8 @@ func (d *Device) Upload(dst *Buffer, regions []Region, data []byte) error {
 // Download copies regions of src into out (consecutive regions to consecutive chunks) and waits
 // for it, and so for everything recorded before. On a planning device out is zeroed.
 func (d *Device) Download(src *Buffer, regions []Region, out []byte) error {
-	if len(out) > 0 {
-		if _, err := d.read(src, regions, out, nil); err != nil {
+	if len(out) > 0 || sumRegions(regions) > 0 {
+		if err := d.read(src, regions, out, nil); err != nil {
 			return err
 		}
 	}
@@ -507,7 +507,7 @@ func (d *Device) ReadAsync(src *Buffer, regions []Region) (*Pending, error) {
 		p.done = true
 		return p, nil
 	}
-	if _, err := d.read(src, regions, p.out, p); err != nil {
+	if err := d.read(src, regions, p.out, p); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -515,33 +515,33 @@ func (d *Device) ReadAsync(src *Buffer, regions []Region) (*Pending, error) {
 
 // read records a copy of src's regions into a staging range that is copied to out when its
 // command buffer has finished.
-func (d *Device) read(src *Buffer, regions []Region, out []byte, p *Pending) (*frame, error) {
+func (d *Device) read(src *Buffer, regions []Region, out []byte, p *Pending) error {
 	n := sumRegions(regions)
 	if int64(len(out)) != n {
-		return nil, fmt.Errorf("vkrt: download: %d bytes of room for regions of %d", len(out), n)
+		return fmt.Errorf("vkrt: download: %d bytes of room for regions of %d", len(out), n)
 	}
 	stage, err := d.staging.alloc(n)
 	if err != nil {
-		return nil, fmt.Errorf("vkrt: download %s: %w", bytesStr(n), err)
+		return fmt.Errorf("vkrt: download %s: %w", bytesStr(n), err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.checkAccess("download", regionsAccess(src, regions, false)); err != nil {
 		stage.Free()
-		return nil, err
+		return err
 	}
 	d.stopCapture("a copy to the host")
 	f, err := d.begin()
 	if err != nil {
 		stage.Free()
-		return nil, err
+		return err
 	}
 	f.staging = append(f.staging, stage)
 	d.recordCopy(f, stage, src, regions, false)
 	f.hostReads = append(f.hostReads, hostRead{src: stage, dst: out, done: p})
 	f.hostBarrier = true
 	f.label("download", bytesStr(n))
-	return f, nil
+	return nil
 }
 
 // Flush submits what has been recorded without waiting.
