@@ -51,7 +51,7 @@ func (s *dryStorage) Len() int { return s.n }
 // forward code changes (batch-norm counters) is the caller's to restore.
 func (t *Tape) LearnPlan(forward func(dry *Tape)) (*LivePlan, error) {
 	run := &planRun{plan: &LivePlan{}, dry: true, index: map[tensor.Storage]int32{}}
-	d := NewTape(&tracer{Backend: t.b, run: run})
+	d := NewTape(&tracer{inner: t.b, run: run})
 	d.noGrad = t.noGrad
 	d.slots = t.slots
 	forward(d)
@@ -94,9 +94,9 @@ func (t *Tape) UsePlan(p *LivePlan) {
 		return
 	}
 	if tr, ok := t.b.(*tracer); ok {
-		t.b = tr.Backend
+		t.b = tr.inner
 	}
-	t.b = &tracer{Backend: t.b, run: &planRun{plan: p, index: map[tensor.Storage]int32{}}, tape: t}
+	t.b = &tracer{inner: t.b, run: &planRun{plan: p, index: map[tensor.Storage]int32{}}, tape: t}
 }
 
 // PlanDiverged reports whether the tape's kernel calls departed from its plan (from then on
@@ -111,17 +111,21 @@ func (t *Tape) PlanDiverged() (bool, string) {
 // endPlan stops following the plan (Backward's rules are not part of it).
 func (t *Tape) endPlan() {
 	if tr, ok := t.b.(*tracer); ok && !tr.run.dry {
-		t.b = tr.Backend
+		t.b = tr.inner
 	}
 }
 
 // tracer is the backend a planned or dry tape runs on: every kernel call passes its tensors to
-// use before (dry: instead of) running.
+// use before (dry: instead of) running. It wraps every Backend method explicitly (it does not
+// embed the interface), so a method added to Backend fails to compile here until it is traced:
+// an untraced kernel would run on a dry run's placeholders, or escape the liveness check.
 type tracer struct {
-	Backend
-	run  *planRun
-	tape *Tape // the real tape whose storages are released; nil when dry
+	inner Backend
+	run   *planRun
+	tape  *Tape // the real tape whose storages are released; nil when dry
 }
+
+func (tr *tracer) Name() string { return tr.inner.Name() }
 
 // use notes one kernel call that writes ts[:writes] and reads the rest; it reports whether
 // the kernel must be skipped (dry run).
@@ -208,7 +212,7 @@ func (tr *tracer) Alloc(shape tensor.Shape) (*tensor.Tensor, error) {
 			x, err = tensor.New(&dryStorage{shape.Numel()}, shape)
 		}
 	} else {
-		x, err = tr.Backend.Alloc(shape)
+		x, err = tr.inner.Alloc(shape)
 	}
 	if err != nil {
 		return nil, err
@@ -227,19 +231,19 @@ func (tr *tracer) Alloc(shape tensor.Shape) (*tensor.Tensor, error) {
 
 func (tr *tracer) Release(s tensor.Storage) {
 	if !tr.run.dry {
-		tr.Backend.Release(s)
+		tr.inner.Release(s)
 	}
 }
 
 func (tr *tracer) Upload(dst *tensor.Tensor, src []float32) error {
-	return tr.kernel("upload", func() error { return tr.Backend.Upload(dst, src) }, 1, dst)
+	return tr.kernel("upload", func() error { return tr.inner.Upload(dst, src) }, 1, dst)
 }
 
 func (tr *tracer) Download(src *tensor.Tensor) ([]float32, error) {
 	if tr.use("download", 0, src) {
 		return make([]float32, src.Numel()), nil
 	}
-	v, err := tr.Backend.Download(src)
+	v, err := tr.inner.Download(src)
 	if err == nil {
 		tr.done()
 	}
@@ -250,118 +254,118 @@ func (tr *tracer) Sync() error {
 	if tr.run.dry {
 		return nil
 	}
-	return tr.Backend.Sync()
+	return tr.inner.Sync()
 }
 
 func (tr *tracer) Fill(dst *tensor.Tensor, v float32) error {
-	return tr.kernel("fill", func() error { return tr.Backend.Fill(dst, v) }, 1, dst)
+	return tr.kernel("fill", func() error { return tr.inner.Fill(dst, v) }, 1, dst)
 }
 
 func (tr *tracer) Copy(dst, src *tensor.Tensor) error {
-	return tr.kernel("copy", func() error { return tr.Backend.Copy(dst, src) }, 1, dst, src)
+	return tr.kernel("copy", func() error { return tr.inner.Copy(dst, src) }, 1, dst, src)
 }
 
 func (tr *tracer) Unary(op UnaryOp, dst, x *tensor.Tensor) error {
-	return tr.kernel(op.String(), func() error { return tr.Backend.Unary(op, dst, x) }, 1, dst, x)
+	return tr.kernel(op.String(), func() error { return tr.inner.Unary(op, dst, x) }, 1, dst, x)
 }
 
 func (tr *tracer) UnaryGrad(op UnaryOp, dst, gy, x, y *tensor.Tensor) error {
-	return tr.kernel(op.String()+" grad", func() error { return tr.Backend.UnaryGrad(op, dst, gy, x, y) }, 1, dst, gy, x, y)
+	return tr.kernel(op.String()+" grad", func() error { return tr.inner.UnaryGrad(op, dst, gy, x, y) }, 1, dst, gy, x, y)
 }
 
 func (tr *tracer) Binary(op BinaryOp, dst, a, b *tensor.Tensor) error {
-	return tr.kernel(op.String(), func() error { return tr.Backend.Binary(op, dst, a, b) }, 1, dst, a, b)
+	return tr.kernel(op.String(), func() error { return tr.inner.Binary(op, dst, a, b) }, 1, dst, a, b)
 }
 
 func (tr *tracer) Axpby(dst, x *tensor.Tensor, alpha, beta float32) error {
-	return tr.kernel("axpby", func() error { return tr.Backend.Axpby(dst, x, alpha, beta) }, 1, dst, x)
+	return tr.kernel("axpby", func() error { return tr.inner.Axpby(dst, x, alpha, beta) }, 1, dst, x)
 }
 
 func (tr *tracer) Sum(dst, x *tensor.Tensor, axes Axes) error {
-	return tr.kernel("sum", func() error { return tr.Backend.Sum(dst, x, axes) }, 1, dst, x)
+	return tr.kernel("sum", func() error { return tr.inner.Sum(dst, x, axes) }, 1, dst, x)
 }
 
 func (tr *tracer) Expand(dst, src *tensor.Tensor, axes Axes, scale float32) error {
-	return tr.kernel("expand", func() error { return tr.Backend.Expand(dst, src, axes, scale) }, 1, dst, src)
+	return tr.kernel("expand", func() error { return tr.inner.Expand(dst, src, axes, scale) }, 1, dst, src)
 }
 
 func (tr *tracer) Conv2D(dst, x, w, bias *tensor.Tensor, p Conv2DParams) error {
-	return tr.kernel("conv2d", func() error { return tr.Backend.Conv2D(dst, x, w, bias, p) }, 1, dst, x, w, bias)
+	return tr.kernel("conv2d", func() error { return tr.inner.Conv2D(dst, x, w, bias, p) }, 1, dst, x, w, bias)
 }
 
 func (tr *tracer) Conv2DGradInput(dst, gy, w *tensor.Tensor, p Conv2DParams) error {
-	return tr.kernel("conv2d grad input", func() error { return tr.Backend.Conv2DGradInput(dst, gy, w, p) }, 1, dst, gy, w)
+	return tr.kernel("conv2d grad input", func() error { return tr.inner.Conv2DGradInput(dst, gy, w, p) }, 1, dst, gy, w)
 }
 
 func (tr *tracer) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p Conv2DParams) error {
-	return tr.kernel("conv2d grad weight", func() error { return tr.Backend.Conv2DGradWeight(dst, x, gy, p) }, 1, dst, x, gy)
+	return tr.kernel("conv2d grad weight", func() error { return tr.inner.Conv2DGradWeight(dst, x, gy, p) }, 1, dst, x, gy)
 }
 
 func (tr *tracer) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar *tensor.Tensor, p BatchNormParams) error {
 	return tr.kernel("batch_norm2d", func() error {
-		return tr.Backend.BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar, p)
+		return tr.inner.BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar, p)
 	}, 3, dst, mean, invStd, x, gamma, beta, runMean, runVar)
 }
 
 func (tr *tracer) BatchNormEval(dst, x, gamma, beta, runMean, runVar *tensor.Tensor, p BatchNormParams) error {
 	return tr.kernel("batch_norm2d", func() error {
-		return tr.Backend.BatchNormEval(dst, x, gamma, beta, runMean, runVar, p)
+		return tr.inner.BatchNormEval(dst, x, gamma, beta, runMean, runVar, p)
 	}, 1, dst, x, gamma, beta, runMean, runVar)
 }
 
 func (tr *tracer) BatchNormGrad(gx, gGamma, gBeta, gy, x, gamma, mean, invStd *tensor.Tensor, batchStats bool) error {
 	return tr.kernel("batch_norm2d grad", func() error {
-		return tr.Backend.BatchNormGrad(gx, gGamma, gBeta, gy, x, gamma, mean, invStd, batchStats)
+		return tr.inner.BatchNormGrad(gx, gGamma, gBeta, gy, x, gamma, mean, invStd, batchStats)
 	}, 3, gx, gGamma, gBeta, gy, x, gamma, mean, invStd)
 }
 
 func (tr *tracer) MaxPool2D(dst, x *tensor.Tensor, p PoolParams) error {
-	return tr.kernel("max_pool2d", func() error { return tr.Backend.MaxPool2D(dst, x, p) }, 1, dst, x)
+	return tr.kernel("max_pool2d", func() error { return tr.inner.MaxPool2D(dst, x, p) }, 1, dst, x)
 }
 
 func (tr *tracer) MaxPool2DGrad(gx, gy, x *tensor.Tensor, p PoolParams) error {
-	return tr.kernel("max_pool2d grad", func() error { return tr.Backend.MaxPool2DGrad(gx, gy, x, p) }, 1, gx, gy, x)
+	return tr.kernel("max_pool2d grad", func() error { return tr.inner.MaxPool2DGrad(gx, gy, x, p) }, 1, gx, gy, x)
 }
 
 func (tr *tracer) AvgPool2D(dst, x *tensor.Tensor, p PoolParams) error {
-	return tr.kernel("avg_pool2d", func() error { return tr.Backend.AvgPool2D(dst, x, p) }, 1, dst, x)
+	return tr.kernel("avg_pool2d", func() error { return tr.inner.AvgPool2D(dst, x, p) }, 1, dst, x)
 }
 
 func (tr *tracer) AvgPool2DGrad(gx, gy *tensor.Tensor, p PoolParams) error {
-	return tr.kernel("avg_pool2d grad", func() error { return tr.Backend.AvgPool2DGrad(gx, gy, p) }, 1, gx, gy)
+	return tr.kernel("avg_pool2d grad", func() error { return tr.inner.AvgPool2DGrad(gx, gy, p) }, 1, gx, gy)
 }
 
 func (tr *tracer) ResizeBilinear(dst, x *tensor.Tensor, alignCorners bool) error {
-	return tr.kernel("resize_bilinear", func() error { return tr.Backend.ResizeBilinear(dst, x, alignCorners) }, 1, dst, x)
+	return tr.kernel("resize_bilinear", func() error { return tr.inner.ResizeBilinear(dst, x, alignCorners) }, 1, dst, x)
 }
 
 func (tr *tracer) ResizeBilinearGrad(gx, gy *tensor.Tensor, alignCorners bool) error {
-	return tr.kernel("resize_bilinear grad", func() error { return tr.Backend.ResizeBilinearGrad(gx, gy, alignCorners) }, 1, gx, gy)
+	return tr.kernel("resize_bilinear grad", func() error { return tr.inner.ResizeBilinearGrad(gx, gy, alignCorners) }, 1, gx, gy)
 }
 
 func (tr *tracer) BCEWithLogits(dst, x, target *tensor.Tensor) error {
-	return tr.kernel("bce", func() error { return tr.Backend.BCEWithLogits(dst, x, target) }, 1, dst, x, target)
+	return tr.kernel("bce", func() error { return tr.inner.BCEWithLogits(dst, x, target) }, 1, dst, x, target)
 }
 
 func (tr *tracer) BCEWithLogitsGrad(gx, gy, x, target *tensor.Tensor) error {
-	return tr.kernel("bce grad", func() error { return tr.Backend.BCEWithLogitsGrad(gx, gy, x, target) }, 1, gx, gy, x, target)
+	return tr.kernel("bce grad", func() error { return tr.inner.BCEWithLogitsGrad(gx, gy, x, target) }, 1, gx, gy, x, target)
 }
 
 func (tr *tracer) StructureLoss(dst, x, mask *tensor.Tensor, form StructureLossForm) error {
-	return tr.kernel("structure_loss", func() error { return tr.Backend.StructureLoss(dst, x, mask, form) }, 1, dst, x, mask)
+	return tr.kernel("structure_loss", func() error { return tr.inner.StructureLoss(dst, x, mask, form) }, 1, dst, x, mask)
 }
 
 func (tr *tracer) StructureLossGrad(gx, gLoss, x, mask *tensor.Tensor, form StructureLossForm) error {
-	return tr.kernel("structure_loss grad", func() error { return tr.Backend.StructureLossGrad(gx, gLoss, x, mask, form) }, 1, gx, gLoss, x, mask)
+	return tr.kernel("structure_loss grad", func() error { return tr.inner.StructureLossGrad(gx, gLoss, x, mask, form) }, 1, gx, gLoss, x, mask)
 }
 
 func (tr *tracer) SGDStep(param, grad, momentum, loss, halt *tensor.Tensor, p SGDParams) error {
-	return tr.kernel("sgd", func() error { return tr.Backend.SGDStep(param, grad, momentum, loss, halt, p) }, 3, param, grad, momentum, loss, halt)
+	return tr.kernel("sgd", func() error { return tr.inner.SGDStep(param, grad, momentum, loss, halt, p) }, 3, param, grad, momentum, loss, halt)
 }
 
 // transformer returns the wrapped backend's TransformerKernels, traced.
 func (tr *tracer) transformer() (TransformerKernels, bool) {
-	k, ok := tr.Backend.(TransformerKernels)
+	k, ok := tr.inner.(TransformerKernels)
 	if !ok {
 		return nil, false
 	}
