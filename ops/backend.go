@@ -134,8 +134,12 @@ type Backend interface {
 	StructureLoss(dst, x, mask *tensor.Tensor, form StructureLossForm) error
 	StructureLossGrad(gx, gLoss, x, mask *tensor.Tensor, form StructureLossForm) error
 
-	// SGDStep updates param and its momentum buffer in place from grad (torch.optim.SGD).
-	SGDStep(param, grad, momentum *tensor.Tensor, p SGDParams) error
+	// SGDStep updates param and its momentum buffer in place from grad (torch.optim.SGD). With
+	// loss and halt given (one element each) the update is guarded: it is skipped when halt[0] is
+	// non-zero or loss[0] is not finite, and then halt[0] is set to 1, so a non-finite loss stops
+	// this and every later guarded update until the host clears halt, without the host having to
+	// read the loss first. Both nil: unguarded.
+	SGDStep(param, grad, momentum, loss, halt *tensor.Tensor, p SGDParams) error
 }
 
 // TransformerKernels are the kernels of the attention baselines (TransUNet, UTNet): batched
@@ -199,4 +203,25 @@ func Registered() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Capturer is implemented by backends that can record the kernel calls made between
+// BeginCapture and EndCapture once and replay them (ops/vk): the calls run as usual while
+// recorded, and the Replay runs them again on whatever the same tensors then hold, without the
+// host recording anything. Tensors allocated during the capture and not released by its end
+// (inputs copied in, results) stay valid and are rewritten by every replay; those released
+// become the replay's workspace; tensors from before must outlive the Replay. A copy to or from
+// the host during the capture ends it: EndCapture then returns an error, and the work has run
+// all the same.
+type Capturer interface {
+	BeginCapture() error
+	EndCapture() (Replay, error)
+}
+
+// Replay is a captured sequence of kernel calls.
+type Replay interface {
+	// Run submits the calls again, ordered after everything before and before everything after.
+	Run() error
+	// Release frees the replay's workspace and the tensors it kept.
+	Release() error
 }

@@ -60,8 +60,8 @@ func (t *Tape) BatchNorm2D(x, gamma, beta, runMean, runVar *tensor.Tensor, train
 	t.record(op, []*tensor.Tensor{y}, []*tensor.Tensor{x, gamma, beta}, []*tensor.Tensor{x, mean, invStd},
 		func(gys []*tensor.Tensor) []*tensor.Tensor {
 			gx := t.alloc(x.Shape(), op+" grad")
-			gg := t.alloc(gamma.Shape(), op+" grad")
-			gb := t.alloc(beta.Shape(), op+" grad")
+			gg := t.allocGrad(gamma, op+" grad")
+			gb := t.allocGrad(beta, op+" grad")
 			if gx == nil || gg == nil || gb == nil {
 				return nil
 			}

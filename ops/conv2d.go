@@ -33,12 +33,12 @@ func (t *Tape) Conv2D(x, w, bias *tensor.Tensor, p Conv2DParams) *tensor.Tensor 
 				}
 			}
 			if w.RequiresGrad() {
-				if gw = t.alloc(w.Shape(), op+" grad weight"); gw != nil {
+				if gw = t.allocGrad(w, op+" grad weight"); gw != nil {
 					t.check(t.b.Conv2DGradWeight(gw, x, gy, p), fmt.Sprintf("%s grad weight %v (%v)", op, w.Shape(), p))
 				}
 			}
 			if bias != nil && bias.RequiresGrad() {
-				if gb = t.alloc(bias.Shape(), op+" grad bias"); gb != nil {
+				if gb = t.allocGrad(bias, op+" grad bias"); gb != nil {
 					t.check(t.b.Sum(gb, gy, AxesNHW), op+" grad bias")
 				}
 			}

@@ -29,6 +29,11 @@ type Tape struct {
 	owned map[tensor.Storage]bool
 	// produced marks outputs of recorded ops; trainable tensors not in it are leaves.
 	produced map[*tensor.Tensor]bool
+	// slots are where leaves' gradients go (SetGradSlots); uses counts, during Backward, the
+	// recorded ops reading each slotted leaf, and slotted the leaves whose slot a rule wrote.
+	slots   map[*tensor.Tensor]*tensor.Tensor
+	uses    map[*tensor.Tensor]int
+	slotted map[*tensor.Tensor]bool
 }
 
 // node is one recorded op: its outputs, the inputs that need gradients, the tensors its backward
@@ -45,6 +50,13 @@ type node struct {
 func NewTape(b Backend) *Tape {
 	return &Tape{b: b, kept: map[tensor.Storage]bool{}, owned: map[tensor.Storage]bool{}, produced: map[*tensor.Tensor]bool{}}
 }
+
+// SetGradSlots makes Backward write the gradient of each leaf x with a slot into slots[x], a
+// tensor of x's shape that the caller owns (a view of an optimiser's flat gradient buffer), and
+// set x.Grad to it. A rule computes a single-use leaf's gradient straight into its slot; other
+// gradients are copied or added there. Leaves that get no gradient keep Grad nil, and a leaf
+// whose Grad is already set accumulates into it as usual.
+func (t *Tape) SetGradSlots(slots map[*tensor.Tensor]*tensor.Tensor) { t.slots = slots }
 
 // Backend is the backend the tape's ops run on.
 func (t *Tape) Backend() Backend { return t.b }
@@ -127,6 +139,17 @@ func (t *Tape) alloc(shape tensor.Shape, op string) *tensor.Tensor {
 	return y
 }
 
+// allocGrad returns where a backward rule writes the gradient of input x: x's gradient slot when
+// x is a slotted leaf that this is the only recorded use of and that has no gradient yet, else a
+// new tape-owned tensor.
+func (t *Tape) allocGrad(x *tensor.Tensor, op string) *tensor.Tensor {
+	if s := t.slots[x]; s != nil && x.Grad == nil && t.uses[x] == 1 && !t.slotted[x] && t.isLeaf(x) {
+		t.slotted[x] = true
+		return s
+	}
+	return t.alloc(x.Shape(), op)
+}
+
 // needsGrad reports whether any of ins is (or depends on) a trainable tensor.
 func (t *Tape) needsGrad(ins ...*tensor.Tensor) bool {
 	if t.noGrad {
@@ -165,6 +188,7 @@ func (t *Tape) Backward(loss *tensor.Tensor) error {
 	if !loss.RequiresGrad() {
 		return errors.New("backward: loss does not depend on any trainable tensor")
 	}
+	t.endPlan()
 	t.Keep(loss)
 
 	// The last backward rule to run (the earliest node in tape order) that reads each storage;
@@ -187,6 +211,17 @@ func (t *Tape) Backward(loss *tensor.Tensor) error {
 	for s := range t.owned {
 		if _, used := lastUse[s]; !used {
 			t.releaseStorage(s)
+		}
+	}
+
+	t.uses, t.slotted = map[*tensor.Tensor]int{}, map[*tensor.Tensor]bool{}
+	if t.slots != nil {
+		for _, n := range t.nodes {
+			for _, x := range n.ins {
+				if x != nil && t.slots[x] != nil {
+					t.uses[x]++
+				}
+			}
 		}
 	}
 
@@ -254,6 +289,18 @@ func (g *gradSet) take(x *tensor.Tensor) *tensor.Tensor {
 
 // accumulate adds gx to the gradient of x: into x.Grad for leaves, into the pending set otherwise.
 func (t *Tape) accumulate(g *gradSet, x, gx *tensor.Tensor) {
+	if slot := t.slots[x]; slot != nil && t.isLeaf(x) && x.Grad == nil {
+		if gx != slot {
+			if !t.check(t.b.Copy(slot, gx), "copy gradient of "+x.String()) {
+				return
+			}
+			if g.refs[gx.Storage()] == 0 {
+				t.release(gx)
+			}
+		}
+		x.Grad = slot
+		return
+	}
 	if t.isLeaf(x) {
 		if x.Grad == nil {
 			// The gradient becomes the leaf's and must outlive the tape. A view of a larger gradient
@@ -308,6 +355,7 @@ func (t *Tape) releaseStorage(s tensor.Storage) {
 // Release frees every tensor the tape still owns except kept ones, and clears the record. Call it
 // at the end of each step.
 func (t *Tape) Release() {
+	t.endPlan()
 	for s := range t.owned {
 		if !t.kept[s] {
 			t.b.Release(s)

@@ -54,3 +54,37 @@ func ToHost(b Backend, x *tensor.Tensor) ([]float32, error) {
 	}
 	return v, nil
 }
+
+// AsyncReader is implemented by backends that can copy a tensor to the host without waiting:
+// ReadAsync records the copy, submits the work recorded so far, and returns a function that
+// waits for the copy alone and returns the values. Work recorded later keeps running.
+type AsyncReader interface {
+	ReadAsync(x *tensor.Tensor) (func() ([]float32, error), error)
+}
+
+// ReadLater starts copying x to the host and returns a function that waits for the values.
+// The tensor may be released once ReadLater returns. On backends that are not AsyncReaders the
+// copy happens at once.
+func ReadLater(b Backend, x *tensor.Tensor) (func() ([]float32, error), error) {
+	if x == nil {
+		return nil, fmt.Errorf("read tensor: nil tensor")
+	}
+	if ar, ok := b.(AsyncReader); ok {
+		wait, err := ar.ReadAsync(x)
+		if err != nil {
+			return nil, fmt.Errorf("read %v from %s: %w", x, b.Name(), err)
+		}
+		return func() ([]float32, error) {
+			v, err := wait()
+			if err != nil {
+				return nil, fmt.Errorf("read %v from %s: %w", x, b.Name(), err)
+			}
+			return v, nil
+		}, nil
+	}
+	v, err := ToHost(b, x)
+	if err != nil {
+		return nil, err
+	}
+	return func() ([]float32, error) { return v, nil }, nil
+}

@@ -34,7 +34,7 @@ const (
 	ReduceSumRows        = "reduce_sum_rows"         // sum each row of partials, one workgroup per row: reduce.comp SUM_ROWS
 	ResizeBilinear       = "resize_bilinear"         // bilinear resize from tap tables: resize_bilinear.comp
 	ResizeBilinearGrad   = "resize_bilinear_grad"    // bilinear resize gradient (gather): resize_bilinear_grad.comp
-	SGD                  = "sgd"                     // SGD step with momentum, nesterov, weight decay: sgd.comp
+	SGD                  = "sgd"                     // SGD step with momentum, nesterov, weight decay, non-finite guard: sgd.comp
 	Softmax              = "softmax"                 // softmax over the last dimension: softmax.comp SOFTMAX
 	SoftmaxGrad          = "softmax_grad"            // softmax gradient: softmax.comp SOFTMAX_GRAD
 	StructureLossBoxRows = "structure_loss_box_rows" // 31-wide row box sums of the mask: structure_loss.comp SL_BOX_ROWS
@@ -76,7 +76,7 @@ var Bindings = map[string]int{
 	ReduceSumRows:        2,
 	ResizeBilinear:       3,
 	ResizeBilinearGrad:   3,
-	SGD:                  3,
+	SGD:                  5,
 	Softmax:              2,
 	SoftmaxGrad:          3,
 	StructureLossBoxRows: 2,

@@ -1,21 +1,34 @@
 #version 450
 // One torch.optim.SGD step (dampening 0) on contiguous tensors, in place:
 // g = grad + wd·param; buf = m·buf + g; step = nesterov ? g + m·buf : buf; param −= lr·step.
-// Oracle: ops/cpu/sgd.go SGDStep.
+// Guarded (p.guard = 1): nothing is updated when the loss is not finite or the halt flag is
+// already set, and then the flag is set, so a non-finite loss stops this and every later update
+// without the host reading it first. Oracle: ops/cpu/sgd.go SGDStep.
 
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) buffer Param { float w[]; };
 layout(std430, binding = 1) readonly buffer Grad { float g[]; };
 layout(std430, binding = 2) buffer Mom { float buf[]; };
+layout(std430, binding = 3) readonly buffer Loss { float loss[]; };
+layout(std430, binding = 4) buffer Halt { float halt[]; };
 
 layout(push_constant) uniform Push {
 	uint start, end, woff, goff, boff;
 	float lr, momentum, wd;
 	uint nesterov;
+	uint guard, loff, hoff;
 } p;
 
 void main() {
+	if (p.guard != 0) {
+		float l = loss[p.loff];
+		if (isnan(l) || isinf(l) || halt[p.hoff] != 0.0) {
+			// Every invocation takes this branch alike; they all store the same value.
+			halt[p.hoff] = 1.0;
+			return;
+		}
+	}
 	uint step = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
 	for (uint i = p.start + gl_GlobalInvocationID.x; i < p.end; i += step) {
 		float wi = w[p.woff + i];

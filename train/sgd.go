@@ -11,54 +11,194 @@ import (
 )
 
 // SGD is torch.optim.SGD over a model's trainable parameters, with one momentum buffer each.
+//
+// The parameters live as views into one flat buffer, and so do their gradients and momentum
+// buffers, so an update of every parameter is one kernel. The update is guarded on the device:
+// a non-finite loss (or an earlier one) skips it and halts the optimiser, which lets the host
+// read a step's loss while the next step already runs. State-dict names are unchanged.
 type SGD struct {
-	b        ops.Backend
-	params   []nn.NamedParam
-	momentum map[string]*tensor.Tensor
-	P        ops.SGDParams
+	b      ops.Backend
+	params []nn.NamedParam
+	// flat parameters, gradients and momentum (nil without momentum), and the halt flag [1].
+	flat, grads, momentum, halt *tensor.Tensor
+	// slots[p] is p's gradient view; moms by name are the momentum views.
+	slots map[*tensor.Tensor]*tensor.Tensor
+	moms  map[string]*tensor.Tensor
+	offs  []int // element offset of each parameter in the flat buffers, and the total last
+	P     ops.SGDParams
+	// Eager records every training step afresh instead of replaying captured ones (replay.go).
+	Eager   bool
+	replays map[replayKey]*stepReplay
 }
 
-// NewSGD creates the optimiser with zeroed momentum buffers (PyTorch's first step, buf = g,
-// is the same update).
+// NewSGD moves m's trainable parameters into one flat buffer on b (replacing each by a view of
+// it) and creates zeroed gradient and momentum buffers alike (PyTorch's first step, buf = g, is
+// the same update). Parameters replaced later (nn.MoveTo) leave the optimiser; load values with
+// nn.LoadState, which writes into the views.
 func NewSGD(b ops.Backend, m nn.Module, p ops.SGDParams) (*SGD, error) {
-	s := &SGD{b: b, params: nn.Params(m), momentum: map[string]*tensor.Tensor{}, P: p}
+	s := &SGD{b: b, slots: map[*tensor.Tensor]*tensor.Tensor{}, moms: map[string]*tensor.Tensor{}, P: p, replays: map[replayKey]*stepReplay{}}
+	var entries []nn.Entry
+	var names []string
+	total := 0
+	nn.Walk(m, "", func(name string, e nn.Entry) {
+		if e.Kind == nn.Param && (*e.Ptr).RequiresGrad() {
+			entries = append(entries, e)
+			names = append(names, name)
+			s.offs = append(s.offs, total)
+			total += (*e.Ptr).Numel()
+		}
+	})
+	s.offs = append(s.offs, total)
+	if total == 0 {
+		return s, nil
+	}
+	var err error
+	alloc := func(what string) *tensor.Tensor {
+		if err != nil {
+			return nil
+		}
+		var t *tensor.Tensor
+		if t, err = ops.Zeros(b, total); err != nil {
+			err = fmt.Errorf("sgd: %s buffer of %d values: %w", what, total, err)
+		}
+		return t
+	}
+	s.flat, s.grads = alloc("parameter"), alloc("gradient")
 	if p.Momentum != 0 {
-		for _, np := range s.params {
-			buf, err := ops.Zeros(b, np.Tensor.Shape()...)
-			if err != nil {
-				return nil, fmt.Errorf("sgd: momentum buffer for %s: %w", np.Name, err)
-			}
-			s.momentum[np.Name] = buf
+		s.momentum = alloc("momentum")
+	}
+	if err != nil {
+		s.release()
+		return nil, err
+	}
+	if s.halt, err = ops.Zeros(b, 1); err != nil {
+		s.release()
+		return nil, fmt.Errorf("sgd: halt flag: %w", err)
+	}
+	for i, e := range entries {
+		old := *e.Ptr
+		pv, err := s.view(s.flat, i, old.Shape())
+		if err == nil {
+			err = b.Copy(pv, old)
+		}
+		if err != nil {
+			s.release()
+			return nil, fmt.Errorf("sgd: move %s into the flat buffer: %w", names[i], err)
+		}
+		pv.Name = old.Name
+		pv.SetRequiresGrad(true)
+		if old.Grad != nil {
+			b.Release(old.Grad.Storage())
+		}
+		b.Release(old.Storage())
+		*e.Ptr = pv
+		s.params = append(s.params, nn.NamedParam{Name: names[i], Tensor: pv})
+		s.slots[pv], _ = s.view(s.grads, i, old.Shape())
+		if s.momentum != nil {
+			s.moms[names[i]], _ = s.view(s.momentum, i, old.Shape())
 		}
 	}
 	return s, nil
 }
 
-// Step updates every parameter that has a gradient, then drops the gradients.
-func (s *SGD) Step() error {
-	for _, np := range s.params {
-		g := np.Tensor.Grad
+// view is parameter i's part of a flat buffer, shaped like it.
+func (s *SGD) view(flat *tensor.Tensor, i int, shape tensor.Shape) (*tensor.Tensor, error) {
+	v, err := flat.Narrow(0, s.offs[i], s.offs[i+1]-s.offs[i])
+	if err != nil {
+		return nil, err
+	}
+	return v.Reshape(shape...)
+}
+
+func (s *SGD) release() {
+	for _, t := range []*tensor.Tensor{s.flat, s.grads, s.momentum, s.halt} {
+		if t != nil {
+			s.b.Release(t.Storage())
+		}
+	}
+}
+
+// GradSlots maps each parameter to its gradient's view of the flat gradient buffer, for
+// ops.Tape.SetGradSlots.
+func (s *SGD) GradSlots() map[*tensor.Tensor]*tensor.Tensor { return s.slots }
+
+// Step updates every parameter that has a gradient, then drops the gradients. With loss given
+// (the step's one-element loss on the device), the update is guarded: skipped on the device if
+// the loss is not finite or the optimiser was halted by an earlier one, which halts it.
+// Parameters with gradients are updated by one kernel per contiguous run (one in all, when every
+// parameter has a gradient).
+func (s *SGD) Step(loss *tensor.Tensor) error {
+	var halt *tensor.Tensor
+	if loss != nil {
+		halt = s.halt
+	}
+	run := -1 // first parameter of the current run of parameters with gradients
+	flush := func(end int) error {
+		if run < 0 {
+			return nil
+		}
+		first := run
+		run = -1
+		lo, n := s.offs[first], s.offs[end]-s.offs[first]
+		w, _ := s.flat.Narrow(0, lo, n)
+		g, _ := s.grads.Narrow(0, lo, n)
+		m := g // without momentum the kernel never reads the buffer
+		if s.momentum != nil {
+			m, _ = s.momentum.Narrow(0, lo, n)
+		}
+		if err := ops.GuardedSGDStep(s.b, w, g, m, loss, halt, s.P); err != nil {
+			return fmt.Errorf("%s..%s: %w", s.params[first].Name, s.params[end-1].Name, err)
+		}
+		return nil
+	}
+	for i, np := range s.params {
+		g, slot := np.Tensor.Grad, s.slots[np.Tensor]
 		if g == nil {
+			if err := flush(i); err != nil {
+				return err
+			}
 			continue
 		}
-		buf := s.momentum[np.Name]
-		if buf == nil {
-			// Without momentum the kernel ignores the buffer; pass the gradient's own storage shape.
-			buf = g
+		if g != slot {
+			// A gradient made outside a tape with these slots: bring it into the flat buffer.
+			if err := s.b.Copy(slot, g); err != nil {
+				return fmt.Errorf("%s: %w", np.Name, err)
+			}
+			s.b.Release(g.Storage())
 		}
-		if err := ops.SGDStep(s.b, np.Tensor, g, buf, s.P); err != nil {
-			return fmt.Errorf("%s: %w", np.Name, err)
+		if run < 0 {
+			run = i
 		}
-		s.b.Release(g.Storage())
+	}
+	if err := flush(len(s.params)); err != nil {
+		return err
+	}
+	s.ZeroGrad()
+	return nil
+}
+
+// ZeroGrad drops the parameters' gradients (views of the flat buffer, which is kept).
+func (s *SGD) ZeroGrad() {
+	for _, np := range s.params {
+		if g := np.Tensor.Grad; g != nil && g != s.slots[np.Tensor] {
+			s.b.Release(g.Storage())
+		}
 		np.Tensor.Grad = nil
 	}
-	return nil
+}
+
+// ClearHalt resumes guarded updates after a non-finite loss halted them.
+func (s *SGD) ClearHalt() error {
+	if s.halt == nil {
+		return nil
+	}
+	return s.b.Fill(s.halt, 0)
 }
 
 // State returns the momentum buffers on the host, by parameter name.
 func (s *SGD) State() (map[string]nn.HostTensor, error) {
 	out := map[string]nn.HostTensor{}
-	for name, buf := range s.momentum {
+	for name, buf := range s.moms {
 		v, err := s.b.Download(buf)
 		if err != nil {
 			return nil, fmt.Errorf("sgd state %s: %w", name, err)
@@ -68,9 +208,10 @@ func (s *SGD) State() (map[string]nn.HostTensor, error) {
 	return out, nil
 }
 
-// LoadState restores momentum buffers saved by State; every buffer must be present.
+// LoadState restores momentum buffers saved by State; every buffer must be present. It also
+// clears a halt.
 func (s *SGD) LoadState(st map[string]nn.HostTensor) error {
-	for name, buf := range s.momentum {
+	for name, buf := range s.moms {
 		h, ok := st[name]
 		if !ok {
 			return fmt.Errorf("sgd state: no momentum buffer for %s", name)
@@ -82,7 +223,7 @@ func (s *SGD) LoadState(st map[string]nn.HostTensor) error {
 			return fmt.Errorf("sgd state %s: %w", name, err)
 		}
 	}
-	return nil
+	return s.ClearHalt()
 }
 
 // TriangularLR is the official per-epoch schedule (F3Net's "warm-up and linear decay"):

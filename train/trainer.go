@@ -110,6 +110,7 @@ func (tr *Trainer) Run(ctx context.Context) error {
 		return fmt.Errorf("the run in %s already finished %d epochs; start a new run or raise --epochs", tr.Dir, tr.State.Epoch)
 	}
 	nBatches := tr.Data.BatchesPerEpoch()
+	defer tr.Opt.ReleaseReplays()
 	for e := tr.State.Epoch; e < tr.Cfg.Epochs; e++ {
 		lr := TriangularLR(tr.Cfg.LR, e, tr.Cfg.Epochs)
 		tr.Opt.P.LR = float32(lr)
@@ -122,17 +123,50 @@ func (tr *Trainer) Run(ctx context.Context) error {
 		}
 		prog := NewProgress(tr.Term, tr.TTY, e+1, tr.Cfg.Epochs, nBatches)
 		start := time.Now()
+		stop := func(err error) error {
+			it.Close()
+			prog.Clear()
+			return err
+		}
+		// One step stays in flight: its loss is read (settled) after the next step is recorded,
+		// so the device never waits for the host between steps.
+		var inflight *PendingLoss
+		inflightN := 0
+		settle := func() error {
+			if inflight == nil {
+				return nil
+			}
+			loss, err := inflight.Wait()
+			inflight = nil
+			if errors.Is(err, ErrNonFinite) {
+				tr.logf("epoch %d step %d: loss is %v; stopping. The last good checkpoint is %s (epoch %d).",
+					e+1, tr.State.Step+1, loss, filepath.Join(tr.Dir, LatestName), tr.State.Epoch)
+				return fmt.Errorf("epoch %d step %d: %w; last good checkpoint: %s", e+1, tr.State.Step+1, err, filepath.Join(tr.Dir, LatestName))
+			}
+			if err != nil {
+				return fmt.Errorf("epoch %d step %d: %w", e+1, tr.State.Step+1, err)
+			}
+			tr.State.Step++
+			tr.State.LossSum += loss * float64(inflightN)
+			tr.State.Images += inflightN
+			prog.Update(tr.State.Step, tr.State.LossSum/float64(tr.State.Images), lr, tr.State.Images)
+			return nil
+		}
 		for {
 			if ctx.Err() != nil {
-				it.Close()
-				prog.Clear()
+				if err := settle(); err != nil {
+					return stop(err)
+				}
+				stop(nil)
 				tr.State.Seconds += time.Since(start).Seconds()
 				return tr.interrupt(e)
 			}
 			batch, ok, err := it.Next()
 			if err != nil {
-				it.Close()
-				prog.Clear()
+				if serr := settle(); serr != nil {
+					return stop(serr)
+				}
+				stop(nil)
 				if ctx.Err() != nil {
 					tr.State.Seconds += time.Since(start).Seconds()
 					return tr.interrupt(e)
@@ -142,23 +176,17 @@ func (tr *Trainer) Run(ctx context.Context) error {
 			if !ok {
 				break
 			}
-			loss, err := tr.step(batch)
-			if errors.Is(err, ErrNonFinite) {
-				it.Close()
-				prog.Clear()
-				tr.logf("epoch %d step %d: loss is %v; stopping. The last good checkpoint is %s (epoch %d).",
-					e+1, tr.State.Step+1, loss, filepath.Join(tr.Dir, LatestName), tr.State.Epoch)
-				return fmt.Errorf("epoch %d step %d: %w; last good checkpoint: %s", e+1, tr.State.Step+1, err, filepath.Join(tr.Dir, LatestName))
+			p, err := tr.step(batch)
+			if serr := settle(); serr != nil {
+				return stop(serr)
 			}
 			if err != nil {
-				it.Close()
-				prog.Clear()
-				return fmt.Errorf("epoch %d step %d: %w", e+1, tr.State.Step+1, err)
+				return stop(fmt.Errorf("epoch %d step %d: %w", e+1, tr.State.Step+1, err))
 			}
-			tr.State.Step++
-			tr.State.LossSum += loss * float64(batch.N)
-			tr.State.Images += batch.N
-			prog.Update(tr.State.Step, tr.State.LossSum/float64(tr.State.Images), lr, tr.State.Images)
+			inflight, inflightN = p, batch.N
+		}
+		if err := settle(); err != nil {
+			return stop(err)
 		}
 		it.Close()
 		prog.Clear()
@@ -170,19 +198,20 @@ func (tr *Trainer) Run(ctx context.Context) error {
 	return nil
 }
 
-// step uploads a batch and runs one training step.
-func (tr *Trainer) step(b Batch) (float64, error) {
+// step uploads a batch and records one training step. The batch's device memory is released
+// at once: the device orders any later writer of it after the step's reads.
+func (tr *Trainer) step(b Batch) (*PendingLoss, error) {
 	x, err := ops.FromHost(tr.B, b.Images, b.N, 3, b.Size, b.Size)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer tr.B.Release(x.Storage())
 	y, err := ops.FromHost(tr.B, b.Masks, b.N, 1, b.Size, b.Size)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer tr.B.Release(y.Storage())
-	return Step(tr.B, tr.Model, tr.Opt, x, y, tr.Cfg.Loss)
+	return StepAsync(tr.B, tr.Model, tr.Opt, x, y, tr.Cfg.Loss)
 }
 
 // endEpoch validates, records, plots and checkpoints a finished epoch e (0-based).

@@ -48,9 +48,11 @@ process resident memory on the CPU).`,
 					&cli.IntFlag{Name: "warmup", Value: 2, Usage: "untimed steps first"},
 					&cli.IntFlag{Name: "repeat", Value: 5, Usage: "timed steps"},
 					&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+					&cli.BoolFlag{Name: "profile", Usage: "then time --repeat more steps per kernel with GPU timestamps (Vulkan)"},
 				}, modelFlags()...),
 				Action: benchSpeed,
 			},
+			benchPlanCommand(),
 		},
 	}
 }
@@ -85,20 +87,47 @@ func benchSpeed(c *cli.Context) error {
 	}
 	var results []*bench.SpeedResult
 	for _, tr := range modes {
-		r, err := bench.MeasureSpeed(b, bench.SpeedConfig{Model: spec, Batch: c.Int("batch"), Size: c.Int("size"), Warmup: c.Int("warmup"), Repeat: c.Int("repeat"), Train: tr})
+		r, err := bench.MeasureSpeed(b, bench.SpeedConfig{Model: spec, Batch: c.Int("batch"), Size: c.Int("size"), Warmup: c.Int("warmup"), Repeat: c.Int("repeat"), Train: tr, Profile: c.Bool("profile")})
 		if err != nil {
 			return err
 		}
 		results = append(results, r)
 		if !c.Bool("json") {
-			fmt.Fprintf(c.App.Writer, "%-5s %s b%d %dx%d on %s (%s): %.1f ms/step (min %.1f, max %.1f over %d), %.2f img/s, peak memory %.2f GiB (%s)\n",
-				r.Mode, spec.Arch, r.Batch, r.Size, r.Size, r.Backend, r.Device, r.MedianMs, r.MinMs, r.MaxMs, len(r.Steps), r.ImagesPerS, float64(r.PeakMemory)/(1<<30), r.MemoryWhere)
+			inUse := ""
+			if r.PeakInUse > 0 {
+				inUse = fmt.Sprintf(", %.2f GiB at most in use", float64(r.PeakInUse)/(1<<30))
+			}
+			fmt.Fprintf(c.App.Writer, "%-5s %s b%d %dx%d on %s (%s): %.1f ms/step (min %.1f, max %.1f over %d), %.2f img/s, peak memory %.2f GiB (%s%s)\n",
+				r.Mode, spec.Arch, r.Batch, r.Size, r.Size, r.Backend, r.Device, r.MedianMs, r.MinMs, r.MaxMs, len(r.Steps), r.ImagesPerS, float64(r.PeakMemory)/(1<<30), r.MemoryWhere, inUse)
+			printProfile(c.App.Writer, r.Profile)
 		}
 	}
 	if c.Bool("json") {
 		return writeJSON(c.App.Writer, results)
 	}
 	return nil
+}
+
+// printProfile prints bench speed's per-kernel table.
+func printProfile(w io.Writer, rows []bench.ProfileRow) {
+	if len(rows) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "kernel\tcalls/step\tms/step\tshare\tGFLOP/s\tGB/s\t")
+	var ms float64
+	for _, r := range rows {
+		rate := func(v float64) string {
+			if v == 0 {
+				return ""
+			}
+			return fmt.Sprintf("%.1f", v)
+		}
+		fmt.Fprintf(tw, "%s\t%.1f\t%.3f\t%.1f%%\t%s\t%s\t\n", r.Name, r.Calls, r.Ms, 100*r.Share, rate(r.GFLOPs), rate(r.GBs))
+		ms += r.Ms
+	}
+	fmt.Fprintf(tw, "total\t\t%.3f\t\t\t\t\n", ms)
+	tw.Flush()
 }
 
 func benchFlops(c *cli.Context) error {

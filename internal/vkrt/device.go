@@ -74,9 +74,68 @@ func (opts *Options) debugEnv() error {
 	return nil
 }
 
-// Stats counts what the recorder did, for tests and benchmarks.
+// Stats counts what the recorder did, for tests, benchmarks and `chnet bench plan`.
 type Stats struct {
 	Dispatches, Barriers, Submits, Copies int
+	// HostWaits counts the times the host blocked on the device: a Sync or Download with work in
+	// flight, a Pending read, or a command buffer reused before it had finished.
+	HostWaits int
+	// Replays counts replayed captures; their commands are counted as executed (Dispatches,
+	// Barriers, Kernels) but the host recorded none of them (Recorded counts those it did).
+	Replays, Recorded int
+	// Kernels holds per-kernel counts by kernel name.
+	Kernels map[string]KernelStats
+}
+
+// KernelStats is what one kernel's dispatches cost: how many, the bytes of their bindings (for
+// memory-bound kernels, what they read and write), and the multiply-adds the caller declared
+// (compute-bound kernels: convolutions, matrix products).
+type KernelStats struct {
+	Calls int
+	Bytes int64
+	MACs  int64
+}
+
+// clone copies s with its own Kernels map.
+func (s Stats) clone() Stats {
+	out := s
+	out.Kernels = make(map[string]KernelStats, len(s.Kernels))
+	for k, v := range s.Kernels {
+		out.Kernels[k] = v
+	}
+	return out
+}
+
+// add adds the executed commands of o (a capture's) to s.
+func (s *Stats) add(o Stats) {
+	s.Dispatches += o.Dispatches
+	s.Barriers += o.Barriers
+	s.Copies += o.Copies
+	if s.Kernels == nil {
+		s.Kernels = map[string]KernelStats{}
+	}
+	for name, k := range o.Kernels {
+		t := s.Kernels[name]
+		t.Calls += k.Calls
+		t.Bytes += k.Bytes
+		t.MACs += k.MACs
+		s.Kernels[name] = t
+	}
+}
+
+// Sub returns the counts of s since an earlier snapshot.
+func (s Stats) Sub(before Stats) Stats {
+	out := Stats{Dispatches: s.Dispatches - before.Dispatches, Barriers: s.Barriers - before.Barriers,
+		Submits: s.Submits - before.Submits, Copies: s.Copies - before.Copies, HostWaits: s.HostWaits - before.HostWaits,
+		Replays: s.Replays - before.Replays, Recorded: s.Recorded - before.Recorded,
+		Kernels: map[string]KernelStats{}}
+	for name, k := range s.Kernels {
+		b := before.Kernels[name]
+		if d := (KernelStats{k.Calls - b.Calls, k.Bytes - b.Bytes, k.MACs - b.MACs}); d != (KernelStats{}) {
+			out.Kernels[name] = d
+		}
+	}
+	return out
 }
 
 // Device is an open logical device with its arena, kernels and recorder. Its methods are safe
@@ -93,14 +152,19 @@ type Device struct {
 	pipeLays [MaxBindings + 1]C.VkPipelineLayout
 	push     bool
 
+	// plan: a device that records and allocates by the same code but creates no Vulkan objects
+	// and executes nothing (OpenPlan).
+	plan bool
+
 	mu       sync.Mutex
 	arena    *arena
 	staging  *arena
 	modules  map[string]C.VkShaderModule
 	kernels  map[string]*Kernel
-	frames   []*frame
-	cur      int
-	inflight []*frame
+	frames   []*frame // every command buffer created: at most maxFrames besides captures'
+	rec      *frame   // the one being recorded, if any
+	idle     []*frame // finished and ready to record
+	inflight []*frame // submitted, in submission order
 	track    tracker
 	err      error
 	timeout  time.Duration
@@ -110,7 +174,28 @@ type Device struct {
 	syncEach bool
 	stats    Stats
 	closed   bool
+	// profiling: dispatches write timestamps (StartProfile); profile sums them by kernel.
+	profiling bool
+	profile   map[string]*KernelTime
+	// capture is the capture being recorded (BeginCapture); keptFrames are frames held by
+	// captures; barrierNext makes the next command start with a full barrier (after a replay,
+	// whose accesses the hazard tracker never saw).
+	capture     *captureState
+	keptFrames  int
+	barrierNext bool
+	// workspace is the captures' shared reservation (capture.go), captures how many live,
+	// workspaceGen a count of failed captures: a capture from an older one cannot replay.
+	workspace    []*Buffer
+	captures     int
+	workspaceGen int
 }
+
+// defaultPerSubmit is Options.MaxDispatchesPerSubmit's default.
+const defaultPerSubmit = 256
+
+// maxFrames bounds the command buffers in flight: the host records ahead of the device until
+// this many are submitted and unfinished, then waits for the oldest.
+const maxFrames = 16
 
 // Open creates a logical device on the chosen physical device.
 func Open(opts Options) (*Device, error) {
@@ -143,7 +228,7 @@ func Open(opts Options) (*Device, error) {
 	}
 	d.perSub = opts.MaxDispatchesPerSubmit
 	if d.perSub <= 0 {
-		d.perSub = 256
+		d.perSub = defaultPerSubmit
 	}
 	d.noBar = opts.DebugNoBarriers
 	d.barEach, d.syncEach = opts.DebugBarrierEach, opts.DebugSyncEach
@@ -232,36 +317,44 @@ func (d *Device) init() error {
 		return err
 	}
 	d.cmdPool = pool
-	// Three frames: one recording, up to two executing.
-	const nframes = 3
-	cbs := make([]vk.CommandBuffer, nframes)
+	d.track.init()
+	return nil
+}
+
+// newFrame creates a command buffer with its fence (and descriptor pool without push
+// descriptors); a planning device's frames hold no Vulkan objects.
+func (d *Device) newFrame() (*frame, error) {
+	f := &frame{}
+	if d.plan {
+		return f, nil
+	}
 	ainfo := vk.CommandBufferAllocateInfo{
 		SType:              vk.StructureTypeCommandBufferAllocateInfo,
 		CommandPool:        d.cmdPool,
 		Level:              vk.CommandBufferLevelPrimary,
-		CommandBufferCount: nframes,
+		CommandBufferCount: 1,
 	}
+	cbs := make([]vk.CommandBuffer, 1)
 	if err := check(vk.AllocateCommandBuffers(d.dev, &ainfo, cbs), "vkAllocateCommandBuffers"); err != nil {
-		return err
+		return nil, err
 	}
-	for i := 0; i < nframes; i++ {
-		f := &frame{cb: C.VkCommandBuffer(unsafe.Pointer(cbs[i]))}
-		finfo := vk.FenceCreateInfo{SType: vk.StructureTypeFenceCreateInfo}
-		var fence vk.Fence
-		if err := check(vk.CreateFence(d.dev, &finfo, nil, &fence), "vkCreateFence"); err != nil {
-			return err
-		}
-		f.fence = fence
-		if !d.push {
-			f.pool = C.chn_pool_new(d.cd, (*C.VkDescriptorSetLayout)(unsafe.Pointer(&d.setLays[0])))
-			if f.pool == nil {
-				return fmt.Errorf("vkrt: out of host memory")
-			}
-		}
-		d.frames = append(d.frames, f)
+	f.cb = C.VkCommandBuffer(unsafe.Pointer(cbs[0]))
+	finfo := vk.FenceCreateInfo{SType: vk.StructureTypeFenceCreateInfo}
+	var fence vk.Fence
+	if err := check(vk.CreateFence(d.dev, &finfo, nil, &fence), "vkCreateFence"); err != nil {
+		vk.FreeCommandBuffers(d.dev, d.cmdPool, 1, cbs)
+		return nil, err
 	}
-	d.track.init()
-	return nil
+	f.fence = fence
+	if !d.push {
+		f.pool = C.chn_pool_new(d.cd, (*C.VkDescriptorSetLayout)(unsafe.Pointer(&d.setLays[0])))
+		if f.pool == nil {
+			vk.DestroyFence(d.dev, fence, nil)
+			vk.FreeCommandBuffers(d.dev, d.cmdPool, 1, cbs)
+			return nil, fmt.Errorf("vkrt: out of host memory")
+		}
+	}
+	return f, nil
 }
 
 // PushDescriptors reports whether dispatches push their descriptors (VK_KHR_push_descriptor)
@@ -272,14 +365,33 @@ func (d *Device) PushDescriptors() bool { return d.push }
 func (d *Device) Stats() Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.stats
+	return d.stats.clone()
 }
+
+// Planning reports whether the device only plans (OpenPlan): it records and allocates but
+// executes nothing, and downloads read zeros.
+func (d *Device) Planning() bool { return d.plan }
 
 // MemoryInUse reports the device arena's bytes handed out and reserved (its blocks' total).
 func (d *Device) MemoryInUse() (inUse, reserved int64) {
 	d.arena.mu.Lock()
 	defer d.arena.mu.Unlock()
 	return d.arena.inUse, d.arena.total()
+}
+
+// MemoryPeak reports the most device-arena bytes handed out at once, and reserved at once,
+// since the device opened or the last ResetMemoryPeak.
+func (d *Device) MemoryPeak() (inUse, reserved int64) {
+	d.arena.mu.Lock()
+	defer d.arena.mu.Unlock()
+	return d.arena.peakInUse, d.arena.peakTotal
+}
+
+// ResetMemoryPeak starts a new peak measurement from the current use.
+func (d *Device) ResetMemoryPeak() {
+	d.arena.mu.Lock()
+	defer d.arena.mu.Unlock()
+	d.arena.peakInUse, d.arena.peakTotal = d.arena.inUse, d.arena.total()
 }
 
 // BindAlign is the alignment of a binding's offset (minStorageBufferOffsetAlignment).
@@ -297,12 +409,19 @@ func (d *Device) Err() error {
 
 // ValidationMessages returns and clears what the validation layer reported since the last call.
 func (d *Device) ValidationMessages() (errs, warnings int, text string) {
+	if d.plan {
+		return 0, 0, ""
+	}
 	return d.in.debugMessages()
 }
 
 // ProvokeValidationError makes one call the validation layer must report, to prove that
 // messages arrive.
-func (d *Device) ProvokeValidationError() { C.chn_provoke_invalid(d.cd) }
+func (d *Device) ProvokeValidationError() {
+	if !d.plan {
+		C.chn_provoke_invalid(d.cd)
+	}
+}
 
 // Alloc returns a device range of at least size bytes.
 func (d *Device) Alloc(size int64) (*Buffer, error) {
@@ -346,6 +465,9 @@ func (d *Device) Close() error {
 	if d.cd != nil && err != nil && errors.Is(err, ErrTimeout) {
 		return err
 	}
+	if d.plan {
+		return err
+	}
 	if d.cd != nil {
 		vk.DeviceWaitIdle(d.dev)
 		for _, k := range d.kernels {
@@ -359,6 +481,9 @@ func (d *Device) Close() error {
 				C.chn_pool_free(f.pool)
 			}
 			vk.DestroyFence(d.dev, f.fence, nil)
+			if f.qpool != nil {
+				vk.DestroyQueryPool(d.dev, f.qpool, nil)
+			}
 		}
 		if d.cmdPool != nil {
 			vk.DestroyCommandPool(d.dev, d.cmdPool, nil)

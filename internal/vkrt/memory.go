@@ -35,6 +35,9 @@ type Buffer struct {
 	off   int64
 	size  int64
 	freed bool
+	// pinned: an output of a live capture, whose replays write it; Free is deferred (freeWanted)
+	// until the capture is released.
+	pinned, freeWanted bool
 }
 
 // Size is the range's length in bytes (rounded up to the arena alignment).
@@ -56,7 +59,10 @@ type arena struct {
 	blocks    []*block
 	nextID    int
 	inUse     int64
-	noReuse   bool // Options.DebugNoReuse: freed ranges stay out of the free lists
+	peakInUse int64         // the most inUse since the last ResetMemoryPeak
+	peakTotal int64         // the most reserved (all blocks) since then
+	noReuse   bool          // Options.DebugNoReuse: freed ranges stay out of the free lists
+	onAlloc   func(*Buffer) // sees every range handed out (a capture in progress); under mu
 }
 
 func (d *Device) newArena(name string, memType uint32, host bool, blockSize int64) *arena {
@@ -97,6 +103,7 @@ func (a *arena) alloc(size int64) (*Buffer, error) {
 			bytesStr(size), a.name, len(a.blocks), bytesStr(a.total()), bytesStr(a.inUse), bytesStr(int64(a.d.Info.Heaps[a.heap].Size)), err)
 	}
 	a.blocks = append(a.blocks, blk)
+	a.peakTotal = max(a.peakTotal, a.total())
 	return a.fit(size), nil
 }
 
@@ -124,6 +131,10 @@ func (a *arena) fit(size int64) *Buffer {
 	}
 	best.live++
 	a.inUse += size
+	a.peakInUse = max(a.peakInUse, a.inUse)
+	if a.onAlloc != nil {
+		a.onAlloc(b)
+	}
 	return b
 }
 
@@ -131,7 +142,16 @@ func (a *arena) fit(size int64) *Buffer {
 func (a *arena) free(b *Buffer) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.freeLocked(b)
+}
+
+// freeLocked is free with a.mu held.
+func (a *arena) freeLocked(b *Buffer) {
 	if b.freed {
+		return
+	}
+	if b.pinned {
+		b.freeWanted = true
 		return
 	}
 	b.freed = true
@@ -154,6 +174,29 @@ func (a *arena) free(b *Buffer) {
 		blk.free[i-1].size += blk.free[i].size
 		blk.free = append(blk.free[:i], blk.free[i+1:]...)
 	}
+}
+
+// take hands out exactly the range s of blk, which must be free; the caller holds a.mu.
+func (a *arena) take(blk *block, s span) (*Buffer, error) {
+	for i, f := range blk.free {
+		if f.off > s.off || f.end() < s.end() {
+			continue
+		}
+		// Split f into [f.off, s.off), s, [s.end, f.end).
+		rest := []span{}
+		if s.off > f.off {
+			rest = append(rest, span{f.off, s.off - f.off})
+		}
+		if f.end() > s.end() {
+			rest = append(rest, span{s.end(), f.end() - s.end()})
+		}
+		blk.free = append(blk.free[:i], append(rest, blk.free[i+1:]...)...)
+		blk.live++
+		a.inUse += s.size
+		a.peakInUse = max(a.peakInUse, a.inUse)
+		return &Buffer{a: a, blk: blk, off: s.off, size: s.size}, nil
+	}
+	return nil, fmt.Errorf("vkrt: internal: range [%d, %d) of block %d to reserve is not free", s.off, s.end(), blk.id)
 }
 
 // reserved is the bytes of all blocks.
@@ -198,6 +241,15 @@ func (a *arena) destroy() {
 
 func (a *arena) newBlock(size int64) (*block, error) {
 	d := a.d
+	if d.plan {
+		// A planning device reserves nothing; it refuses what the profiled heap could not hold.
+		if heap := int64(d.Info.Heaps[a.heap].Size); a.total()+size > heap {
+			return nil, fmt.Errorf("vkrt: plan: %s more would exceed the %s heap: %w", bytesStr(size), bytesStr(heap), ErrOutOfDeviceMemory)
+		}
+		blk := &block{id: a.nextID, size: size, free: []span{{0, size}}}
+		a.nextID++
+		return blk, nil
+	}
 	usage := vk.BufferUsageFlags(vk.BufferUsageStorageBufferBit | vk.BufferUsageTransferSrcBit | vk.BufferUsageTransferDstBit)
 	info := vk.BufferCreateInfo{
 		SType:       vk.StructureTypeBufferCreateInfo,
@@ -245,6 +297,9 @@ func (a *arena) newBlock(size int64) (*block, error) {
 }
 
 func (d *Device) destroyBlock(b *block) {
+	if d.plan {
+		return
+	}
 	if b.mapped != nil {
 		vk.UnmapMemory(d.dev, b.mem)
 	}
@@ -252,8 +307,11 @@ func (d *Device) destroyBlock(b *block) {
 	vk.FreeMemory(d.dev, b.mem, nil)
 }
 
-// hostBytes is the mapped memory of a host-visible range.
+// hostBytes is the mapped memory of a host-visible range (nil on a planning device).
 func (b *Buffer) hostBytes() []byte {
+	if b.blk.mapped == nil {
+		return nil
+	}
 	return unsafe.Slice((*byte)(unsafe.Add(b.blk.mapped, b.off)), b.size)
 }
 

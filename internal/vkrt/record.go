@@ -17,7 +17,8 @@ import (
 )
 
 // frame is one command buffer (Kompute's Sequence: a command buffer and its fence) with what
-// must happen when it completes. Three rotate: one recording while up to two execute.
+// must happen when it completes. The host records one while earlier ones execute; a finished
+// frame is recorded again, and a new one is created while fewer than maxFrames exist.
 type frame struct {
 	cb          C.VkCommandBuffer
 	fence       vk.Fence
@@ -29,12 +30,65 @@ type frame struct {
 	staging     []*Buffer
 	labels      []opLabel // the last few commands recorded, for timeout and device-lost errors
 	hostBarrier bool      // a download needs its copy made visible to the host
+	// Profiling (StartProfile): a timestamp query pool, and what each timestamp closes.
+	qpool    vk.QueryPool
+	profiled bool
+	stamps   []stamp
+	// capturing: the frame records a capture (kept by the Capture after submission).
+	capturing, kept bool
 }
 
 // hostRead copies a staging range to Go memory once the frame's fence has signalled.
 type hostRead struct {
-	src *Buffer
-	dst []byte
+	src  *Buffer
+	dst  []byte
+	done *Pending // a ReadAsync's, marked done after the copy
+}
+
+// Pending is a copy to the host recorded by ReadAsync: its bytes are there once the command
+// buffer holding it has finished, which Wait waits for.
+type Pending struct {
+	d    *Device
+	out  []byte
+	done bool
+}
+
+// Wait submits the copy if it is still being recorded, waits for it (and for everything
+// submitted before it), and returns the bytes. Work recorded after the copy keeps running.
+func (p *Pending) Wait() ([]byte, error) {
+	d := p.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p.done {
+		return p.out, nil
+	}
+	if d.rec != nil && d.rec.holds(p) {
+		if err := d.flush(); err != nil {
+			return nil, err
+		}
+	}
+	d.stats.HostWaits++
+	for !p.done {
+		if len(d.inflight) == 0 {
+			if d.err != nil {
+				return nil, d.err
+			}
+			return nil, errors.New("vkrt: internal: a pending read is in no submitted command buffer")
+		}
+		if err := d.complete(d.inflight[0]); err != nil {
+			return nil, err
+		}
+	}
+	return p.out, nil
+}
+
+func (f *frame) holds(p *Pending) bool {
+	for _, hr := range f.hostReads {
+		if hr.done == p {
+			return true
+		}
+	}
+	return false
 }
 
 // opLabel names a recorded command; it is formatted only when an error needs it.
@@ -133,7 +187,8 @@ func (t *tracker) add(acc []Access) {
 	}
 }
 
-// begin makes the current frame ready to record, waiting for its previous use to finish.
+// begin returns the frame being recorded, starting one if needed: a finished frame, else a new
+// one while fewer than maxFrames exist, else the oldest submitted one once it has finished.
 func (d *Device) begin() (*frame, error) {
 	if d.err != nil {
 		return nil, d.err
@@ -141,20 +196,43 @@ func (d *Device) begin() (*frame, error) {
 	if d.closed {
 		return nil, errors.New("vkrt: device is closed")
 	}
-	f := d.frames[d.cur]
-	if f.recording {
-		return f, nil
+	if d.rec != nil {
+		return d.rec, nil
 	}
-	if f.submitted {
-		if err := d.complete(f); err != nil {
+	var f *frame
+	switch {
+	case len(d.idle) > 0:
+		f = d.idle[len(d.idle)-1]
+		d.idle = d.idle[:len(d.idle)-1]
+	case len(d.frames)-d.keptFrames < maxFrames || len(d.inflight) == 0:
+		nf, err := d.newFrame()
+		if err != nil {
+			return nil, err
+		}
+		d.frames = append(d.frames, nf)
+		f = nf
+	default:
+		d.stats.HostWaits++
+		if err := d.complete(d.inflight[0]); err != nil {
+			return nil, err
+		}
+		f = d.idle[len(d.idle)-1]
+		d.idle = d.idle[:len(d.idle)-1]
+	}
+	if !d.plan {
+		if err := check(vk.Result(C.chn_begin(d.cd, f.cb)), "vkBeginCommandBuffer"); err != nil {
+			d.idle = append(d.idle, f)
+			return nil, d.fail(err)
+		}
+		if err := d.startStamps(f); err != nil {
+			C.chn_end(d.cd, f.cb)
+			d.idle = append(d.idle, f)
 			return nil, err
 		}
 	}
-	if err := check(vk.Result(C.chn_begin(d.cd, f.cb)), "vkBeginCommandBuffer"); err != nil {
-		return nil, d.fail(err)
-	}
 	f.recording = true
 	f.commands = 0
+	d.rec = f
 	return f, nil
 }
 
@@ -185,6 +263,12 @@ func (d *Device) checkAccess(what string, acc []Access) error {
 // binding's offset must be a multiple of BindAlign and its size at most MaxRange. push is the
 // kernel's push-constant block (at most MaxPush bytes). label names the op in later errors.
 func (d *Device) Dispatch(k *Kernel, binds []Access, push []byte, groups [3]uint32, label string) error {
+	return d.DispatchMACs(k, binds, push, groups, label, 0)
+}
+
+// DispatchMACs is Dispatch for a compute-bound kernel that does macs useful multiply-adds (a
+// convolution's or matrix product's share in this dispatch), for Stats and profiles.
+func (d *Device) DispatchMACs(k *Kernel, binds []Access, push []byte, groups [3]uint32, label string, macs int64) error {
 	if len(binds) != k.Bindings || len(push) > MaxPush {
 		return d.dispatchErr(k, binds, push, label)
 	}
@@ -213,6 +297,52 @@ func (d *Device) Dispatch(k *Kernel, binds []Access, push []byte, groups [3]uint
 	if err != nil {
 		return err
 	}
+	barrier := (d.barEach || d.barrierNext || d.track.conflicts(binds)) && !d.noBar
+	d.barrierNext = false
+	if barrier {
+		d.track.reset()
+		d.stats.Barriers++
+	}
+	d.track.add(binds)
+	d.stats.Recorded++
+	if !d.plan {
+		if r := d.recordDispatch(f, k, binds, push, groups, barrier); r != vk.Success {
+			return check(r, "record dispatch %s (%s)", k.Name, label)
+		}
+	}
+	bytes := d.count(k, binds, macs)
+	d.stampAfter(f, k.Name, bytes, macs)
+	f.commands++
+	f.label(k.Name, label)
+	if d.syncEach {
+		return d.syncLocked()
+	}
+	if (f.commands >= d.perSub || f.stampsFull()) && !f.capturing {
+		return d.flush()
+	}
+	return nil
+}
+
+// count adds a dispatch to the statistics and returns the bytes it binds.
+func (d *Device) count(k *Kernel, binds []Access, macs int64) int64 {
+	d.stats.Dispatches++
+	if d.stats.Kernels == nil {
+		d.stats.Kernels = map[string]KernelStats{}
+	}
+	ks := d.stats.Kernels[k.Name]
+	ks.Calls++
+	ks.MACs += macs
+	var bytes int64
+	for _, a := range binds {
+		bytes += a.Size
+	}
+	ks.Bytes += bytes
+	d.stats.Kernels[k.Name] = ks
+	return bytes
+}
+
+// recordDispatch records the dispatch (and its barrier) into f's command buffer.
+func (d *Device) recordDispatch(f *frame, k *Kernel, binds []Access, push []byte, groups [3]uint32, barrier bool) vk.Result {
 	var dp C.chn_dispatch
 	dp.pipeline = k.pipeline
 	dp.layout = k.layout
@@ -225,25 +355,10 @@ func (d *Device) Dispatch(k *Kernel, binds []Access, push []byte, groups [3]uint
 	dp.push_size = C.uint32_t(len(push))
 	C.memcpy(unsafe.Pointer(&dp.push[0]), unsafe.Pointer(unsafe.SliceData(push)), C.size_t(len(push)))
 	dp.groups = [3]C.uint32_t{C.uint32_t(groups[0]), C.uint32_t(groups[1]), C.uint32_t(groups[2])}
-	if (d.barEach || d.track.conflicts(binds)) && !d.noBar {
+	if barrier {
 		dp.barrier = 1
-		d.track.reset()
-		d.stats.Barriers++
 	}
-	d.track.add(binds)
-	if r := C.chn_cmd_dispatch(d.cd, f.cb, f.pool, &dp); r != C.VK_SUCCESS {
-		return check(vk.Result(r), "record dispatch %s (%s)", k.Name, label)
-	}
-	d.stats.Dispatches++
-	f.commands++
-	f.label(k.Name, label)
-	if d.syncEach {
-		return d.syncLocked()
-	}
-	if f.commands >= d.perSub {
-		return d.flush()
-	}
-	return nil
+	return vk.Result(C.chn_cmd_dispatch(d.cd, f.cb, f.pool, &dp))
 }
 
 // dispatchErr explains why Dispatch rejected its arguments.
@@ -296,12 +411,21 @@ func sumRegions(regions []Region) int64 {
 // if the device ranges conflict with unsynchronised work.
 func (d *Device) recordCopy(f *frame, stage *Buffer, dev *Buffer, regions []Region, toDevice bool) {
 	acc := regionsAccess(dev, regions, toDevice)
-	if (d.barEach || d.track.conflicts(acc)) && !d.noBar {
-		C.chn_cmd_barrier(d.cd, f.cb, 0)
+	barrier := (d.barEach || d.barrierNext || d.track.conflicts(acc)) && !d.noBar
+	d.barrierNext = false
+	if barrier {
+		if !d.plan {
+			C.chn_cmd_barrier(d.cd, f.cb, 0)
+		}
 		d.track.reset()
 		d.stats.Barriers++
 	}
 	d.track.add(acc)
+	d.stats.Copies++
+	f.commands++
+	if d.plan {
+		return
+	}
 	cr := (*C.VkBufferCopy)(C.malloc(C.size_t(len(regions)) * C.size_t(unsafe.Sizeof(C.VkBufferCopy{}))))
 	defer C.free(unsafe.Pointer(cr))
 	rs := unsafe.Slice(cr, len(regions))
@@ -319,8 +443,11 @@ func (d *Device) recordCopy(f *frame, stage *Buffer, dev *Buffer, regions []Regi
 		src, dst = dst, src
 	}
 	C.chn_cmd_copy(d.cd, f.cb, src, dst, C.uint32_t(len(regions)), cr)
-	d.stats.Copies++
-	f.commands++
+	name := "copy to host"
+	if toDevice {
+		name = "copy to device"
+	}
+	d.stampAfter(f, name, 2*sumRegions(regions), 0)
 }
 
 // Upload copies data into regions of dst, consecutive chunks of data filling consecutive
@@ -345,6 +472,7 @@ func (d *Device) Upload(dst *Buffer, regions []Region, data []byte) error {
 		stage.Free()
 		return err
 	}
+	d.stopCapture("an upload")
 	f, err := d.begin()
 	if err != nil {
 		stage.Free()
@@ -360,38 +488,60 @@ func (d *Device) Upload(dst *Buffer, regions []Region, data []byte) error {
 }
 
 // Download copies regions of src into out (consecutive regions to consecutive chunks) and waits
-// for it, and so for everything recorded before.
+// for it, and so for everything recorded before. On a planning device out is zeroed.
 func (d *Device) Download(src *Buffer, regions []Region, out []byte) error {
+	if len(out) > 0 || sumRegions(regions) > 0 {
+		if err := d.read(src, regions, out, nil); err != nil {
+			return err
+		}
+	}
+	return d.Sync()
+}
+
+// ReadAsync records a copy of regions of src to the host and returns at once; Wait on the
+// result returns the bytes. Later work may be recorded and submitted meanwhile, so the host
+// can read one step's loss while the device runs the next.
+func (d *Device) ReadAsync(src *Buffer, regions []Region) (*Pending, error) {
+	p := &Pending{d: d, out: make([]byte, sumRegions(regions))}
+	if len(p.out) == 0 {
+		p.done = true
+		return p, nil
+	}
+	if err := d.read(src, regions, p.out, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// read records a copy of src's regions into a staging range that is copied to out when its
+// command buffer has finished.
+func (d *Device) read(src *Buffer, regions []Region, out []byte, p *Pending) error {
 	n := sumRegions(regions)
 	if int64(len(out)) != n {
 		return fmt.Errorf("vkrt: download: %d bytes of room for regions of %d", len(out), n)
-	}
-	if n == 0 {
-		return d.Sync()
 	}
 	stage, err := d.staging.alloc(n)
 	if err != nil {
 		return fmt.Errorf("vkrt: download %s: %w", bytesStr(n), err)
 	}
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	if err := d.checkAccess("download", regionsAccess(src, regions, false)); err != nil {
-		d.mu.Unlock()
 		stage.Free()
 		return err
 	}
+	d.stopCapture("a copy to the host")
 	f, err := d.begin()
 	if err != nil {
-		d.mu.Unlock()
 		stage.Free()
 		return err
 	}
 	f.staging = append(f.staging, stage)
 	d.recordCopy(f, stage, src, regions, false)
-	f.hostReads = append(f.hostReads, hostRead{src: stage, dst: out})
+	f.hostReads = append(f.hostReads, hostRead{src: stage, dst: out, done: p})
 	f.hostBarrier = true
 	f.label("download", bytesStr(n))
-	d.mu.Unlock()
-	return d.Sync()
+	return nil
 }
 
 // Flush submits what has been recorded without waiting.
@@ -402,39 +552,46 @@ func (d *Device) Flush() error {
 }
 
 func (d *Device) flush() error {
-	f := d.frames[d.cur]
-	if !f.recording {
-		return d.err
+	f := d.rec
+	if f == nil || f.capturing {
+		return d.err // a capture's command buffer is submitted by EndCapture
 	}
-	if f.hostBarrier {
-		C.chn_cmd_barrier(d.cd, f.cb, 1)
-		f.hostBarrier = false
-	}
+	d.rec = nil
 	f.recording = false
-	if err := check(vk.Result(C.chn_end(d.cd, f.cb)), "vkEndCommandBuffer"); err != nil {
-		return d.fail(err)
+	if !d.plan {
+		if f.hostBarrier {
+			C.chn_cmd_barrier(d.cd, f.cb, 1)
+		}
+		if err := check(vk.Result(C.chn_end(d.cd, f.cb)), "vkEndCommandBuffer"); err != nil {
+			d.idle = append(d.idle, f)
+			return d.fail(err)
+		}
+		if err := check(vk.Result(C.chn_submit(d.cd, f.cb, C.VkFence(unsafe.Pointer(f.fence)))), "vkQueueSubmit (%d commands, last: %s)", f.commands, f.lastOps()); err != nil {
+			d.idle = append(d.idle, f)
+			return d.fail(err)
+		}
 	}
-	if err := check(vk.Result(C.chn_submit(d.cd, f.cb, C.VkFence(unsafe.Pointer(f.fence)))), "vkQueueSubmit (%d commands, last: %s)", f.commands, f.lastOps()); err != nil {
-		return d.fail(err)
-	}
+	f.hostBarrier = false
 	f.submitted = true
 	d.stats.Submits++
 	d.inflight = append(d.inflight, f)
-	d.cur = (d.cur + 1) % len(d.frames)
 	return nil
 }
 
 // complete waits for a submitted frame and finishes its host-side work.
 func (d *Device) complete(f *frame) error {
-	r := vk.Result(C.chn_wait(d.cd, C.VkFence(unsafe.Pointer(f.fence)), C.uint64_t(d.timeout.Nanoseconds())))
-	switch {
-	case r == vk.Timeout:
-		return d.fail(fmt.Errorf("vkrt: %d commands submitted to %s (last: %s) did not finish within %v: %w",
-			f.commands, d.Info.Name, f.lastOps(), d.timeout, ErrTimeout))
-	case r != vk.Success:
-		return d.fail(fmt.Errorf("%w (while running %s)", check(r, "vkWaitForFences"), f.lastOps()))
+	if !d.plan {
+		r := vk.Result(C.chn_wait(d.cd, C.VkFence(unsafe.Pointer(f.fence)), C.uint64_t(d.timeout.Nanoseconds())))
+		switch {
+		case r == vk.Timeout:
+			return d.fail(fmt.Errorf("vkrt: %d commands submitted to %s (last: %s) did not finish within %v: %w",
+				f.commands, d.Info.Name, f.lastOps(), d.timeout, ErrTimeout))
+		case r != vk.Success:
+			return d.fail(fmt.Errorf("%w (while running %s)", check(r, "vkWaitForFences"), f.lastOps()))
+		}
+		C.chn_reset_fence(d.cd, C.VkFence(unsafe.Pointer(f.fence)))
 	}
-	C.chn_reset_fence(d.cd, C.VkFence(unsafe.Pointer(f.fence)))
+	perr := d.collectStamps(f) // reported after the frame is back in the pool
 	f.submitted = false
 	for i, ff := range d.inflight {
 		if ff == f {
@@ -443,7 +600,14 @@ func (d *Device) complete(f *frame) error {
 		}
 	}
 	for _, hr := range f.hostReads {
-		copy(hr.dst, hr.src.hostBytes())
+		if b := hr.src.hostBytes(); b != nil {
+			copy(hr.dst, b)
+		} else {
+			clear(hr.dst) // a planning device reads zeros
+		}
+		if hr.done != nil {
+			hr.done.done = true
+		}
 	}
 	f.hostReads = f.hostReads[:0]
 	for _, s := range f.staging {
@@ -454,7 +618,10 @@ func (d *Device) complete(f *frame) error {
 	if f.pool != nil {
 		C.chn_pool_reset(f.pool)
 	}
-	return nil
+	if !f.kept {
+		d.idle = append(d.idle, f)
+	}
+	return perr
 }
 
 // Sync submits what has been recorded and waits for all of it; it returns the device's sticky
@@ -470,8 +637,12 @@ func (d *Device) syncLocked() error {
 	if d.err != nil {
 		return d.err
 	}
+	d.stopCapture("a wait for the device")
 	if err := d.flush(); err != nil {
 		return err
+	}
+	if len(d.inflight) > 0 {
+		d.stats.HostWaits++
 	}
 	for len(d.inflight) > 0 {
 		if err := d.complete(d.inflight[0]); err != nil {

@@ -765,6 +765,14 @@ VkResult chn_begin(chn_device *d, VkCommandBuffer cb) {
 	return d->begin(cb, &info);
 }
 
+VkResult chn_begin_reusable(chn_device *d, VkCommandBuffer cb) {
+	VkCommandBufferBeginInfo info = {
+		.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+		.flags = VK_COMMAND_BUFFER_USAGE_SIMULTANEOUS_USE_BIT,
+	};
+	return d->begin(cb, &info);
+}
+
 VkResult chn_end(chn_device *d, VkCommandBuffer cb) { return d->end(cb); }
 
 VkResult chn_submit(chn_device *d, VkCommandBuffer cb, VkFence fence) {

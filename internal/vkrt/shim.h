@@ -115,6 +115,9 @@ void chn_cmd_timestamp(chn_device *d, VkCommandBuffer cb, VkQueryPool pool, uint
 void chn_cmd_reset_queries(chn_device *d, VkCommandBuffer cb, VkQueryPool pool, uint32_t first, uint32_t count);
 
 VkResult chn_begin(chn_device *d, VkCommandBuffer cb);
+// chn_begin_reusable begins a command buffer that is submitted many times, possibly while an
+// earlier submission of it still runs (VK_COMMAND_BUFFER_USAGE_SIMULTANEOUS_USE_BIT).
+VkResult chn_begin_reusable(chn_device *d, VkCommandBuffer cb);
 VkResult chn_end(chn_device *d, VkCommandBuffer cb);
 VkResult chn_submit(chn_device *d, VkCommandBuffer cb, VkFence fence);
 VkResult chn_wait(chn_device *d, VkFence fence, uint64_t timeout_ns);

@@ -1,12 +1,14 @@
 package cpu
 
 import (
+	"math"
+
 	"github.com/chnet/chnet/ops"
 	"github.com/chnet/chnet/tensor"
 )
 
 // SGDStep implements ops.Backend with torch.optim.SGD's update order.
-func (b *Backend) SGDStep(param, grad, momentum *tensor.Tensor, p ops.SGDParams) error {
+func (b *Backend) SGDStep(param, grad, momentum, loss, halt *tensor.Tensor, p ops.SGDParams) error {
 	ds := make([][]float32, 3)
 	for i, t := range []*tensor.Tensor{param, grad, momentum} {
 		d, err := dense(t)
@@ -14,6 +16,20 @@ func (b *Backend) SGDStep(param, grad, momentum *tensor.Tensor, p ops.SGDParams)
 			return err
 		}
 		ds[i] = d
+	}
+	if loss != nil {
+		l, err := dense(loss)
+		if err != nil {
+			return err
+		}
+		h, err := dense(halt)
+		if err != nil {
+			return err
+		}
+		if v := float64(l[0]); math.IsNaN(v) || math.IsInf(v, 0) || h[0] != 0 {
+			h[0] = 1
+			return nil
+		}
 	}
 	w, g, buf := ds[0], ds[1], ds[2]
 	parallelFor(b.workers, len(w), 1<<14, func(lo, hi int) {

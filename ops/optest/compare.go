@@ -475,7 +475,23 @@ func compareCases() []compareCase {
 	} {
 		add(compareCase{name: fmt.Sprintf("sgd_m%g_wd%g_nesterov%v", p.Momentum, p.WeightDecay, p.Nesterov), run: func(e *env) error {
 			w, buf := e.state("param", normal, 7, 5, 3, 3), e.state("momentum", normal, 7, 5, 3, 3)
-			return e.b.SGDStep(w, e.in(7, 5, 3, 3), buf, p)
+			return e.b.SGDStep(w, e.in(7, 5, 3, 3), buf, nil, nil, p)
+		}})
+	}
+	// Guarded SGD over a flat buffer: applied for a finite loss with the flag clear; skipped, with
+	// the flag set, for a NaN or infinite loss or a flag already set.
+	for _, c := range []struct {
+		name       string
+		loss, halt float32
+	}{
+		{"finite", 0.7, 0}, {"nan", float32(math.NaN()), 0}, {"inf", float32(math.Inf(-1)), 0}, {"halted", 0.7, 1},
+	} {
+		add(compareCase{name: "sgd_guarded_" + c.name, run: func(e *env) error {
+			const n = 3001
+			w, buf := e.state("param", normal, n), e.state("momentum", normal, n)
+			halt := e.state("halt", func(*tensor.RNG) float32 { return c.halt }, 1)
+			p := ops.SGDParams{LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4, Nesterov: true}
+			return e.b.SGDStep(w, e.in(n), buf, e.tensor([]float32{c.loss}, 1), halt, p)
 		}})
 	}
 

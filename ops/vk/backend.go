@@ -54,6 +54,20 @@ func Open(opts vkrt.Options) (*Backend, error) {
 	return b, nil
 }
 
+// OpenPlan returns a backend over a planning device (vkrt.OpenPlan) with info's capabilities:
+// every op checks, chooses kernels and tiles, binds, allocates and records exactly as on such a
+// device, but nothing runs and downloads read zeros. Its device's Stats and MemoryPeak count
+// what a step would cost there.
+func OpenPlan(info vkrt.DeviceInfo, opts vkrt.Options) (*Backend, error) {
+	d, err := vkrt.OpenPlan(info, opts)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{dev: d, kernels: map[kernelKey]*vkrt.Kernel{}, tables: map[tableKey]tapTable{}}
+	b.tiles = chooseTiles(d.Info)
+	return b, nil
+}
+
 // Device is the backend's Vulkan device (capabilities, statistics, validation messages).
 func (b *Backend) Device() *vkrt.Device { return b.dev }
 
@@ -263,7 +277,58 @@ func (b *Backend) Download(src *tensor.Tensor) ([]float32, error) {
 	return out, nil
 }
 
+// ReadAsync implements ops.AsyncReader: the copy is recorded and everything recorded so far is
+// submitted; the returned function waits for that submission alone.
+func (b *Backend) ReadAsync(src *tensor.Tensor) (func() ([]float32, error), error) {
+	o, err := b.operand(src)
+	if err != nil {
+		return nil, err
+	}
+	p, err := b.dev.ReadAsync(o.buf, itemRegions(o))
+	if err != nil {
+		return nil, err
+	}
+	if err := b.dev.Flush(); err != nil {
+		return nil, err
+	}
+	return func() ([]float32, error) {
+		raw, err := p.Wait()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]float32, len(raw)/4)
+		copy(floatBytes(out), raw)
+		return out, nil
+	}, nil
+}
+
 // Sync implements ops.Backend.
 func (b *Backend) Sync() error { return b.dev.Sync() }
 
-var _ ops.Backend = (*Backend)(nil)
+var (
+	_ ops.Backend     = (*Backend)(nil)
+	_ ops.AsyncReader = (*Backend)(nil)
+)
+
+// BeginCapture implements ops.Capturer (vkrt.Device.BeginCapture).
+func (b *Backend) BeginCapture() error { return b.dev.BeginCapture() }
+
+// EndCapture implements ops.Capturer.
+func (b *Backend) EndCapture() (ops.Replay, error) {
+	c, err := b.dev.EndCapture()
+	if err != nil {
+		return nil, err
+	}
+	return replay{b.dev, c}, nil
+}
+
+// replay is a vkrt.Capture as an ops.Replay.
+type replay struct {
+	d *vkrt.Device
+	c *vkrt.Capture
+}
+
+func (r replay) Run() error     { return r.d.Replay(r.c) }
+func (r replay) Release() error { return r.c.Release() }
+
+var _ ops.Capturer = (*Backend)(nil)

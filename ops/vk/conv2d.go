@@ -240,6 +240,7 @@ func (b *Backend) dispatchImages(what string, k *vkrt.Kernel, push *convPush, g 
 	if gradX {
 		perImage, rows = g.h*g.w, g.cg
 	}
+	macsPerImage := g.oh * g.ow * g.o * g.cg * g.kh * g.kw // useful work, forward and input gradient alike
 	access := make([]vkrt.Access, 2, 2+len(fixed))
 	access = append(access, fixed...)
 	for _, ch := range chunks {
@@ -254,7 +255,7 @@ func (b *Backend) dispatchImages(what string, k *vkrt.Kernel, push *convPush, g 
 			cols := min(pc[1]*perImage-pc[2], 65535*t.bn)
 			push.N0, push.NImg, push.ColOff = uint32(pc[0]), uint32(pc[1]), uint32(pc[2])
 			groups := [3]uint32{uint32(ceilDiv(cols, t.bn)), uint32(ceilDiv(rows, t.bm)), uint32(g.g)}
-			if err := b.dev.Dispatch(k, access, pushBytes(push), groups, what); err != nil {
+			if err := b.dev.DispatchMACs(k, access, pushBytes(push), groups, what, macsPerImage*cols/perImage); err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
 		}
@@ -351,7 +352,8 @@ func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams
 		push.N0, push.NImg = uint32(pc.i0), uint32(pc.i1-pc.i0)
 		push.KPer, push.Splits, push.SOff = uint32(pc.kPer), uint32(pc.splits), uint32(sOff)
 		groups := [3]uint32{uint32(ceilDiv(n, t.bn)), uint32(ceilDiv(m, t.bm)), uint32(g.g * pc.splits)}
-		if err := b.dev.Dispatch(k, []vkrt.Access{out, xa, ya}, pushBytes(&push), groups, what); err != nil {
+		macs := (pc.i1 - pc.i0) * ohw * weights
+		if err := b.dev.DispatchMACs(k, []vkrt.Access{out, xa, ya}, pushBytes(&push), groups, what, macs); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		sOff += pc.splits

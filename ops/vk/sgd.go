@@ -14,10 +14,12 @@ type sgdPush struct {
 	Start, End, WOff, GOff, BOff uint32
 	LR, Momentum, WD             float32
 	Nesterov                     uint32
+	Guard, LOff, HOff            uint32
 }
 
-// SGDStep implements ops.Backend.
-func (b *Backend) SGDStep(param, grad, momentum *tensor.Tensor, p ops.SGDParams) error {
+// SGDStep implements ops.Backend: one dispatch per binding-sized piece, so a flat buffer of
+// every parameter is updated at once.
+func (b *Backend) SGDStep(param, grad, momentum, loss, halt *tensor.Tensor, p ops.SGDParams) error {
 	const what = "sgd"
 	os := make([]operand, 3)
 	for i, t := range []*tensor.Tensor{param, grad, momentum} {
@@ -38,13 +40,33 @@ func (b *Backend) SGDStep(param, grad, momentum *tensor.Tensor, p ops.SGDParams)
 	if p.Nesterov {
 		push.Nesterov = 1
 	}
+	// Unguarded, the loss and flag bindings repeat the gradient's first element, never read.
+	la, _ := b.bind(os[1].buf, os[1].off, os[1].off+1, false)
+	ha := la
+	if loss != nil {
+		lo, err := b.dense(loss)
+		if err != nil {
+			return fmt.Errorf("%s: loss: %w", what, err)
+		}
+		ho, err := b.dense(halt)
+		if err != nil {
+			return fmt.Errorf("%s: halt flag: %w", what, err)
+		}
+		var s int64
+		la, s = b.bind(lo.buf, lo.off, lo.off+1, false)
+		push.LOff = uint32(lo.off - s)
+		ha, s = b.bind(ho.buf, ho.off, ho.off+1, true)
+		push.HOff = uint32(ho.off - s)
+		push.Guard = 1
+	}
 	for _, pc := range b.elemPieces(int64(param.Numel()), os...) {
-		binds := make([]vkrt.Access, 3)
+		binds := make([]vkrt.Access, 5)
 		var offs [3]uint32
 		for i, o := range os {
 			acc, s := b.bind(o.buf, o.at(pc[0]), o.at(pc[1]-1)+1, i != 1)
 			binds[i], offs[i] = acc, uint32(o.off-s)
 		}
+		binds[3], binds[4] = la, ha
 		push.Start, push.End, push.WOff, push.GOff, push.BOff = uint32(pc[0]), uint32(pc[1]), offs[0], offs[1], offs[2]
 		if err := b.dev.Dispatch(k, binds, pushBytes(&push), [3]uint32{b.groups(pc[1]-pc[0], ewWorkGroup), 1, 1}, what); err != nil {
 			return fmt.Errorf("%s: %w", what, err)

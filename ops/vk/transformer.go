@@ -130,7 +130,8 @@ func (b *Backend) MatMul(dst, a, bm *tensor.Tensor, p ops.MatMulParams) error {
 			ba, boff := b.bindMat(ob, i0, i1, false)
 			push.DOff, push.AOff, push.BOff, push.I0 = doff, aoff, boff, uint32(i0)
 			groups := [3]uint32{uint32(ceilDiv(int64(n), t.bn)), uint32(ceilDiv(int64(m), t.bm)), uint32(i1 - i0)}
-			if err := b.dev.Dispatch(k, []vkrt.Access{da, aa, ba}, pushBytes(&push), groups, what); err != nil {
+			macs := (i1 - i0) * int64(m) * int64(n) * int64(ak)
+			if err := b.dev.DispatchMACs(k, []vkrt.Access{da, aa, ba}, pushBytes(&push), groups, what, macs); err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
 		}

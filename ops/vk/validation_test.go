@@ -60,7 +60,9 @@ func TestValidationLayer(t *testing.T) {
 		if err := b.BCEWithLogits(g, y, x); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.SGDStep(x, g, y, ops.SGDParams{LR: 0.1, Momentum: 0.9, Nesterov: true}); err != nil {
+		loss, _ := ops.FromHost(b, []float32{0.5}, 1)
+		halt, _ := ops.Zeros(b, 1)
+		if err := b.SGDStep(x, g, y, loss, halt, ops.SGDParams{LR: 0.1, Momentum: 0.9, Nesterov: true}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := b.Download(x); err != nil {
