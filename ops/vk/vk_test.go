@@ -7,10 +7,8 @@ import (
 	"testing"
 
 	"github.com/chnet/chnet/internal/vkrt"
-	"github.com/chnet/chnet/ops"
 	"github.com/chnet/chnet/ops/cpu"
 	"github.com/chnet/chnet/ops/optest"
-	"github.com/chnet/chnet/tensor"
 )
 
 var (
@@ -57,9 +55,4 @@ func TestGradCheck(t *testing.T) { optest.GradCheck(t, open(t)) }
 
 func TestCompareNetCPU(t *testing.T) { optest.CompareNet(t, cpu.New(), open(t)) }
 
-func TestGoldenSGD(t *testing.T) {
-	b := open(t)
-	optest.GoldenSGD(t, b, func(param, grad, momentum *tensor.Tensor, p ops.SGDParams) error {
-		return ops.SGDStep(b, param, grad, momentum, p)
-	})
-}
+func TestGoldenSGD(t *testing.T) { b := open(t); optest.GoldenSGD(t, b, optest.KernelSGD(b)) }
