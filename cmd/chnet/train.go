@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chnet/chnet/internal/atomicfile"
+	"github.com/chnet/chnet/internal/regfile"
 
 	"github.com/chnet/chnet/chnet"
 	"github.com/chnet/chnet/chnet/zoo"
@@ -265,7 +266,7 @@ func trainAction(c *cli.Context) error {
 // readRunConfig reads a run folder's config.json.
 func readRunConfig(path string) (runConfig, error) {
 	var rc runConfig
-	b, err := os.ReadFile(path)
+	b, err := regfile.ReadFile(path, 1<<20)
 	if err != nil {
 		return rc, fmt.Errorf("nothing to resume: %w", err)
 	}

@@ -9,7 +9,8 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"os"
+
+	"github.com/chnet/chnet/internal/regfile"
 )
 
 // Limits bound what one file may cost before any pixel buffer is allocated.
@@ -58,14 +59,15 @@ type Mask struct {
 const MaskThreshold = 128
 
 // readFile reads a whole file, refusing more than max bytes without reading them all.
+// Only regular files are read: a FIFO named like an image would block forever (regfile).
 func readFile(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, size, err := regfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > max {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, st.Size(), max)
+	if size > max {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, size, max)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {

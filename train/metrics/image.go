@@ -10,7 +10,8 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"os"
+
+	"github.com/chnet/chnet/internal/regfile"
 )
 
 // Gray is an 8-bit single-channel image, row-major, W·H bytes.
@@ -23,7 +24,7 @@ type Gray struct {
 // which is how PySODMetrics' examples (and most Python evaluation scripts) load masks and
 // prediction maps. Errors name the file.
 func ReadGray(path string) (Gray, error) {
-	f, err := os.Open(path)
+	f, _, err := regfile.Open(path)
 	if err != nil {
 		return Gray{}, fmt.Errorf("metrics: %w", err)
 	}
