@@ -405,6 +405,10 @@ func loadOrMakeSplits(path string, ds *data.Dataset, rc runConfig) (*data.Splits
 	return s, s.Save(path)
 }
 
+// trainHook is every Trainer's Hook: nil in the chnet binary; tests running it as a child
+// process set it to interrupt or kill a run at an exact point.
+var trainHook func(ctx context.Context, point string)
+
 // trainOne trains fold k into dir and returns its final validation metrics.
 func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, ds *data.Dataset, splits *data.Splits, k int, dir string, log io.Writer, tty bool) (map[string]float64, error) {
 	if err := train.EnsureDir(dir); err != nil {
@@ -464,7 +468,7 @@ func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, 
 		return nil, err
 	}
 	tr := &train.Trainer{B: b, Model: m, Opt: opt, Data: data.TrainData{Loader: loader}, Val: val, Cfg: rc.Recipe,
-		Dir: dir, Log: log, Term: c.App.ErrWriter, TTY: tty, Meta: meta}
+		Dir: dir, Log: log, Term: c.App.ErrWriter, TTY: tty, Meta: meta, Hook: trainHook}
 	if c.Bool("resume") {
 		latest := filepath.Join(dir, train.LatestName)
 		switch _, err := os.Stat(latest); {
@@ -480,6 +484,13 @@ func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, 
 		default:
 			if err := tr.Resume(latest); err != nil {
 				return nil, dataErr(err)
+			}
+			notes, err := tr.Repair()
+			for _, n := range notes {
+				fmt.Fprintln(log, n)
+			}
+			if err != nil {
+				return nil, err
 			}
 			if tr.State.Finished {
 				fmt.Fprintf(log, "%s: already finished %d epochs\n", dir, tr.State.Epoch)

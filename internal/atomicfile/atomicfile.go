@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/chnet/chnet/internal/regfile"
 )
 
 // WriteFunc writes path through a buffered writer that write fills. On any error the temporary
@@ -59,6 +61,19 @@ func WriteFunc(path string, write func(w io.Writer) error) (err error) {
 func Write(path string, b []byte) error {
 	return WriteFunc(path, func(w io.Writer) error {
 		_, err := w.Write(b)
+		return err
+	})
+}
+
+// Copy writes a copy of the regular file src to dst atomically.
+func Copy(dst, src string) error {
+	f, _, err := regfile.Open(src)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	defer f.Close()
+	return WriteFunc(dst, func(w io.Writer) error {
+		_, err := io.Copy(w, f)
 		return err
 	})
 }

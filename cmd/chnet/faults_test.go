@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// faultEnv makes the child process (childEnv) signal itself at a named point of the training
+// loop (train.Trainer.Hook): "POINT#N:SIG" sends SIG at the N-th time POINT is reached, e.g.
+// "validate#1:TERM" (Ctrl-C's twin during the first validation) or
+// "save checkpoint_final.safetensors#1:KILL" (killed just as the final checkpoint is written).
+// After SIGTERM or SIGINT the hook waits for the run to see it; after SIGKILL nothing runs on.
+const faultEnv = "CHNET_TEST_FAULT"
+
+func setChildFaults() {
+	spec := os.Getenv(faultEnv)
+	if spec == "" {
+		return
+	}
+	at, sigName, ok := strings.Cut(spec, ":")
+	point, nth, ok2 := strings.Cut(at, "#")
+	n, err := strconv.Atoi(nth)
+	sig, ok3 := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL}[sigName]
+	if !ok || !ok2 || !ok3 || err != nil {
+		fmt.Fprintf(os.Stderr, "bad %s=%q\n", faultEnv, spec)
+		os.Exit(2)
+	}
+	seen := 0
+	trainHook = func(ctx context.Context, p string) {
+		if p != point {
+			return
+		}
+		if seen++; seen != n {
+			return
+		}
+		syscall.Kill(os.Getpid(), sig)
+		if sig == syscall.SIGKILL {
+			select {}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Minute):
+			fmt.Fprintln(os.Stderr, "the signal did not stop the run")
+			os.Exit(3)
+		}
+	}
+}
+
+// childRun runs the chnet command as a child process (optionally with a fault) and returns
+// its exit status, stderr and whether a signal ended it.
+func childRun(t *testing.T, fault string, args ...string) (code int, stderr string, signaled bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"--backend", "cpu"}, args...)...)
+	cmd.Env = append(os.Environ(), childEnv+"=1", faultEnv+"="+fault)
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	err := cmd.Run()
+	if err == nil {
+		return 0, errb.String(), false
+	}
+	ee, ok := err.(*exec.ExitError)
+	if !ok {
+		t.Fatalf("run %v: %v", args, err)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -1, errb.String(), true
+	}
+	return ee.ExitCode(), errb.String(), false
+}
+
+// The runs' common arguments: 3 training images (2 batches), 1 validation image, 2 test
+// images, 32 px, one epoch — the smallest run that validates, keeps a best checkpoint,
+// finishes and tests.
+func tinyRunArgs(t *testing.T) func(out string) []string {
+	dataDir, testDir := tinyData(t, 4, 32, 11), tinyData(t, 2, 32, 12)
+	return func(out string) []string {
+		return []string{"train", "--data", dataDir, "--test", testDir, "--out", out, "--epochs", "1", "--batch-size", "2",
+			"--size", "32", "--sizes", "32", "--val-fraction", "0.25", "--seed", "4"}
+	}
+}
+
+// Ctrl-C (here SIGTERM) during validation, and SIGKILL just as checkpoint_best or
+// checkpoint_final is written (issue 9, cases 1, 3, 4): the resumed run finishes, writes every
+// checkpoint, runs the tests, and its weights equal an uninterrupted run's bit for bit.
+func TestSignalsAtEpochEndAndKillsAtCheckpoints(t *testing.T) {
+	args := tinyRunArgs(t)
+	ref := filepath.Join(t.TempDir(), "ref")
+	if code, stderr, _ := childRun(t, "", args(ref)...); code != 0 {
+		t.Fatalf("uninterrupted run: exit %d\n%s", code, stderr)
+	}
+	want := readTensors(t, filepath.Join(ref, "checkpoint_final.safetensors"))
+	for _, tc := range []struct {
+		fault  string
+		killed bool
+		repair string // a line the resumed run must log
+	}{
+		{fault: "validate#1:TERM"},
+		{fault: "save checkpoint_best.safetensors#1:KILL", killed: true, repair: "repaired checkpoint_best.safetensors"},
+		{fault: "save checkpoint_final.safetensors#1:KILL", killed: true, repair: "repaired checkpoint_final.safetensors"},
+	} {
+		t.Run(tc.fault, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			code, stderr, signaled := childRun(t, tc.fault, args(out)...)
+			switch {
+			case tc.killed && !signaled:
+				t.Fatalf("expected the run to be killed; exit %d\n%s", code, stderr)
+			case !tc.killed && code != exitInterrupted:
+				t.Fatalf("interrupted run: exit %d, want %d\n%s", code, exitInterrupted, stderr)
+			}
+			code, stderr, _ = childRun(t, "", "train", "--out", out, "--resume")
+			if code != 0 {
+				t.Fatalf("resumed run: exit %d\n%s", code, stderr)
+			}
+			if tc.repair != "" && !strings.Contains(stderr, tc.repair) {
+				t.Errorf("resumed run does not say %q:\n%s", tc.repair, stderr)
+			}
+			for _, f := range []string{"checkpoint_best.safetensors", "checkpoint_final.safetensors", "test/data/metrics.json"} {
+				if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+					t.Errorf("after resuming: %v", err)
+				}
+			}
+			got := readTensors(t, filepath.Join(out, "checkpoint_final.safetensors"))
+			if len(got) != len(want) {
+				t.Fatalf("final holds %d tensors, uninterrupted %d", len(got), len(want))
+			}
+			for k, w := range want {
+				for i := range w {
+					if got[k][i] != w[i] {
+						t.Fatalf("%s[%d]: resumed %v, uninterrupted %v", k, i, got[k][i], w[i])
+					}
+				}
+			}
+		})
+	}
+}
