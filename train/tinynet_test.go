@@ -65,4 +65,3 @@ func newTinyTrainerOn(t *testing.T, b ops.Backend, dir string, data TrainData, e
 	}
 	return &Trainer{B: b, Model: m, Opt: opt, Data: data, Cfg: cfg, Dir: dir, Log: io.Discard, Term: io.Discard}
 }
-
