@@ -18,6 +18,9 @@ import (
 // "validate#1:TERM" (Ctrl-C's twin during the first validation) or
 // "save checkpoint_final.safetensors#1:KILL" (killed just as the final checkpoint is written).
 // After SIGTERM or SIGINT the hook waits for the run to see it; after SIGKILL nothing runs on.
+// Two more actions: WAIT blocks the run there for good (to be killed by the test), and KILLMID,
+// at a "save" point, lets the save start and SIGKILLs the process once the save's temporary
+// file in the --out folder holds data: killed in the middle of writing a checkpoint.
 const faultEnv = "CHNET_TEST_FAULT"
 
 func setChildFaults() {
@@ -28,7 +31,7 @@ func setChildFaults() {
 	at, sigName, ok := strings.Cut(spec, ":")
 	point, nth, ok2 := strings.Cut(at, "#")
 	n, err := strconv.Atoi(nth)
-	sig, ok3 := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL}[sigName]
+	sig, ok3 := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL, "WAIT": 0, "KILLMID": 0}[sigName]
 	if !ok || !ok2 || !ok3 || err != nil {
 		fmt.Fprintf(os.Stderr, "bad %s=%q\n", faultEnv, spec)
 		os.Exit(2)
@@ -41,6 +44,13 @@ func setChildFaults() {
 		if seen++; seen != n {
 			return
 		}
+		switch sigName {
+		case "WAIT":
+			select {}
+		case "KILLMID":
+			go killWhenTempWritten(strings.TrimPrefix(p, "save "))
+			return
+		}
 		syscall.Kill(os.Getpid(), sig)
 		if sig == syscall.SIGKILL {
 			select {}
@@ -51,6 +61,26 @@ func setChildFaults() {
 			fmt.Fprintln(os.Stderr, "the signal did not stop the run")
 			os.Exit(3)
 		}
+	}
+}
+
+// killWhenTempWritten SIGKILLs this process once the temporary of an atomic write of name in
+// the --out folder holds data.
+func killWhenTempWritten(name string) {
+	out := ""
+	for i, a := range os.Args {
+		if (a == "--out" || a == "-o") && i+1 < len(os.Args) {
+			out = os.Args[i+1]
+		}
+	}
+	for {
+		temps, _ := filepath.Glob(filepath.Join(out, "."+name+".tmp-*"))
+		for _, p := range temps {
+			if st, err := os.Stat(p); err == nil && st.Size() > 0 {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -105,6 +135,9 @@ func TestSignalsAtEpochEndAndKillsAtCheckpoints(t *testing.T) {
 		{fault: "validate#1:TERM"},
 		{fault: "save checkpoint_best.safetensors#1:KILL", killed: true, repair: "repaired checkpoint_best.safetensors"},
 		{fault: "save checkpoint_final.safetensors#1:KILL", killed: true, repair: "repaired checkpoint_final.safetensors"},
+		// Killed half-way through writing checkpoint_latest (issue 9, case 9): the temporary is
+		// removed when the run is resumed.
+		{fault: "save checkpoint_latest.safetensors#1:KILLMID", killed: true, repair: ".checkpoint_latest.safetensors.tmp-"},
 	} {
 		t.Run(tc.fault, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "run")
@@ -115,12 +148,19 @@ func TestSignalsAtEpochEndAndKillsAtCheckpoints(t *testing.T) {
 			case !tc.killed && code != exitInterrupted:
 				t.Fatalf("interrupted run: exit %d, want %d\n%s", code, exitInterrupted, stderr)
 			}
+			temps, _ := filepath.Glob(filepath.Join(out, ".*.tmp-*"))
+			if strings.Contains(tc.fault, "KILLMID") && len(temps) != 1 {
+				t.Fatalf("the killed write left temporaries %v, want one", temps)
+			}
 			code, stderr, _ = childRun(t, "", "train", "--out", out, "--resume")
 			if code != 0 {
 				t.Fatalf("resumed run: exit %d\n%s", code, stderr)
 			}
 			if tc.repair != "" && !strings.Contains(stderr, tc.repair) {
 				t.Errorf("resumed run does not say %q:\n%s", tc.repair, stderr)
+			}
+			if left, _ := filepath.Glob(filepath.Join(out, ".*.tmp-*")); len(left) > 0 {
+				t.Errorf("temporaries left after resuming: %v", left)
 			}
 			for _, f := range []string{"checkpoint_best.safetensors", "checkpoint_final.safetensors", "test/data/metrics.json"} {
 				if _, err := os.Stat(filepath.Join(out, f)); err != nil {
@@ -139,5 +179,56 @@ func TestSignalsAtEpochEndAndKillsAtCheckpoints(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Two runs on one folder once both went ahead, mixing config, splits, log and checkpoints, and
+// the "already holds a run" guard missed --folds runs (issue 9, case 5).
+func TestRunFolderIsLocked(t *testing.T) {
+	args := tinyRunArgs(t)
+	out := filepath.Join(t.TempDir(), "run")
+	// The first run stops for good in its first step, holding the folder.
+	cmd := exec.Command(os.Args[0], append([]string{"--backend", "cpu"}, args(out)...)...)
+	cmd.Env = append(os.Environ(), childEnv+"=1", faultEnv+"=step#1:WAIT")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(out, "splits.json")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first run never started")
+		}
+	}
+	for _, second := range [][]string{args(out), {"train", "--out", out, "--resume"}} {
+		code, _, stderr := runCLI(t, second...)
+		if code != exitUsage || !strings.Contains(stderr, "in use by another chnet process") || !strings.Contains(stderr, "--out") {
+			t.Errorf("%v while another run holds the folder: exit %d, %q", second, code, stderr)
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	// Killed in its first step, the run has config.json but no checkpoint yet: starting anew
+	// there is refused, resuming is the way on. The same with --folds.
+	code, _, stderr := runCLI(t, args(out)...)
+	if code != exitUsage || !strings.Contains(stderr, "--resume") {
+		t.Errorf("a new run on a killed run's folder: exit %d, %q", code, stderr)
+	}
+	folds := filepath.Join(t.TempDir(), "folds")
+	fa := append(args(folds), "--folds", "2")
+	for i, a := range fa {
+		if a == "--val-fraction" {
+			fa = append(fa[:i:i], fa[i+2:]...)
+			break
+		}
+	}
+	if code, stderr, _ := childRun(t, "step#1:KILL", fa...); code != -1 {
+		t.Fatalf("folds run: exit %d\n%s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, fa...); code != exitUsage || !strings.Contains(stderr, "already holds a run") {
+		t.Errorf("a new --folds run on a --folds run's folder: exit %d, %q", code, stderr)
 	}
 }

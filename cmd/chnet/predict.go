@@ -68,6 +68,14 @@ func predictAction(c *cli.Context) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
+	release, temps, err := claimFolder(out, "--out", 0)
+	if err != nil {
+		return err
+	}
+	defer release()
+	for _, p := range temps {
+		fmt.Fprintf(c.App.ErrWriter, "removed %s, left by a write that was killed\n", p)
+	}
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 	seen := map[string]string{}

@@ -58,6 +58,17 @@ per_image.csv, with report.md showing sample predictions beside the ground truth
 			}
 			ctx, stop := signalContext(c.Context)
 			defer stop()
+			if err := os.MkdirAll(c.String("out"), 0o755); err != nil {
+				return err
+			}
+			release, temps, err := claimFolder(c.String("out"), "--out", 2)
+			if err != nil {
+				return err
+			}
+			defer release()
+			for _, p := range temps {
+				fmt.Fprintf(c.App.ErrWriter, "removed %s, left by a write that was killed\n", p)
+			}
 			for _, dir := range c.Args().Slice() {
 				if err := testFolder(ctx, c, b, c.String("model"), dir, filepath.Join(c.String("out"), filepath.Base(filepath.Clean(dir))), c.App.ErrWriter); err != nil {
 					return err

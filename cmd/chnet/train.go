@@ -161,7 +161,29 @@ func trainAction(c *cli.Context) error {
 		}
 		out = filepath.Join("runs", time.Now().Format("20060102-150405"))
 	}
-	if c.Bool("resume") {
+	resume := c.Bool("resume")
+	builtin := !resume && rc.Data == ""
+	if !resume {
+		if builtin {
+			useBuiltinData(c, &rc, out)
+		}
+		if err := checkRecipe(&rc); err != nil {
+			return err
+		}
+		rc.Model.InputSize = rc.Size
+		if err := train.EnsureDir(out); err != nil {
+			return err
+		}
+	} else if _, err := os.Stat(out); err != nil {
+		return usagef("--resume", "nothing to resume: %v", err)
+	}
+	// From here on the run folder is this process's alone: a second run on it is refused.
+	release, temps, err := claimFolder(out, "--out", 3)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if resume {
 		// A resumed run keeps its recorded configuration; a flag set to something else would
 		// silently change the run, so it is refused.
 		saved, err := readRunConfig(filepath.Join(out, "config.json"))
@@ -174,19 +196,26 @@ func trainAction(c *cli.Context) error {
 		saved.Backend, saved.Version = "", version()
 		rc = saved
 	} else {
-		builtin := rc.Data == ""
-		if builtin {
-			useBuiltinData(c, &rc, out)
-		}
-		if err := checkRecipe(&rc); err != nil {
-			return err
-		}
-		if builtin {
-			if err := writeBuiltinData(c, rc, out); err != nil {
-				return err
+		// config.json is written first by every run, folds included.
+		for _, f := range []string{"config.json", train.LatestName} {
+			if _, err := os.Stat(filepath.Join(out, f)); err == nil {
+				return usagef("--out", "%s already holds a run; continue it with --resume or choose another folder", out)
 			}
 		}
-		rc.Model.InputSize = rc.Size
+	}
+	logFile, err := os.OpenFile(filepath.Join(out, "train.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	log := io.MultiWriter(c.App.ErrWriter, logFile)
+	for _, p := range temps {
+		fmt.Fprintf(log, "removed %s, left by a write that was killed\n", p)
+	}
+	if builtin {
+		if err := writeBuiltinData(c, rc, out); err != nil {
+			return err
+		}
 	}
 	b, err := openBackend(c)
 	if err != nil {
@@ -197,20 +226,6 @@ func trainAction(c *cli.Context) error {
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 
-	if err := train.EnsureDir(out); err != nil {
-		return err
-	}
-	logFile, err := os.OpenFile(filepath.Join(out, "train.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	log := io.MultiWriter(c.App.ErrWriter, logFile)
-	if !c.Bool("resume") {
-		if _, err := os.Stat(filepath.Join(out, train.LatestName)); err == nil {
-			return usagef("--out", "%s already holds a run; continue it with --resume or choose another folder", out)
-		}
-	}
 	if err := writeJSONAtomic(filepath.Join(out, "config.json"), rc); err != nil {
 		return err
 	}

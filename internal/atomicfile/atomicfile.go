@@ -7,8 +7,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/chnet/chnet/internal/regfile"
 )
@@ -76,4 +78,49 @@ func Copy(dst, src string) error {
 		_, err := io.Copy(w, f)
 		return err
 	})
+}
+
+// IsTemp reports whether a file name is one of WriteFunc's temporaries: ".<name>.tmp-<digits>".
+func IsTemp(name string) bool {
+	i := strings.LastIndex(name, ".tmp-")
+	if !strings.HasPrefix(name, ".") || i < 1 || i+len(".tmp-") == len(name) {
+		return false
+	}
+	for _, c := range name[i+len(".tmp-"):] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// RemoveTemps deletes the temporaries that writes killed before their rename left in dir and in
+// its sub-folders down to depth levels (0: dir only), and returns their paths. Only the
+// folder's owner may call it — with another writer active it would delete that writer's file
+// in progress: chnet calls it while holding the folder's lock (internal/dirlock).
+func RemoveTemps(dir string, depth int) ([]string, error) {
+	var removed []string
+	base := strings.Count(filepath.Clean(dir), string(filepath.Separator))
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir {
+				return err
+			}
+			return nil // an unreadable sub-folder holds nothing of ours to clean
+		}
+		if e.IsDir() {
+			if strings.Count(filepath.Clean(p), string(filepath.Separator))-base > depth {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if e.Type().IsRegular() && IsTemp(e.Name()) {
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+			removed = append(removed, p)
+		}
+		return nil
+	})
+	return removed, err
 }
