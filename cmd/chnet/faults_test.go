@@ -88,11 +88,16 @@ func killWhenTempWritten(name string) {
 // its exit status, stderr and whether a signal ended it.
 func childRun(t *testing.T, fault string, args ...string) (code int, stderr string, signaled bool) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"--backend", "cpu"}, args...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"--backend", "cpu"}, args...)...)
 	cmd.Env = append(os.Environ(), childEnv+"=1", faultEnv+"="+fault)
 	var errb strings.Builder
 	cmd.Stderr = &errb
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("chnet %v: still running after 3 minutes (hung?)\n%s", args, errb.String())
+	}
 	if err == nil {
 		return 0, errb.String(), false
 	}

@@ -87,7 +87,7 @@ and writes predictions: a complete run of the main job on any machine.`,
 			&cli.StringFlag{Name: "backbone-weights", Category: "model", Usage: "ImageNet Res2Net weights (.pth or .safetensors) for the backbone"},
 			&cli.StringFlag{Name: "init-from", Category: "model", Usage: "initialise the backbone from another trained checkpoint (decoupling study)"},
 			&cli.BoolFlag{Name: "freeze-backbone", Category: "model", Usage: "train only the decoder; the backbone keeps its weights and statistics"},
-		}, modelFlags()...), testOutputFlags()...),
+		}, modelFlags()...), append(testOutputFlags(), limitFlags()...)...),
 		Action: trainAction,
 	}
 }
@@ -161,6 +161,10 @@ func trainAction(c *cli.Context) error {
 		}
 		out = filepath.Join("runs", time.Now().Format("20060102-150405"))
 	}
+	lim, err := limits(c)
+	if err != nil {
+		return err
+	}
 	resume := c.Bool("resume")
 	builtin := !resume && rc.Data == ""
 	if !resume {
@@ -226,18 +230,41 @@ func trainAction(c *cli.Context) error {
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 
-	if err := writeJSONAtomic(filepath.Join(out, "config.json"), rc); err != nil {
-		return err
-	}
 	fmt.Fprintf(log, "%s chnet %s: training %s (%s backbone) on %s with the %s backend; run folder %s\n",
 		time.Now().Format("2006-01-02 15:04:05"), version(), spec.Arch, spec.Backbone, rc.Data, b.Name(), out)
 
-	ds, rep, err := data.List(rc.Data, data.ListOptions{SkipBad: c.Bool("skip-bad")})
-	if err != nil {
-		return dataErr(err)
+	// Every file of the run is checked before the run starts.
+	folders := []dataFolder{{"train", rc.Data}}
+	if rc.Val != "" {
+		folders = append(folders, dataFolder{"val", rc.Val})
 	}
-	if rep.Skipped() > 0 {
-		fmt.Fprintf(log, "data: %s\n", rep)
+	if rc.Folds <= 1 {
+		for _, d := range rc.Test {
+			folders = append(folders, dataFolder{"test " + filepath.Base(filepath.Clean(d)), d})
+		}
+	}
+	checked, err := preflight(ctx, folders, lim, c.Int("workers"))
+	if err != nil {
+		return err
+	}
+	if n, list := problemList(checked); n > 0 {
+		if !c.Bool("skip-bad") {
+			return dataErr(fmt.Errorf("data: %d samples cannot be used (pass --skip-bad to leave them out):%s", n, list))
+		}
+		fmt.Fprintf(log, "data: --skip-bad: left out %d samples:%s\n", n, list)
+	}
+	for _, cf := range checked {
+		if cf.ignored > 0 {
+			fmt.Fprintf(log, "data: %s: %d non-image or hidden files ignored\n", cf.dir, cf.ignored)
+		}
+	}
+	ds := checked[0].ds
+	var valSet *data.Dataset
+	if rc.Val != "" {
+		valSet = checked[1].ds
+	}
+	if err := writeJSONAtomic(filepath.Join(out, "config.json"), rc); err != nil {
+		return err
 	}
 	splits, err := loadOrMakeSplits(filepath.Join(out, "splits.json"), ds, rc)
 	if err != nil {
@@ -255,7 +282,7 @@ func trainAction(c *cli.Context) error {
 			dir = filepath.Join(out, fmt.Sprintf("fold_%d", k))
 			fmt.Fprintf(log, "fold %d of %d\n", k+1, folds)
 		}
-		res, err := trainOne(ctx, c, b, rc, ds, splits, k, dir, log, tty)
+		res, err := trainOne(ctx, c, b, rc, ds, valSet, splits, k, dir, log, tty)
 		if err != nil {
 			if errors.Is(err, train.ErrInterrupted) {
 				return classified{exitInterrupted, err}
@@ -267,15 +294,22 @@ func trainAction(c *cli.Context) error {
 	if rc.Folds > 1 {
 		return reportFolds(c.App.Writer, log, out, results)
 	}
-	if len(rc.Test) > 0 {
-		ckpt := filepath.Join(out, train.FinalName)
-		for _, dir := range rc.Test {
-			if err := testFolder(ctx, c, b, ckpt, dir, filepath.Join(out, "test", filepath.Base(dir)), log); err != nil {
-				return err
-			}
-		}
+	if len(rc.Test) == 0 {
+		return nil
 	}
-	return nil
+	lm, err := loadModel(c, b, filepath.Join(out, train.FinalName))
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, cf := range checked[len(checked)-len(rc.Test):] {
+		left, err := testFolder(ctx, c, b, lm, cf, filepath.Join(out, "test", filepath.Base(filepath.Clean(cf.dir))), log)
+		if err != nil {
+			return err
+		}
+		bad = append(bad, left...)
+	}
+	return leftOutErr(bad)
 }
 
 // readRunConfig reads a run folder's config.json.
@@ -425,7 +459,7 @@ func loadOrMakeSplits(path string, ds *data.Dataset, rc runConfig) (*data.Splits
 var trainHook func(ctx context.Context, point string)
 
 // trainOne trains fold k into dir and returns its final validation metrics.
-func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, ds *data.Dataset, splits *data.Splits, k int, dir string, log io.Writer, tty bool) (map[string]float64, error) {
+func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, ds, valSet *data.Dataset, splits *data.Splits, k int, dir string, log io.Writer, tty bool) (map[string]float64, error) {
 	if err := train.EnsureDir(dir); err != nil {
 		return nil, err
 	}
@@ -438,34 +472,40 @@ func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, 
 		return nil, dataErr(err)
 	}
 	lcfg := data.TrainConfig(rc.BatchSize, rc.Seed)
-	lcfg.BaseSize, lcfg.Sizes, lcfg.Augment, lcfg.Workers = rc.Size, rc.Sizes, rc.Augment, c.Int("workers")
+	lim, err := limits(c)
+	if err != nil {
+		return nil, err
+	}
+	lcfg.BaseSize, lcfg.Sizes, lcfg.Augment, lcfg.Workers, lcfg.Limits = rc.Size, rc.Sizes, rc.Augment, c.Int("workers"), lim
 	loader, err := data.NewLoader(trainSet, lcfg)
 	if err != nil {
 		return nil, usageErr(err)
 	}
+	if err := decodeAll(ctx, c, loader, "training", log); err != nil {
+		return nil, err
+	}
 	var val train.Validator
-	valSet := (*data.Dataset)(nil)
-	switch {
-	case rc.Val != "":
-		if valSet, _, err = data.List(rc.Val, data.ListOptions{SkipBad: c.Bool("skip-bad")}); err != nil {
-			return nil, dataErr(err)
-		}
-	case len(fold.Val) > 0:
+	nVal := 0
+	if valSet == nil && len(fold.Val) > 0 {
 		if valSet, err = ds.Subset(fold.Val); err != nil {
 			return nil, dataErr(err)
 		}
 	}
 	if valSet != nil {
 		vcfg := data.EvalConfig(rc.BatchSize)
-		vcfg.BaseSize, vcfg.Sizes, vcfg.Workers = rc.Size, []int{rc.Size}, c.Int("workers")
+		vcfg.BaseSize, vcfg.Sizes, vcfg.Workers, vcfg.Limits = rc.Size, []int{rc.Size}, c.Int("workers"), lim
 		vl, err := data.NewLoader(valSet, vcfg)
 		if err != nil {
 			return nil, usageErr(err)
 		}
+		if err := decodeAll(ctx, c, vl, "validation", log); err != nil {
+			return nil, err
+		}
+		nVal = vl.Len()
 		val = train.HeldOut{Data: data.TrainData{Loader: vl}, Loss: rc.Recipe.Loss}
 	}
 	fmt.Fprintf(log, "data: %d training and %d validation images; %d batches of %d per epoch at sizes %v\n",
-		loader.Len(), lenOr0(valSet), loader.Batches(), rc.BatchSize, rc.Sizes)
+		loader.Len(), nVal, loader.Batches(), rc.BatchSize, rc.Sizes)
 
 	m, err := zoo.Build(nn.Init{B: b, RNG: tensor.NewRNG(rc.Seed, 1)}, rc.Model)
 	if err != nil {
@@ -521,11 +561,29 @@ func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, 
 	return finalMetrics(dir)
 }
 
-func lenOr0(d *data.Dataset) int {
-	if d == nil {
-		return 0
+// decodeAll decodes every sample of a loader before the first epoch (filling its cache, which
+// the first epoch would do anyway), so that damage the header check cannot see — truncated
+// pixel data, label-coded masks — stops the run now, listed, or with --skip-bad leaves the
+// sample out, instead of failing mid-epoch.
+func decodeAll(ctx context.Context, c *cli.Context, l *data.Loader, what string, log io.Writer) error {
+	rep, err := l.Check(ctx, c.Bool("skip-bad"))
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if rep != nil && len(rep.Bad) > 0 {
+			return dataErr(fmt.Errorf("%s data: %w\n(pass --skip-bad to leave them out)", what, err))
+		}
+		return dataErr(fmt.Errorf("%s data: %w", what, err))
 	}
-	return len(d.Pairs)
+	if len(rep.Bad) > 0 {
+		lines := make([]string, len(rep.Bad))
+		for i, e := range rep.Bad {
+			lines[i] = strings.TrimPrefix(e.Error(), "data: ")
+		}
+		fmt.Fprintf(log, "data: --skip-bad: left out %d %s samples that do not decode:%s\n", len(rep.Bad), what, listing(lines))
+	}
+	return nil
 }
 
 // initWeights loads ImageNet backbone weights or another run's backbone, and freezes it if asked.
