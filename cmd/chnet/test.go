@@ -136,15 +136,27 @@ func loadModel(c *cli.Context, b ops.Backend, path string) (*loadedModel, error)
 		return nil, dataErr(fmt.Errorf("%s: %w", path, err))
 	}
 	nn.SetTraining(m, false)
-	size := spec.InputSize
+	size, from := spec.InputSize, path+" (its input_size; override with --size)"
 	if c.IsSet("size") || size == 0 {
-		size = c.Int("size")
+		size, from = c.Int("size"), "--size"
 	}
 	if size == 0 {
 		size = 352
 	}
-	if size < 32 {
+	lim, err := limits(c)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case from == "--size" && size < 32:
 		return nil, usagef("--size", "must be at least 32, got %d", size)
+	case from == "--size" && int64(size)*int64(size) > lim.MaxPixels:
+		return nil, usagef("--size", "%d² pixels per image is more than --max-pixels %d", size, lim.MaxPixels)
+	case size < 32 || int64(size)*int64(size) > lim.MaxPixels:
+		return nil, dataErr(fmt.Errorf("%s: records input_size %d, outside 32..√(--max-pixels %d); override with --size", path, size, lim.MaxPixels))
+	}
+	if err := checkInferMemory(b, spec, size, from); err != nil {
+		return nil, err
 	}
 	return &loadedModel{m: m, spec: spec, size: size}, nil
 }

@@ -171,7 +171,7 @@ func trainAction(c *cli.Context) error {
 		if builtin {
 			useBuiltinData(c, &rc, out)
 		}
-		if err := checkRecipe(&rc); err != nil {
+		if err := checkRecipe(&rc, lim.MaxPixels); err != nil {
 			return err
 		}
 		rc.Model.InputSize = rc.Size
@@ -260,8 +260,13 @@ func trainAction(c *cli.Context) error {
 	}
 	ds := checked[0].ds
 	var valSet *data.Dataset
+	samples := len(ds.Pairs)
 	if rc.Val != "" {
 		valSet = checked[1].ds
+		samples += len(valSet.Pairs)
+	}
+	if err := checkTrainMemory(b, rc, samples, c.Int("workers"), log); err != nil {
+		return err
 	}
 	if err := writeJSONAtomic(filepath.Join(out, "config.json"), rc); err != nil {
 		return err
@@ -392,8 +397,9 @@ func writeBuiltinData(c *cli.Context, rc runConfig, out string) error {
 	return nil
 }
 
-// checkRecipe validates flag values with messages naming the flag.
-func checkRecipe(rc *runConfig) error {
+// checkRecipe validates flag values with messages naming the flag. Sizes are bounded by the
+// pixel limit, as images are: --size 3000000000 once panicked allocating its buffers.
+func checkRecipe(rc *runConfig, maxPixels int64) error {
 	switch {
 	case rc.Recipe.Epochs < 1:
 		return usagef("--epochs", "must be at least 1, got %d", rc.Recipe.Epochs)
@@ -419,9 +425,15 @@ func checkRecipe(rc *runConfig) error {
 			rc.Sizes = append(rc.Sizes, s*rc.Size/352)
 		}
 	}
+	if int64(rc.Size)*int64(rc.Size) > maxPixels {
+		return usagef("--size", "%d² pixels per image is more than --max-pixels %d", rc.Size, maxPixels)
+	}
 	for _, s := range rc.Sizes {
 		if s < 32 {
 			return usagef("--sizes", "sizes must be at least 32, got %d", s)
+		}
+		if int64(s)*int64(s) > maxPixels {
+			return usagef("--sizes", "%d² pixels per image is more than --max-pixels %d", s, maxPixels)
 		}
 	}
 	rc.Recipe.Nesterov = true
