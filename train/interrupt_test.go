@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/chnet/chnet/nn"
@@ -153,5 +156,51 @@ func TestRepairRebuildsBestAndFinal(t *testing.T) {
 				t.Errorf("second Repair found more to do: %q, %v", notes, err)
 			}
 		})
+	}
+}
+
+// nanFrom makes every image NaN from epoch `from` (0-based) on.
+type nanFrom struct {
+	TrainData
+	from int
+}
+
+type nanIter struct {
+	BatchIter
+	nan bool
+}
+
+func (d nanFrom) Epoch(ctx context.Context, e, from int) (BatchIter, error) {
+	it, err := d.TrainData.Epoch(ctx, e, from)
+	return nanIter{it, e >= d.from}, err
+}
+
+func (it nanIter) Next() (Batch, bool, error) {
+	b, ok, err := it.BatchIter.Next()
+	if it.nan {
+		b.Images = slices.Clone(b.Images)
+		for i := range b.Images {
+			b.Images[i] = float32(math.NaN())
+		}
+	}
+	return b, ok, err
+}
+
+// The NaN-loss stop named checkpoint_latest even in epoch 1, before any existed (issue 9,
+// case 10): it names it only when it exists.
+func TestNonFiniteLossNamesOnlyACheckpointThatExists(t *testing.T) {
+	for _, from := range []int{0, 1} {
+		dir := t.TempDir()
+		tr := newTinyTrainer(t, dir, nanFrom{newMemData(2, 32, 2), from}, 2)
+		err := tr.Run(context.Background())
+		if !errors.Is(err, ErrNonFinite) {
+			t.Fatalf("NaN from epoch %d: %v", from+1, err)
+		}
+		latest := filepath.Join(dir, LatestName)
+		_, statErr := os.Stat(latest)
+		names := strings.Contains(err.Error(), latest)
+		if names != (statErr == nil) || (from == 0) == (statErr == nil) {
+			t.Errorf("NaN from epoch %d: %q; latest exists: %v", from+1, err, statErr == nil)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -23,7 +24,21 @@ import (
 // file in the --out folder holds data: killed in the middle of writing a checkpoint.
 const faultEnv = "CHNET_TEST_FAULT"
 
+// fsizeEnv caps the size of every file the child writes (RLIMIT_FSIZE): a write past it fails
+// with EFBIG, as one on a full disk fails with ENOSPC.
+const fsizeEnv = "CHNET_TEST_FSIZE"
+
 func setChildFaults() {
+	if v := os.Getenv(fsizeEnv); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err == nil {
+			err = syscall.Setrlimit(syscall.RLIMIT_FSIZE, &syscall.Rlimit{Cur: n, Max: n})
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s=%s: %v\n", fsizeEnv, v, err)
+			os.Exit(2)
+		}
+	}
 	spec := os.Getenv(faultEnv)
 	if spec == "" {
 		return
@@ -88,16 +103,23 @@ func killWhenTempWritten(name string) {
 // its exit status, stderr and whether a signal ended it.
 func childRun(t *testing.T, fault string, args ...string) (code int, stderr string, signaled bool) {
 	t.Helper()
+	return childRunEnv(t, []string{faultEnv + "=" + fault}, args...)
+}
+
+// childRunEnv is childRun with extra environment variables.
+func childRunEnv(t *testing.T, env []string, args ...string) (code int, stderr string, signaled bool) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"--backend", "cpu"}, args...)...)
-	cmd.Env = append(os.Environ(), childEnv+"=1", faultEnv+"="+fault)
+	cmd.Env = append(append(os.Environ(), childEnv+"=1"), env...)
 	var errb strings.Builder
 	cmd.Stderr = &errb
 	err := cmd.Run()
 	if ctx.Err() != nil {
 		t.Fatalf("chnet %v: still running after 3 minutes (hung?)\n%s", args, errb.String())
 	}
+	checkFlagNames(t, args, errb.String())
 	if err == nil {
 		return 0, errb.String(), false
 	}
@@ -235,5 +257,36 @@ func TestRunFolderIsLocked(t *testing.T) {
 	}
 	if code, _, stderr := runCLI(t, fa...); code != exitUsage || !strings.Contains(stderr, "already holds a run") {
 		t.Errorf("a new --folds run on a --folds run's folder: exit %d, %q", code, stderr)
+	}
+}
+
+// A full disk (here a file-size limit: EFBIG where a full disk gives ENOSPC) exited 1 (issue 9,
+// case 10). It exits 74 naming the file, leaves the previous checkpoint as it was and no
+// temporary behind, and the run resumes once there is room.
+func TestFullDiskExits74KeepingTheCheckpoint(t *testing.T) {
+	args := tinyRunArgs(t)
+	out := filepath.Join(t.TempDir(), "run")
+	// Killed just before checkpoint_best is written: latest (finished) is there, best is not.
+	if _, stderr, signaled := childRun(t, "save checkpoint_best.safetensors#1:KILL", args(out)...); !signaled {
+		t.Fatalf("the run was not killed:\n%s", stderr)
+	}
+	latest := filepath.Join(out, "checkpoint_latest.safetensors")
+	before, err := os.ReadFile(latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Resuming rebuilds best from latest, a 70 MB write; files may not exceed 16 MB.
+	code, stderr, _ := childRunEnv(t, []string{fsizeEnv + "=" + strconv.Itoa(16<<20)}, "train", "--out", out, "--resume")
+	if code != exitIO || !strings.Contains(stderr, filepath.Join(out, "checkpoint_best.safetensors")) {
+		t.Fatalf("resume with no room: exit %d, want %d naming checkpoint_best\n%s", code, exitIO, stderr)
+	}
+	if after, err := os.ReadFile(latest); err != nil || !bytes.Equal(after, before) {
+		t.Errorf("checkpoint_latest changed by the failed run (%v)", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(out, ".*.tmp-*")); len(left) > 0 {
+		t.Errorf("temporaries left: %v", left)
+	}
+	if code, stderr, _ := childRun(t, "", "train", "--out", out, "--resume"); code != 0 {
+		t.Fatalf("resume with room: exit %d\n%s", code, stderr)
 	}
 }

@@ -407,13 +407,15 @@ func checkRecipe(rc *runConfig, maxPixels int64) error {
 		return usagef("--batch-size", "must be at least 1, got %d", rc.BatchSize)
 	case rc.Size < 32:
 		return usagef("--size", "must be at least 32 (the network's total stride), got %d", rc.Size)
+	// Written so that NaN fails every test (NaN compares false): it once passed them all and
+	// ended in config.json as "json: unsupported value: NaN".
 	case !(rc.Recipe.LR > 0) || math.IsInf(rc.Recipe.LR, 0):
-		return usagef("--lr", "must be positive, got %v", rc.Recipe.LR)
-	case rc.Recipe.Momentum < 0 || rc.Recipe.Momentum >= 1:
+		return usagef("--lr", "must be positive and finite, got %v", rc.Recipe.LR)
+	case !(rc.Recipe.Momentum >= 0 && rc.Recipe.Momentum < 1):
 		return usagef("--momentum", "must be in [0, 1), got %v", rc.Recipe.Momentum)
-	case rc.Recipe.WeightDecay < 0:
-		return usagef("--weight-decay", "must not be negative, got %v", rc.Recipe.WeightDecay)
-	case rc.ValFrac < 0 || rc.ValFrac >= 1:
+	case !(rc.Recipe.WeightDecay >= 0) || math.IsInf(rc.Recipe.WeightDecay, 0):
+		return usagef("--weight-decay", "must be finite and not negative, got %v", rc.Recipe.WeightDecay)
+	case !(rc.ValFrac >= 0 && rc.ValFrac < 1):
 		return usagef("--val-fraction", "must be in [0, 1), got %v", rc.ValFrac)
 	case rc.Folds == 1 || rc.Folds < 0:
 		return usagef("--folds", "must be at least 2 (or 0 for none), got %d", rc.Folds)
