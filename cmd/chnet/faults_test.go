@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -61,6 +63,7 @@ func setChildFaults() {
 		}
 		switch sigName {
 		case "WAIT":
+			fmt.Fprintf(os.Stderr, "fault: waiting at %s\n", p)
 			select {}
 		case "KILLMID":
 			go killWhenTempWritten(strings.TrimPrefix(p, "save "))
@@ -288,5 +291,66 @@ func TestFullDiskExits74KeepingTheCheckpoint(t *testing.T) {
 	}
 	if code, stderr, _ := childRun(t, "", "train", "--out", out, "--resume"); code != 0 {
 		t.Fatalf("resume with room: exit %d\n%s", code, stderr)
+	}
+}
+
+// A run stuck where it does not look at its context (a read that never returns; here a hook
+// that blocks) ignored SIGINT and SIGTERM for good (issue 9, case 8). The first signal asks it
+// to stop; the second ends it at once with exit 130.
+func TestSecondSignalStopsAStuckRun(t *testing.T) {
+	args := tinyRunArgs(t)
+	cmd := exec.Command(os.Args[0], append([]string{"--backend", "cpu"}, args(filepath.Join(t.TempDir(), "run"))...)...)
+	cmd.Env = append(os.Environ(), childEnv+"=1", faultEnv+"=step#1:WAIT")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitFor := func(what string) {
+		t.Helper()
+		timeout := time.After(2 * time.Minute)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("the run ended before saying %q", what)
+				}
+				if strings.Contains(l, what) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("the run never said %q", what)
+			}
+		}
+	}
+	waitFor("fault: waiting at step")
+	cmd.Process.Signal(syscall.SIGINT)
+	waitFor("stopping at the next safe point")
+	cmd.Process.Signal(syscall.SIGINT)
+	exited := make(chan error, 1)
+	go func() {
+		for range lines {
+		}
+		exited <- cmd.Wait()
+	}()
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+			t.Fatalf("after the second SIGINT: %v, want exit %d", err, exitInterrupted)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("still running 30 s after the second SIGINT")
 	}
 }

@@ -93,7 +93,7 @@ func predictAction(c *cli.Context) error {
 	for _, p := range temps {
 		fmt.Fprintf(c.App.ErrWriter, "removed %s, left by a write that was killed\n", p)
 	}
-	ctx, stop := signalContext(c.Context)
+	ctx, stop := signalContext(c.Context, c.App.ErrWriter)
 	defer stop()
 	// A bad image is listed and skipped; the others are still done (issue 9, case 11).
 	var bad []string

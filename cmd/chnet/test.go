@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -58,7 +59,7 @@ per_image.csv, with report.md showing sample predictions beside the ground truth
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext(c.Context)
+			ctx, stop := signalContext(c.Context, c.App.ErrWriter)
 			defer stop()
 			if err := os.MkdirAll(c.String("out"), 0o755); err != nil {
 				return err
@@ -408,7 +409,36 @@ func diceAt128(pred, gt []uint8) float64 {
 	return 2 * float64(tp) / float64(2*tp+fp+fn)
 }
 
-// signalContext is cancelled by Ctrl-C or SIGTERM.
-func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+// signalContext is cancelled by Ctrl-C or SIGTERM: the command stops at its next safe point
+// (training saves its position first). A second signal ends the process at once with exit 130,
+// so that nothing — a read that never returns, a stuck device — can leave chnet deaf to Ctrl-C
+// (issue 9, case 8); atomic writes keep every file whole even then.
+func signalContext(parent context.Context, w io.Writer) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			fmt.Fprintf(w, "chnet: %v: stopping at the next safe point (again to stop at once)\n", s)
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-ch:
+			fmt.Fprintf(w, "chnet: %v again: stopping now\n", s)
+			os.Exit(exitInterrupted)
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			cancel()
+		})
+	}
 }

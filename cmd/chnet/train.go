@@ -227,7 +227,7 @@ func trainAction(c *cli.Context) error {
 	}
 	rc.Backend = b.Name()
 
-	ctx, stop := signalContext(c.Context)
+	ctx, stop := signalContext(c.Context, c.App.ErrWriter)
 	defer stop()
 
 	fmt.Fprintf(log, "%s chnet %s: training %s (%s backbone) on %s with the %s backend; run folder %s\n",
