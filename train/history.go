@@ -55,6 +55,11 @@ func ReadRecords(path string) ([]EpochRecord, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return readRecords(f, path)
+}
+
+// readRecords is ReadRecords on a reader; path names it in errors.
+func readRecords(f io.Reader, path string) ([]EpochRecord, error) {
 	var out []EpochRecord
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)

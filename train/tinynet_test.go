@@ -46,12 +46,12 @@ func (m *tinyNet) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 }
 
 // newTinyTrainer is newTrainer with tinyNet on the CPU backend.
-func newTinyTrainer(t *testing.T, dir string, data TrainData, epochs int) *Trainer {
+func newTinyTrainer(t testing.TB, dir string, data TrainData, epochs int) *Trainer {
 	t.Helper()
 	return newTinyTrainerOn(t, cpu.New(), dir, data, epochs)
 }
 
-func newTinyTrainerOn(t *testing.T, b ops.Backend, dir string, data TrainData, epochs int) *Trainer {
+func newTinyTrainerOn(t testing.TB, b ops.Backend, dir string, data TrainData, epochs int) *Trainer {
 	t.Helper()
 	m, err := newTinyNet(nn.Init{B: b, RNG: tensor.NewRNG(3, 0)})
 	if err != nil {

@@ -73,6 +73,24 @@ type State struct {
 	Finished  bool    `json:"finished"`
 }
 
+// check refuses a state no run of epochs epochs can be in: a checkpoint is input, and a resumed
+// run starts from its state as it stands.
+func (s State) check(epochs int) error {
+	switch {
+	case s.Epoch < 0 || s.Epoch > epochs:
+		return fmt.Errorf("epoch %d outside 0..%d", s.Epoch, epochs)
+	case s.Step < 0 || s.Images < 0 || s.Seconds < 0:
+		return fmt.Errorf("negative progress (step %d, %d images, %v s)", s.Step, s.Images, s.Seconds)
+	case s.Epoch == epochs && (s.Step != 0 || !s.Finished):
+		return fmt.Errorf("past the last epoch (%d, step %d)", s.Epoch, s.Step)
+	case s.Finished && s.Epoch != epochs:
+		return fmt.Errorf("finished after %d of %d epochs", s.Epoch, epochs)
+	case s.HasBest && (s.BestEpoch < 1 || s.BestEpoch > s.Epoch):
+		return fmt.Errorf("best epoch %d outside 1..%d", s.BestEpoch, s.Epoch)
+	}
+	return nil
+}
+
 // Trainer runs the loop: per epoch set the learning rate, train on every batch, validate, log,
 // plot and checkpoint. It stops cleanly when ctx is cancelled (Ctrl-C), saving its position.
 type Trainer struct {
@@ -310,9 +328,14 @@ func (tr *Trainer) Resume(path string) error {
 	if ck.TrainState == nil {
 		return fmt.Errorf("%s: no training state (an inference-only checkpoint?)", path)
 	}
-	if err := json.Unmarshal(ck.TrainState, &tr.State); err != nil {
+	var st State
+	if err := json.Unmarshal(ck.TrainState, &st); err != nil {
 		return fmt.Errorf("%s: training state: %w", path, err)
 	}
+	if err := st.check(tr.Cfg.Epochs); err != nil {
+		return fmt.Errorf("%s: training state: %w", path, err)
+	}
+	tr.State = st
 	if _, err := nn.LoadState(tr.B, tr.Model, ck.Model, nn.LoadOptions{}); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

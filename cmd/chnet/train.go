@@ -123,12 +123,20 @@ func modelSpec(c *cli.Context) (zoo.Spec, error) {
 			return s, usageErr(err)
 		}
 	}
+	known := false
 	for _, a := range zoo.Archs() {
-		if a == s.Arch {
-			return s, nil
-		}
+		known = known || a == s.Arch
 	}
-	return s, usagef("--arch", "unknown network %q (have %s)", s.Arch, strings.Join(zoo.Archs(), ", "))
+	if !known {
+		return s, usagef("--arch", "unknown network %q (have %s)", s.Arch, strings.Join(zoo.Archs(), ", "))
+	}
+	if s.HeadWidth > zoo.MaxHeadWidth {
+		return s, usagef("--head-width", "must be at most %d, got %d", zoo.MaxHeadWidth, s.HeadWidth)
+	}
+	if err := s.Validate(); err != nil {
+		return s, usageErr(err)
+	}
+	return s, nil
 }
 
 func trainAction(c *cli.Context) error {
@@ -190,9 +198,9 @@ func trainAction(c *cli.Context) error {
 	if resume {
 		// A resumed run keeps its recorded configuration; a flag set to something else would
 		// silently change the run, so it is refused.
-		saved, err := readRunConfig(filepath.Join(out, "config.json"))
+		saved, err := readRunConfig(filepath.Join(out, "config.json"), lim.MaxPixels)
 		if err != nil {
-			return usagef("--resume", "%v", err)
+			return err
 		}
 		if err := sameRun(c, rc, saved); err != nil {
 			return err
@@ -317,15 +325,41 @@ func trainAction(c *cli.Context) error {
 	return leftOutErr(bad)
 }
 
-// readRunConfig reads a run folder's config.json.
-func readRunConfig(path string) (runConfig, error) {
-	var rc runConfig
+// readRunConfig reads a run folder's config.json for --resume: a missing file is a usage error
+// (nothing to resume); a damaged one, or one recording what the flags would refuse, is bad data.
+func readRunConfig(path string, maxPixels int64) (runConfig, error) {
 	b, err := regfile.ReadFile(path, 1<<20)
 	if err != nil {
-		return rc, fmt.Errorf("nothing to resume: %w", err)
+		return runConfig{}, usagef("--resume", "nothing to resume: %v", err)
 	}
+	rc, err := parseRunConfig(b, maxPixels)
+	if err != nil {
+		return rc, dataErr(fmt.Errorf("%s: %w", path, err))
+	}
+	return rc, nil
+}
+
+// parseRunConfig decodes config.json and checks it as the flags it came from were checked: the
+// file is input, and a resumed run uses it as it stands.
+func parseRunConfig(b []byte, maxPixels int64) (runConfig, error) {
+	var rc runConfig
 	if err := json.Unmarshal(b, &rc); err != nil {
-		return rc, fmt.Errorf("%s: %w", path, err)
+		return rc, err
+	}
+	if err := rc.Model.Validate(); err != nil {
+		return rc, fmt.Errorf("model: %w", err)
+	}
+	if rc.Data == "" {
+		return rc, fmt.Errorf("no data folder")
+	}
+	if len(rc.Sizes) == 0 {
+		return rc, fmt.Errorf("no training sizes")
+	}
+	if l := rc.Recipe.Loss; l != ops.StructureLossOfficial && l != ops.StructureLossWeighted {
+		return rc, fmt.Errorf("unknown loss form %d", l)
+	}
+	if err := checkRecipe(&rc, maxPixels); err != nil {
+		return rc, fmt.Errorf("records what the flags refuse: %w", err)
 	}
 	return rc, nil
 }

@@ -196,6 +196,11 @@ func LoadSplits(path string, names []string) (*Splits, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
+	return parseSplits(b, path, names)
+}
+
+// parseSplits is LoadSplits on the file's bytes.
+func parseSplits(b []byte, path string, names []string) (*Splits, error) {
 	var s Splits
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
