@@ -81,13 +81,11 @@ func Parse(raw []byte) (Spec, error) {
 	return s, nil
 }
 
-// Bounds of a Spec's numbers. A checkpoint's metadata is input: a head width of a few million
-// would have the network's initialisation allocate gigabytes before its tensors are compared
-// with the file's. The paper's widths are 32 and 128.
-const (
-	MaxHeadWidth = 4096
-	MaxInputSize = 1 << 16
-)
+// MaxHeadWidth bounds a Spec's head width. A checkpoint's metadata is input: a head width of a
+// few million would have the network's initialisation allocate gigabytes before its tensors
+// are compared with the file's. The paper's widths are 32 and 128. (InputSize is only a default
+// that callers check against their own limits, and --size overrides.)
+const MaxHeadWidth = 4096
 
 // Validate checks what Build would take: a known architecture and backbone, and numbers within
 // their bounds (zero where an architecture has no use for one).
@@ -102,8 +100,8 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("head width %d outside 0..%d", s.HeadWidth, MaxHeadWidth)
 	case s.HeadKernel != 0 && s.HeadKernel != 1 && s.HeadKernel != 3:
 		return fmt.Errorf("head kernel must be 1 or 3, got %d", s.HeadKernel)
-	case s.InputSize < 0 || s.InputSize > MaxInputSize:
-		return fmt.Errorf("input size %d outside 0..%d", s.InputSize, MaxInputSize)
+	case s.InputSize < 0:
+		return fmt.Errorf("negative input size %d", s.InputSize)
 	}
 	return nil
 }

@@ -103,40 +103,40 @@ func readInt(path string) (int64, error) {
 
 func gib(n int64) string { return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30)) }
 
-// trainNeed is what a training run needs at batch: tensors on the device (the host for the
-// CPU backend) and host memory for the data.
-type trainNeed struct {
+// stepNeed is what a step needs at a batch: tensors on the device (the host for the CPU
+// backend) and host memory for the data.
+type stepNeed struct {
 	tensors, data int64
 	err           error // the step cannot be built at all (a tensor past the engine's limits)
 }
 
-// checkTrainMemory refuses a run that cannot fit, naming the largest --batch-size that would.
-func checkTrainMemory(b ops.Backend, rc runConfig, samples, workers int, log io.Writer) error {
+// fitQuery is a batch of steps to check against memory, and how to name its flags.
+type fitQuery struct {
+	spec      zoo.Spec
+	training  bool
+	batch     int
+	size      int
+	what      string                // "--batch-size 64 at --size 2048", for messages
+	batchFlag string                // the flag that sets the batch
+	data      func(batch int) int64 // host bytes besides tensors
+}
+
+// checkFit refuses a step that cannot fit, naming the largest batch that would.
+func checkFit(b ops.Backend, q fitQuery, log io.Writer) error {
 	lim := limitsFor(b)
 	keepHeapUnder(lim)
 	if lim.host == 0 && lim.device == 0 {
 		return nil
 	}
-	fp, err := bench.NewFootprint(rc.Model, true)
+	fp, err := bench.NewFootprint(q.spec, q.training)
 	if err != nil {
 		return err
 	}
-	size := rc.Size
-	for _, s := range rc.Sizes {
-		size = max(size, s)
+	need := func(batch int) stepNeed {
+		peak, err := fp.Peak(batch, q.size)
+		return stepNeed{tensors: int64(math.Ceil(float64(peak) * tensorMargin)), data: q.data(batch) + fixedCost, err: err}
 	}
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	// The loader caches every sample at the base size (3+1 bytes a pixel) and builds up to
-	// 2·workers batches ahead (16 bytes a pixel: image and mask as float32).
-	cache := int64(samples) * 4 * int64(rc.Size) * int64(rc.Size)
-	need := func(batch int) trainNeed {
-		peak, err := fp.Peak(batch, size)
-		prefetch := int64(2*workers) * int64(batch) * 16 * int64(size) * int64(size)
-		return trainNeed{tensors: int64(math.Ceil(float64(peak) * tensorMargin)), data: cache + prefetch + fixedCost, err: err}
-	}
-	fits := func(n trainNeed) bool {
+	fits := func(n stepNeed) bool {
 		if n.err != nil {
 			return false
 		}
@@ -145,7 +145,7 @@ func checkTrainMemory(b ops.Backend, rc runConfig, samples, workers int, log io.
 		}
 		return lim.host == 0 || n.tensors+n.data <= lim.host
 	}
-	n := need(rc.BatchSize)
+	n := need(q.batch)
 	if fits(n) {
 		where := "RAM"
 		if lim.device > 0 {
@@ -155,7 +155,7 @@ func checkTrainMemory(b ops.Backend, rc runConfig, samples, workers int, log io.
 		return nil
 	}
 	// The peak grows with the batch: the largest batch that fits is found by bisection.
-	lo, hi := 0, rc.BatchSize
+	lo, hi := 0, q.batch
 	for hi-lo > 1 {
 		mid := (lo + hi) / 2
 		if fits(need(mid)) {
@@ -164,48 +164,49 @@ func checkTrainMemory(b ops.Backend, rc runConfig, samples, workers int, log io.
 			hi = mid
 		}
 	}
+	var msg string
+	switch {
+	case n.err != nil:
+		msg = fmt.Sprintf("%s cannot run: %v", q.what, n.err)
+	case lim.device > 0 && n.tensors > lim.device:
+		msg = fmt.Sprintf("%s needs about %s of device memory, %s has %s", q.what, gib(n.tensors), lim.deviceName, gib(lim.device))
+	case lim.device > 0:
+		msg = fmt.Sprintf("%s needs about %s of RAM for its data, %s available", q.what, gib(n.data), gib(lim.host))
+	default:
+		msg = fmt.Sprintf("%s needs about %s of RAM (tensors %s, data %s), %s available", q.what, gib(n.tensors+n.data), gib(n.tensors), gib(n.data), gib(lim.host))
+	}
+	if lo > 0 {
+		return deviceErr(fmt.Errorf("%s; %s %d would fit", msg, q.batchFlag, lo))
+	}
+	if q.batchFlag == "" {
+		return deviceErr(fmt.Errorf("%s", msg))
+	}
+	return deviceErr(fmt.Errorf("%s; even %s 1 would not fit: lower --size", msg, q.batchFlag))
+}
+
+// checkTrainMemory refuses a training run that cannot fit, naming the largest --batch-size
+// that would.
+func checkTrainMemory(b ops.Backend, rc runConfig, samples, workers int, log io.Writer) error {
+	size := rc.Size
+	for _, s := range rc.Sizes {
+		size = max(size, s)
+	}
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
 	what := fmt.Sprintf("--batch-size %d at --size %d", rc.BatchSize, size)
 	if rc.Size != size {
 		what = fmt.Sprintf("--batch-size %d at the largest of --sizes, %d", rc.BatchSize, size)
 	}
-	var msg string
-	switch {
-	case n.err != nil:
-		msg = fmt.Sprintf("%s cannot run: %v", what, n.err)
-	case lim.device > 0 && n.tensors > lim.device:
-		msg = fmt.Sprintf("%s needs about %s of device memory, %s has %s", what, gib(n.tensors), lim.deviceName, gib(lim.device))
-	case lim.device > 0:
-		msg = fmt.Sprintf("%s needs about %s of RAM for the data (cache of %d images at %d², prefetched batches), %s available", what, gib(n.data), samples, rc.Size, gib(lim.host))
-	default:
-		msg = fmt.Sprintf("%s needs about %s of RAM (tensors %s, data %s), %s available", what, gib(n.tensors+n.data), gib(n.tensors), gib(n.data), gib(lim.host))
-	}
-	if lo > 0 {
-		return deviceErr(fmt.Errorf("%s; --batch-size %d would fit", msg, lo))
-	}
-	return deviceErr(fmt.Errorf("%s; even --batch-size 1 would not fit: lower --size", msg))
+	// The loader caches every sample at the base size (3+1 bytes a pixel) and builds up to
+	// 2·workers batches ahead (16 bytes a pixel: image and mask as float32).
+	cache := int64(samples) * 4 * int64(rc.Size) * int64(rc.Size)
+	return checkFit(b, fitQuery{spec: rc.Model, training: true, batch: rc.BatchSize, size: size, what: what, batchFlag: "--batch-size",
+		data: func(batch int) int64 { return cache + int64(2*workers)*int64(batch)*16*int64(size)*int64(size) }}, log)
 }
 
 // checkInferMemory refuses a prediction size that cannot fit; from names where size came from.
 func checkInferMemory(b ops.Backend, spec zoo.Spec, size int, from string) error {
-	lim := limitsFor(b)
-	keepHeapUnder(lim)
-	avail := lim.host
-	if lim.device > 0 {
-		avail = lim.device
-	}
-	if avail == 0 {
-		return nil
-	}
-	fp, err := bench.NewFootprint(spec, false)
-	if err != nil {
-		return err
-	}
-	peak, err := fp.Peak(1, size)
-	if err != nil {
-		return deviceErr(fmt.Errorf("%s: prediction at %d² cannot run: %v", from, size, err))
-	}
-	if need := int64(math.Ceil(float64(peak)*tensorMargin)) + fixedCost; need > avail {
-		return deviceErr(fmt.Errorf("%s: prediction at %d² needs about %s, %s available", from, size, gib(need), gib(avail)))
-	}
-	return nil
+	return checkFit(b, fitQuery{spec: spec, batch: 1, size: size, what: fmt.Sprintf("%s: prediction at %d²", from, size),
+		data: func(int) int64 { return 0 }}, io.Discard)
 }

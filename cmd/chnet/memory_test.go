@@ -33,6 +33,10 @@ func TestSizesAndBatchesThatCannotFit(t *testing.T) {
 		{base("--size", "64", "--sizes", "64,100000"), exitUsage, []string{"--sizes"}},
 		// Past the engine's 2^31-1 elements per tensor, whatever the machine.
 		{base("--size", "2048", "--batch-size", "64"), exitUnavailable, []string{"--batch-size 64", "--size 2048"}},
+		// bench speed panicked in makeslice and ran out of memory the same way.
+		{[]string{"bench", "speed", "--size", "3000000000"}, exitUsage, []string{"--size"}},
+		{[]string{"bench", "flops", "--size", "3000000000"}, exitUsage, []string{"--size"}},
+		{[]string{"bench", "speed", "--mode", "train", "--batch", "64", "--size", "1024"}, exitUnavailable, []string{"--batch 64", "would fit"}},
 	} {
 		code, _, stderr := runCLI(t, tc.args...)
 		if code != tc.code {
