@@ -80,6 +80,25 @@ func TestPredictNeverOverwritesItsInputs(t *testing.T) {
 		}
 		unchanged()
 	}
+	// test writes OUT/<folder>/maps: arranged to be the images folder, it is refused.
+	ds := filepath.Join(dir, "set")
+	if err := os.MkdirAll(filepath.Join(ds, "masks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(ds, "masks", "b.png"), badinput.PNG(badinput.Disc(32, 32)), 0o644)
+	if err := os.Symlink(images, filepath.Join(ds, "images")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(images, filepath.Join(dir, "maps")); err != nil {
+		t.Fatal(err)
+	}
+	testOut := filepath.Join(dir, "testout")
+	os.MkdirAll(testOut, 0o755)
+	os.Symlink(dir, filepath.Join(testOut, "set"))
+	if code, _, stderr := runCLI(t, "test", "-m", ckpt, "-o", testOut, ds); code != exitUsage || !strings.Contains(stderr, "--out") {
+		t.Errorf("test writing its maps into the images folder: exit %d, want %d: %s", code, exitUsage, stderr)
+	}
+	unchanged()
 	// a.png's mask and a_mask.png's map would be one file: both are left out and listed, b done.
 	out := filepath.Join(dir, "out")
 	code, stdout, stderr := runCLI(t, "predict", "-m", ckpt, "-o", out, "--threshold", "0.5", images)

@@ -214,6 +214,15 @@ func testFolder(ctx context.Context, c *cli.Context, b ops.Backend, lm *loadedMo
 	if err := os.MkdirAll(maps, 0o755); err != nil {
 		return nil, err
 	}
+	// Maps are named like the images: written into the images or masks folder, they would
+	// replace them (as predict -o once did: issue 9, case 2).
+	if mst, err := os.Stat(maps); err == nil {
+		for _, sub := range []string{"images", "masks"} {
+			if st, err := os.Stat(filepath.Join(cf.dir, sub)); err == nil && os.SameFile(mst, st) {
+				return nil, usagef("--out", "%s is the %s folder of %s; choose another folder", maps, sub, cf.dir)
+			}
+		}
+	}
 	ev, err := metrics.New(conv)
 	if err != nil {
 		return nil, err
