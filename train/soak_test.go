@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/chnet/chnet/internal/vkrt"
@@ -186,7 +187,11 @@ func checkFlat(t *testing.T, samples []soakSample, perEpoch, warmEpochs int) {
 // what the workload needs.
 func TestSoak(t *testing.T) {
 	data := newCycleData(2, 32, 48)
-	const epochs, warm = 12, 2
+	// CI runs 12 epochs (24 steps); CHNET_SOAK_EPOCHS runs longer (a nightly soak).
+	epochs, warm := 12, 2
+	if n, err := strconv.Atoi(os.Getenv("CHNET_SOAK_EPOCHS")); err == nil && n > warm+4 {
+		epochs = n
+	}
 	t.Run("cpu", func(t *testing.T) {
 		b := cpu.New()
 		m, err := newSoakNet(nn.Init{B: b, RNG: tensor.NewRNG(1, 0)})

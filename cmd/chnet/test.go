@@ -129,14 +129,6 @@ func loadModel(c *cli.Context, b ops.Backend, path string) (*loadedModel, error)
 			return nil, err
 		}
 	}
-	m, err := zoo.Build(nn.Init{B: b, RNG: tensor.NewRNG(0, 0)}, spec)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := nn.LoadState(b, m, st, nn.LoadOptions{Rename: trimModule}); err != nil {
-		return nil, dataErr(fmt.Errorf("%s: %w", path, err))
-	}
-	nn.SetTraining(m, false)
 	size, from := spec.InputSize, path+" (its input_size; override with --size)"
 	if c.IsSet("size") || size == 0 {
 		size, from = c.Int("size"), "--size"
@@ -156,9 +148,18 @@ func loadModel(c *cli.Context, b ops.Backend, path string) (*loadedModel, error)
 	case size < 32 || int64(size)*int64(size) > lim.MaxPixels:
 		return nil, dataErr(fmt.Errorf("%s: records input_size %d, outside 32..√(--max-pixels %d); override with --size", path, size, lim.MaxPixels))
 	}
+	// Checked before the network is built: the size may come from the file.
 	if err := checkInferMemory(b, spec, size, from); err != nil {
 		return nil, err
 	}
+	m, err := zoo.Build(nn.Init{B: b, RNG: tensor.NewRNG(0, 0)}, spec)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := nn.LoadState(b, m, st, nn.LoadOptions{Rename: trimModule}); err != nil {
+		return nil, dataErr(fmt.Errorf("%s: %w", path, err))
+	}
+	nn.SetTraining(m, false)
 	return &loadedModel{m: m, spec: spec, size: size}, nil
 }
 
