@@ -40,6 +40,9 @@ type memoryLimits struct {
 var hostMemory = availableRAM
 
 func limitsFor(b ops.Backend) memoryLimits {
+	// What earlier work left (a finished run's data cache before its test) is returned to the
+	// system first, so that it counts as available.
+	debug.FreeOSMemory()
 	l := memoryLimits{host: hostMemory()}
 	if vb, ok := b.(interface{ Device() *vkrt.Device }); ok {
 		d := vb.Device()
@@ -55,12 +58,14 @@ func limitsFor(b ops.Backend) memoryLimits {
 	return l
 }
 
-// keepHeapUnder makes the Go collector work harder as the heap nears the host's available
-// memory, instead of letting it reach twice the live data (Go's default), so that what the
-// estimate admits does fit.
+// keepHeapUnder makes the Go collector work harder as the process's memory nears what it holds
+// now plus the host's available memory, instead of letting the heap reach twice the live data
+// (Go's default), so that what the estimate admits does fit.
 func keepHeapUnder(l memoryLimits) {
 	if l.host > 0 {
-		debug.SetMemoryLimit(l.host)
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		debug.SetMemoryLimit(l.host + int64(ms.Sys-ms.HeapReleased))
 	}
 }
 
