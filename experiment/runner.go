@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chnet/chnet/internal/atomicfile"
+	"github.com/chnet/chnet/internal/dirlock"
 )
 
 // Options say where and how experiments run.
@@ -77,9 +78,9 @@ func Run(ctx context.Context, exps []*Experiment, o Options) (*Outcome, error) {
 		if err := os.MkdirAll(out, 0o755); err != nil {
 			return nil, err
 		}
-		unlock, err := lockFolder(out)
+		unlock, err := dirlock.Lock(out)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("experiment folder %s: %w", out, err)
 		}
 		defer unlock()
 	}

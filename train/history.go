@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/chnet/chnet/internal/atomicfile"
+	"github.com/chnet/chnet/internal/regfile"
 )
 
 // EpochRecord is one line of a run's metrics.jsonl: what an epoch did and how validation went.
@@ -49,11 +50,16 @@ func AppendRecord(path string, r EpochRecord) error {
 
 // ReadRecords reads a metrics.jsonl file; a torn last line (a crash mid-write) is dropped.
 func ReadRecords(path string) ([]EpochRecord, error) {
-	f, err := os.Open(path)
+	f, _, err := regfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	return readRecords(f, path)
+}
+
+// readRecords is ReadRecords on a reader; path names it in errors.
+func readRecords(f io.Reader, path string) ([]EpochRecord, error) {
 	var out []EpochRecord
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)

@@ -73,6 +73,24 @@ type State struct {
 	Finished  bool    `json:"finished"`
 }
 
+// check refuses a state no run of epochs epochs can be in: a checkpoint is input, and a resumed
+// run starts from its state as it stands.
+func (s State) check(epochs int) error {
+	switch {
+	case s.Epoch < 0 || s.Epoch > epochs:
+		return fmt.Errorf("epoch %d outside 0..%d", s.Epoch, epochs)
+	case s.Step < 0 || s.Images < 0 || s.Seconds < 0:
+		return fmt.Errorf("negative progress (step %d, %d images, %v s)", s.Step, s.Images, s.Seconds)
+	case s.Epoch == epochs && (s.Step != 0 || !s.Finished):
+		return fmt.Errorf("past the last epoch (%d, step %d)", s.Epoch, s.Step)
+	case s.Finished && s.Epoch != epochs:
+		return fmt.Errorf("finished after %d of %d epochs", s.Epoch, epochs)
+	case s.HasBest && (s.BestEpoch < 1 || s.BestEpoch > s.Epoch):
+		return fmt.Errorf("best epoch %d outside 1..%d", s.BestEpoch, s.Epoch)
+	}
+	return nil
+}
+
 // Trainer runs the loop: per epoch set the learning rate, train on every batch, validate, log,
 // plot and checkpoint. It stops cleanly when ctx is cancelled (Ctrl-C), saving its position.
 type Trainer struct {
@@ -88,6 +106,10 @@ type Trainer struct {
 	TTY   bool            // whether Term is a terminal
 	Meta  json.RawMessage // model config stored in checkpoints
 	State State
+	// Hook, if set, is called at named points of the loop: "step" after each training step,
+	// "validate" before validation, "save <file name>" before each checkpoint is written. Tests
+	// use it to interrupt or kill a run at an exact place, or to sample memory.
+	Hook func(ctx context.Context, point string)
 }
 
 // Checkpoint file names in a run folder.
@@ -100,6 +122,12 @@ const (
 // ErrInterrupted reports a run stopped by its context after saving its position.
 var ErrInterrupted = errors.New("training interrupted")
 
+func (tr *Trainer) hook(ctx context.Context, point string) {
+	if tr.Hook != nil {
+		tr.Hook(ctx, point)
+	}
+}
+
 func (tr *Trainer) logf(format string, args ...any) {
 	fmt.Fprintf(tr.Log, "%s %s\n", time.Now().Format("2006-01-02 15:04:05"), fmt.Sprintf(format, args...))
 }
@@ -110,6 +138,10 @@ func (tr *Trainer) Run(ctx context.Context) error {
 		return fmt.Errorf("the run in %s already finished %d epochs; start a new run or raise --epochs", tr.Dir, tr.State.Epoch)
 	}
 	nBatches := tr.Data.BatchesPerEpoch()
+	if tr.State.Step > nBatches {
+		return fmt.Errorf("the run stopped at step %d of epoch %d, but an epoch now has %d batches (the data or --batch-size changed)",
+			tr.State.Step, tr.State.Epoch+1, nBatches)
+	}
 	defer tr.Opt.ReleaseReplays()
 	for e := tr.State.Epoch; e < tr.Cfg.Epochs; e++ {
 		lr := TriangularLR(tr.Cfg.LR, e, tr.Cfg.Epochs)
@@ -117,84 +149,98 @@ func (tr *Trainer) Run(ctx context.Context) error {
 		if tr.State.Step == 0 {
 			tr.State.LossSum, tr.State.Images, tr.State.Seconds = 0, 0, 0
 		}
-		it, err := tr.Data.Epoch(ctx, e, tr.State.Step)
-		if err != nil {
-			return err
-		}
-		prog := NewProgress(tr.Term, tr.TTY, e+1, tr.Cfg.Epochs, nBatches)
-		start := time.Now()
-		stop := func(err error) error {
-			it.Close()
-			prog.Clear()
-			return err
-		}
-		// One step stays in flight: its loss is read (settled) after the next step is recorded,
-		// so the device never waits for the host between steps.
-		var inflight *PendingLoss
-		inflightN := 0
-		settle := func() error {
-			if inflight == nil {
-				return nil
-			}
-			loss, err := inflight.Wait()
-			inflight = nil
-			if errors.Is(err, ErrNonFinite) {
-				tr.logf("epoch %d step %d: loss is %v; stopping. The last good checkpoint is %s (epoch %d).",
-					e+1, tr.State.Step+1, loss, filepath.Join(tr.Dir, LatestName), tr.State.Epoch)
-				return fmt.Errorf("epoch %d step %d: %w; last good checkpoint: %s", e+1, tr.State.Step+1, err, filepath.Join(tr.Dir, LatestName))
-			}
-			if err != nil {
-				return fmt.Errorf("epoch %d step %d: %w", e+1, tr.State.Step+1, err)
-			}
-			tr.State.Step++
-			tr.State.LossSum += loss * float64(inflightN)
-			tr.State.Images += inflightN
-			prog.Update(tr.State.Step, tr.State.LossSum/float64(tr.State.Images), lr, tr.State.Images)
-			return nil
-		}
-		for {
-			if ctx.Err() != nil {
-				if err := settle(); err != nil {
-					return stop(err)
-				}
-				stop(nil)
-				tr.State.Seconds += time.Since(start).Seconds()
-				return tr.interrupt(e)
-			}
-			batch, ok, err := it.Next()
-			if err != nil {
-				if serr := settle(); serr != nil {
-					return stop(serr)
-				}
-				stop(nil)
-				if ctx.Err() != nil {
-					tr.State.Seconds += time.Since(start).Seconds()
-					return tr.interrupt(e)
-				}
+		// A run stopped after an epoch's last step but before its end (in validation, or
+		// before it) has only the end left: its saved step is nBatches.
+		if tr.State.Step < nBatches {
+			if err := tr.trainEpoch(ctx, e, lr, nBatches); err != nil {
 				return err
 			}
-			if !ok {
-				break
-			}
-			p, err := tr.step(batch)
-			if serr := settle(); serr != nil {
-				return stop(serr)
-			}
-			if err != nil {
-				return stop(fmt.Errorf("epoch %d step %d: %w", e+1, tr.State.Step+1, err))
-			}
-			inflight, inflightN = p, batch.N
 		}
-		if err := settle(); err != nil {
-			return stop(err)
-		}
-		it.Close()
-		prog.Clear()
-		tr.State.Seconds += time.Since(start).Seconds()
 		if err := tr.endEpoch(ctx, e, lr); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// trainEpoch runs epoch e (0-based) from batch tr.State.Step to its end. One step stays in
+// flight: its loss is read (settled) after the next step is recorded, so the device never waits
+// for the host between steps.
+func (tr *Trainer) trainEpoch(ctx context.Context, e int, lr float64, nBatches int) error {
+	it, err := tr.Data.Epoch(ctx, e, tr.State.Step)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	prog := NewProgress(tr.Term, tr.TTY, e+1, tr.Cfg.Epochs, nBatches)
+	defer prog.Clear()
+	start := time.Now()
+	var inflight *PendingLoss
+	inflightN := 0
+	settle := func() error {
+		if inflight == nil {
+			return nil
+		}
+		loss, err := inflight.Wait()
+		inflight = nil
+		if errors.Is(err, ErrNonFinite) {
+			prog.Clear()
+			last := "no checkpoint has been written yet"
+			if _, serr := os.Stat(filepath.Join(tr.Dir, LatestName)); serr == nil {
+				last = "the last good checkpoint is " + filepath.Join(tr.Dir, LatestName)
+			}
+			tr.logf("epoch %d step %d: loss is %v; stopping before the update; %s.", e+1, tr.State.Step+1, loss, last)
+			return fmt.Errorf("epoch %d step %d: %w; %s", e+1, tr.State.Step+1, err, last)
+		}
+		if err != nil {
+			return fmt.Errorf("epoch %d step %d: %w", e+1, tr.State.Step+1, err)
+		}
+		tr.State.Step++
+		tr.State.LossSum += loss * float64(inflightN)
+		tr.State.Images += inflightN
+		prog.Update(tr.State.Step, tr.State.LossSum/float64(tr.State.Images), lr, tr.State.Images)
+		tr.hook(ctx, "step")
+		return nil
+	}
+	// stop saves the position after an interrupt, with the step in flight counted.
+	stop := func() error {
+		if err := settle(); err != nil {
+			return err
+		}
+		prog.Clear()
+		tr.State.Seconds += time.Since(start).Seconds()
+		return tr.interrupt(e)
+	}
+	for {
+		if ctx.Err() != nil {
+			return stop()
+		}
+		batch, ok, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return stop()
+			}
+			if serr := settle(); serr != nil {
+				return serr
+			}
+			return err
+		}
+		if !ok {
+			break
+		}
+		p, err := tr.step(batch)
+		if serr := settle(); serr != nil {
+			return serr
+		}
+		if err != nil {
+			return fmt.Errorf("epoch %d step %d: %w", e+1, tr.State.Step+1, err)
+		}
+		inflight, inflightN = p, batch.N
+	}
+	if err := settle(); err != nil {
+		return err
+	}
+	tr.State.Seconds += time.Since(start).Seconds()
 	return nil
 }
 
@@ -222,6 +268,7 @@ func (tr *Trainer) endEpoch(ctx context.Context, e int, lr float64) error {
 	}
 	rec.ImagesPerSec = float64(tr.State.Images) / math.Max(tr.State.Seconds, 1e-9)
 	if tr.Val != nil {
+		tr.hook(ctx, "validate")
 		nn.SetTraining(tr.Model, false)
 		val, err := tr.Val.Validate(ctx, tr.B, tr.Model)
 		nn.SetTraining(tr.Model, true)
@@ -287,6 +334,7 @@ func (tr *Trainer) interrupt(e int) error {
 
 // save writes a checkpoint with the model, optimiser and run state.
 func (tr *Trainer) save(name string) error {
+	tr.hook(context.Background(), "save "+name)
 	st, err := nn.StateOf(tr.B, tr.Model)
 	if err != nil {
 		return err
@@ -311,9 +359,14 @@ func (tr *Trainer) Resume(path string) error {
 	if ck.TrainState == nil {
 		return fmt.Errorf("%s: no training state (an inference-only checkpoint?)", path)
 	}
-	if err := json.Unmarshal(ck.TrainState, &tr.State); err != nil {
+	var st State
+	if err := json.Unmarshal(ck.TrainState, &st); err != nil {
 		return fmt.Errorf("%s: training state: %w", path, err)
 	}
+	if err := st.check(tr.Cfg.Epochs); err != nil {
+		return fmt.Errorf("%s: training state: %w", path, err)
+	}
+	tr.State = st
 	if _, err := nn.LoadState(tr.B, tr.Model, ck.Model, nn.LoadOptions{}); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

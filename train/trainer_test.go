@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"testing"
@@ -57,6 +58,10 @@ type memIter struct {
 }
 
 func (d *memData) Epoch(_ context.Context, epoch, from int) (BatchIter, error) {
+	// As the real loader does, a start past the last batch is refused.
+	if from < 0 || from >= d.BatchesPerEpoch() {
+		return nil, fmt.Errorf("loader state at epoch %d batch %d, but an epoch has batches 0..%d", epoch, from, d.BatchesPerEpoch()-1)
+	}
 	return &memIter{d: d, order: tensor.NewRNG(d.seed, uint64(epoch)).Perm(len(d.images)), pos: from * d.batch}, nil
 }
 

@@ -75,10 +75,35 @@ func Parse(raw []byte) (Spec, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return s, fmt.Errorf("model config: %w", err)
 	}
-	if s.Arch == "" {
-		return s, fmt.Errorf("model config: no architecture named")
+	if err := s.Validate(); err != nil {
+		return s, fmt.Errorf("model config: %w", err)
 	}
 	return s, nil
+}
+
+// MaxHeadWidth bounds a Spec's head width. A checkpoint's metadata is input: a head width of a
+// few million would have the network's initialisation allocate gigabytes before its tensors
+// are compared with the file's. The paper's widths are 32 and 128. (InputSize is only a default
+// that callers check against their own limits, and --size overrides.)
+const MaxHeadWidth = 4096
+
+// Validate checks what Build would take: a known architecture and backbone, and numbers within
+// their bounds (zero where an architecture has no use for one).
+func (s Spec) Validate() error {
+	if _, ok := builders[s.Arch]; !ok {
+		return fmt.Errorf("unknown architecture %q (have %v)", s.Arch, Archs())
+	}
+	switch {
+	case s.Backbone != string(nn.V1) && s.Backbone != string(nn.V1b):
+		return fmt.Errorf("backbone must be v1 or v1b, got %q", s.Backbone)
+	case s.HeadWidth < 0 || s.HeadWidth > MaxHeadWidth:
+		return fmt.Errorf("head width %d outside 0..%d", s.HeadWidth, MaxHeadWidth)
+	case s.HeadKernel != 0 && s.HeadKernel != 1 && s.HeadKernel != 3:
+		return fmt.Errorf("head kernel must be 1 or 3, got %d", s.HeadKernel)
+	case s.InputSize < 0:
+		return fmt.Errorf("negative input size %d", s.InputSize)
+	}
+	return nil
 }
 
 // Backbone returns the Res2Net inside a network built here, for freezing or re-initialising it

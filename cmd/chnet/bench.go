@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"text/tabwriter"
 
 	"github.com/chnet/chnet/bench"
+	"github.com/chnet/chnet/train/data"
 	"github.com/urfave/cli/v2"
 )
 
@@ -57,6 +59,9 @@ process resident memory on the CPU).`,
 	}
 }
 
+// maxSide is the largest square side within the default pixel limit (data.DefaultMaxPixels).
+var maxSide = int(math.Sqrt(data.DefaultMaxPixels))
+
 func benchSpeed(c *cli.Context) error {
 	spec, err := modelSpec(c)
 	if err != nil {
@@ -78,12 +83,20 @@ func benchSpeed(c *cli.Context) error {
 			return usagef("--"+f, "must be at least 1, got %d", c.Int(f))
 		}
 	}
-	if c.Int("size") < 32 {
-		return usagef("--size", "must be at least 32, got %d", c.Int("size"))
+	if c.Int("size") < 32 || int64(c.Int("size"))*int64(c.Int("size")) > data.DefaultMaxPixels {
+		return usagef("--size", "must be in 32..%d, got %d", maxSide, c.Int("size"))
 	}
 	b, err := openBackend(c)
 	if err != nil {
 		return err
+	}
+	// Random inputs on the host and a step's tensors: refused before allocating if too big.
+	for _, tr := range modes {
+		batch, size := c.Int("batch"), c.Int("size")
+		if err := checkFit(b, fitQuery{spec: spec, training: tr, batch: batch, size: size, batchFlag: "--batch",
+			what: fmt.Sprintf("--batch %d at --size %d", batch, size), data: func(n int) int64 { return int64(n) * 16 * int64(size) * int64(size) }}, io.Discard); err != nil {
+			return err
+		}
 	}
 	var results []*bench.SpeedResult
 	for _, tr := range modes {
@@ -137,8 +150,8 @@ func benchFlops(c *cli.Context) error {
 	}
 	var rows []bench.CostRow
 	for _, size := range c.IntSlice("size") {
-		if size < 32 || size%32 != 0 {
-			return usagef("--size", "sizes must be positive multiples of 32, got %d", size)
+		if size < 32 || size%32 != 0 || size > maxSide {
+			return usagef("--size", "sizes must be multiples of 32 in 32..%d, got %d", maxSide, size)
 		}
 		for _, m := range bench.CostModels() {
 			r, err := bench.MeasureCost(m, size)

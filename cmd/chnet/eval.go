@@ -24,7 +24,7 @@ given (CHNet's eval.py resizes them; PySODMetrics and the MATLAB toolbox expect 
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "also write metrics.{md,csv,json} and per_image.csv here"},
 			&cli.StringFlag{Name: "format", Value: "table", Usage: "stdout format: table, markdown, csv or json"},
 			&cli.BoolFlag{Name: "resize-pred", Usage: "resize maps to their mask's size (bilinear) instead of refusing"},
-		}, testOutputFlags()...),
+		}, append(testOutputFlags(), limitFlags()...)...),
 		Action: evalAction,
 	}
 }
@@ -62,29 +62,25 @@ func evalAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	lim, err := limits(c)
+	if err != nil {
+		return err
+	}
+	// Every pair is read before anything is scored, and every problem listed at once: scores of
+	// a subset would pass for the whole.
+	var problems []string
 	for _, stem := range sortedKeys(gts) {
-		gt, err := metrics.ReadGray(gts[stem])
-		if err != nil {
-			return dataErr(err)
+		if err := addPair(c, ev, stem, gts[stem], preds[stem], lim); err != nil {
+			problems = append(problems, strings.TrimPrefix(err.Error(), "metrics: "))
 		}
-		pred, err := metrics.ReadGray(preds[stem])
-		if err != nil {
-			return dataErr(err)
-		}
-		if pred.W != gt.W || pred.H != gt.H {
-			if !c.Bool("resize-pred") {
-				return dataErr(fmt.Errorf("%s is %dx%d but its mask %s is %dx%d (use --resize-pred to resize maps)", preds[stem], pred.W, pred.H, gts[stem], gt.W, gt.H))
-			}
-			pred = resizeGray(pred, gt.W, gt.H)
-		}
-		if err := ev.Add(stem, pred.Pix, gt.Pix, gt.W, gt.H); err != nil {
-			return dataErr(err)
-		}
+	}
+	if len(problems) > 0 {
+		return dataErr(fmt.Errorf("%d of %d pairs cannot be scored; nothing was scored:%s", len(problems), len(gts), listing(problems)))
 	}
 	res := ev.Result()
 	name := filepath.Base(filepath.Clean(c.String("pred")))
 	if out := c.String("out"); out != "" {
-		if err := writeResults(c.App.ErrWriter, out, name, res, c.String("task")); err != nil {
+		if err := writeResults(c.App.ErrWriter, out, name, res, c.String("task"), nil); err != nil {
 			return err
 		}
 	}
@@ -115,11 +111,33 @@ func evalAction(c *cli.Context) error {
 			fmt.Fprintf(w, "%s,%s,%.6f,%s\n", name, v.Column, v.Value, res.Convention)
 		}
 	case "json":
-		return writeJSON(w, map[string]any{"dataset": name, "convention": res.Convention, "images": res.Images, "table": vals, "all": res.Values})
+		return writeJSON(w, map[string]any{"dataset": name, "convention": res.Convention, "images": res.Images, "table": jsonTable(vals), "all": jsonValues(res.Values)})
 	default:
 		return usagef("--format", "must be table, markdown, csv or json, got %q", c.String("format"))
 	}
 	return nil
+}
+
+// addPair reads a mask and its map and adds them to ev.
+func addPair(c *cli.Context, ev *metrics.Evaluator, stem, gtPath, predPath string, lim data.Limits) error {
+	gt, err := metrics.ReadGrayLimited(gtPath, lim.MaxPixels)
+	if err != nil {
+		return err
+	}
+	if err := notLabelCoded(gtPath, gt); err != nil {
+		return err
+	}
+	pred, err := metrics.ReadGrayLimited(predPath, lim.MaxPixels)
+	if err != nil {
+		return err
+	}
+	if pred.W != gt.W || pred.H != gt.H {
+		if !c.Bool("resize-pred") {
+			return fmt.Errorf("%s is %dx%d but its mask %s is %dx%d (use --resize-pred to resize maps)", predPath, pred.W, pred.H, gtPath, gt.W, gt.H)
+		}
+		pred = resizeGray(pred, gt.W, gt.H)
+	}
+	return ev.Add(stem, pred.Pix, gt.Pix, gt.W, gt.H)
 }
 
 // byStem lists a folder's image files by base name; two files with one stem are an error.

@@ -123,7 +123,7 @@ func experimentAction(c *cli.Context) error {
 	if c.Bool("dry-run") {
 		log = c.App.Writer
 	}
-	ctx, stop := signalContext(c.Context)
+	ctx, stop := signalContext(c.Context, c.App.ErrWriter)
 	defer stop()
 	oc, err := experiment.Run(ctx, exps, experiment.Options{
 		Out: out, Settings: s, Log: log, DryRun: c.Bool("dry-run"), SummaryOnly: c.Bool("summary-only"),

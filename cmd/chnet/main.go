@@ -20,12 +20,12 @@ func run(args []string) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(app.ErrWriter, "chnet: %v\n", err)
+	fmt.Fprintf(app.ErrWriter, "chnet: %s\n", message(err))
 	return exitCode(err)
 }
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:                 "chnet",
 		Usage:                "train, evaluate and benchmark CHNet medical image segmentation on the CPU or a Vulkan GPU",
 		Version:              version(),
@@ -42,4 +42,6 @@ func newApp() *cli.App {
 			return usageErr(err)
 		},
 	}
+	markActions(app.Commands)
+	return app
 }

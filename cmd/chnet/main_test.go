@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/chnet/chnet/train"
 	"github.com/chnet/chnet/train/data"
+	"github.com/urfave/cli/v2"
 )
 
 // runCLI runs the CLI in-process and returns its exit code, stdout and stderr.
@@ -19,9 +21,10 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 	app.Writer, app.ErrWriter = &out, &errb
 	code := 0
 	if err := app.Run(append([]string{"chnet", "--backend", "cpu"}, args...)); err != nil {
-		errb.WriteString(err.Error())
+		errb.WriteString(message(err))
 		code = exitCode(err)
 	}
+	checkFlagNames(t, args, errb.String())
 	return code, out.String(), errb.String()
 }
 
@@ -100,6 +103,20 @@ func TestUsageErrorsNameTheFlag(t *testing.T) {
 		{[]string{"eval", "--pred", "x", "--gt", "y", "--convention", "bogus"}, "--convention"},
 		{[]string{"bench", "flops", "--size", "10"}, "--size"},
 		{[]string{"convert", "a.pth", "-o", "b"}, "put flags first"},
+		// Issue 9, case 10: urfave's own errors exited 1, and NaN passed the range checks.
+		{[]string{"train", "--momentum", "NaN"}, "--momentum"},
+		{[]string{"train", "--weight-decay", "NaN"}, "--weight-decay"},
+		{[]string{"train", "--weight-decay", "+Inf"}, "--weight-decay"},
+		{[]string{"train", "--val-fraction", "NaN"}, "--val-fraction"},
+		{[]string{"train", "--lr", "NaN"}, "--lr"},
+		{[]string{"predict", "-m", "x", "--threshold", "NaN", "y"}, "--threshold"},
+		{[]string{"train", "--bogus"}, "--bogus"},
+		{[]string{"train", "--epochs", "x"}, "--epochs"},
+		{[]string{"eval", "--pred"}, "--pred"},
+		{[]string{"test", "dir"}, "missing --model"},
+		{[]string{"bogus"}, "unknown command"},
+		{[]string{"bench", "bogus"}, "unknown command"},
+		{[]string{"train", "--max-pixels", "0"}, "--max-pixels"},
 	} {
 		code, _, stderr := runCLI(t, tc.args...)
 		if code != exitUsage || !strings.Contains(stderr, tc.want) {
@@ -169,5 +186,48 @@ func TestFrozenBackboneFromAnotherRun(t *testing.T) {
 	}
 	if same == 0 || head == 0 {
 		t.Fatalf("compared %d backbone and %d head tensors", same, head)
+	}
+}
+
+var flagRef = regexp.MustCompile(`--([a-z][a-z0-9-]*)`)
+
+// checkFlagNames fails the test when text names a flag that the command run with args does not
+// have (issue 9, case 10: messages suggested --max-pixels, which did not exist, and --skip-bad
+// to `test`, which has no such flag). Flags the user typed may be quoted back.
+func checkFlagNames(t *testing.T, args []string, text string) {
+	t.Helper()
+	app := newApp()
+	known := map[string]bool{"help": true, "version": true}
+	add := func(fs []cli.Flag) {
+		for _, f := range fs {
+			for _, n := range f.Names() {
+				known[n] = true
+			}
+		}
+	}
+	add(app.Flags)
+	cmds := app.Commands
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--backend" || a == "--device" {
+			i++
+			continue
+		}
+		if strings.HasPrefix(a, "-") {
+			known[strings.TrimLeft(strings.SplitN(a, "=", 2)[0], "-")] = true
+			continue
+		}
+		for _, c := range cmds {
+			if c.Name == a {
+				add(c.Flags)
+				cmds = c.Subcommands
+				break
+			}
+		}
+	}
+	for _, m := range flagRef.FindAllStringSubmatch(text, -1) {
+		if !known[m[1]] {
+			t.Errorf("chnet %v names --%s, which it does not have:\n%s", args, m[1], text)
+		}
 	}
 }

@@ -7,9 +7,11 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/chnet/chnet/internal/atomicfile"
 
+	"github.com/chnet/chnet/ops"
 	"github.com/chnet/chnet/train/data"
 	"github.com/urfave/cli/v2"
 )
@@ -29,7 +31,7 @@ the image with the predicted region tinted.`,
 			&cli.Float64Flag{Name: "threshold", Usage: "also write <name>_mask.png: 255 where probability ≥ threshold (e.g. 0.5)"},
 			&cli.BoolFlag{Name: "overlay", Usage: "also write <name>_overlay.png"},
 			&cli.IntFlag{Name: "size", Usage: "inference size (default: the checkpoint's training size, else 352)"},
-		}, modelFlags()...),
+		}, append(limitFlags(), modelFlags()...)...),
 		Action: predictAction,
 	}
 }
@@ -45,6 +47,10 @@ func predictAction(c *cli.Context) error {
 	if c.IsSet("threshold") && !(th > 0 && th < 1) {
 		return usagef("--threshold", "must be in (0, 1), got %v", th)
 	}
+	lim, err := limits(c)
+	if err != nil {
+		return err
+	}
 	var inputs []string
 	for _, arg := range c.Args().Slice() {
 		files, _, err := data.ListImages(arg)
@@ -56,6 +62,18 @@ func predictAction(c *cli.Context) error {
 	if len(inputs) == 0 {
 		return dataErr(fmt.Errorf("no images found in %v", c.Args().Slice()))
 	}
+	out := c.String("out")
+	suffixes := []string{""}
+	if c.IsSet("threshold") {
+		suffixes = append(suffixes, "_mask")
+	}
+	if c.Bool("overlay") {
+		suffixes = append(suffixes, "_overlay")
+	}
+	skip, err := checkOutputs(out, c.Args().Slice(), inputs, suffixes)
+	if err != nil {
+		return err
+	}
 	b, err := openBackend(c)
 	if err != nil {
 		return err
@@ -64,53 +82,135 @@ func predictAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out := c.String("out")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	ctx, stop := signalContext(c.Context)
+	release, temps, err := claimFolder(out, "--out", 0)
+	if err != nil {
+		return err
+	}
+	defer release()
+	for _, p := range temps {
+		fmt.Fprintf(c.App.ErrWriter, "removed %s, left by a write that was killed\n", p)
+	}
+	ctx, stop := signalContext(c.Context, c.App.ErrWriter)
 	defer stop()
-	seen := map[string]string{}
+	// A bad image is listed and skipped; the others are still done (issue 9, case 11).
+	var bad []string
 	for _, path := range inputs {
 		if err := ctx.Err(); err != nil {
 			return classified{exitInterrupted, err}
 		}
-		in, prob, err := lm.predictFile(b, path)
+		if why, ok := skip[path]; ok {
+			bad = append(bad, why)
+			continue
+		}
+		err := predictOne(c, b, lm, path, out, lim)
+		if isDataErr(err) {
+			bad = append(bad, strings.TrimPrefix(err.Error(), "data: "))
+			continue
+		}
 		if err != nil {
 			return err
 		}
-		if prev, dup := seen[in.Name]; dup {
-			return dataErr(fmt.Errorf("%s and %s would both write %s.png", prev, path, in.Name))
+	}
+	return leftOutErr(bad)
+}
+
+// outputName is the file predict writes for an input with a suffix ("", "_mask", "_overlay").
+func outputName(input, suffix string) string {
+	base := filepath.Base(input)
+	return strings.TrimSuffix(base, filepath.Ext(base)) + suffix + ".png"
+}
+
+// checkOutputs refuses, before any work, a prediction that would overwrite one of its inputs
+// (--out naming an input folder did: issue 9, case 2). Inputs whose outputs would collide —
+// x.png's mask and the map of an input named x_mask.png, or x.jpg and x.png — are returned with
+// why, to be left out and listed rather than have one silently overwrite the other.
+func checkOutputs(out string, args, inputs, suffixes []string) (map[string]string, error) {
+	if ost, err := os.Stat(out); err == nil {
+		for _, a := range args {
+			if ast, err := os.Stat(a); err == nil && ast.IsDir() && os.SameFile(ost, ast) {
+				return nil, usagef("--out", "%s is an input folder: the maps would be written among (and over) the images; choose another folder", out)
+			}
 		}
-		seen[in.Name] = path
-		grey := data.Grey(prob)
-		if err := data.WriteGreyPNG(filepath.Join(out, in.Name+".png"), in.W, in.H, grey); err != nil {
-			return err
+	}
+	inputAt := map[string]string{}
+	var inputStat []os.FileInfo
+	for _, in := range inputs {
+		if abs, err := filepath.Abs(in); err == nil {
+			inputAt[abs] = in
 		}
-		if c.IsSet("threshold") {
-			mask := make([]uint8, len(prob))
-			for i, p := range prob {
-				if float64(p) >= th {
-					mask[i] = 255
+		if st, err := os.Stat(in); err == nil {
+			inputStat = append(inputStat, st)
+		}
+	}
+	writers := map[string][]string{} // output name → the inputs that would write it
+	for _, in := range inputs {
+		for _, suf := range suffixes {
+			name := outputName(in, suf)
+			dst := filepath.Join(out, name)
+			abs, err := filepath.Abs(dst)
+			if err != nil {
+				return nil, err
+			}
+			if src, ok := inputAt[abs]; ok {
+				return nil, usagef("--out", "%s would overwrite the input %s; choose another folder", dst, src)
+			}
+			if dst, err := os.Stat(dst); err == nil {
+				for _, st := range inputStat {
+					if os.SameFile(dst, st) {
+						return nil, usagef("--out", "%s is one of the inputs (through a link); choose another folder", filepath.Join(out, name))
+					}
 				}
 			}
-			if err := data.WriteGreyPNG(filepath.Join(out, in.Name+"_mask.png"), in.W, in.H, mask); err != nil {
-				return err
-			}
+			writers[name] = append(writers[name], in)
 		}
-		if c.Bool("overlay") {
-			if err := writeOverlay(filepath.Join(out, in.Name+"_overlay.png"), path, prob); err != nil {
-				return err
-			}
-		}
-		fmt.Fprintln(c.App.Writer, filepath.Join(out, in.Name+".png"))
 	}
+	skip := map[string]string{}
+	for name, ins := range writers {
+		if len(ins) > 1 {
+			for _, in := range ins {
+				skip[in] = fmt.Sprintf("%s: %s would both write %s; rename one of them", in, strings.Join(ins, " and "), filepath.Join(out, name))
+			}
+		}
+	}
+	return skip, nil
+}
+
+// predictOne writes the map (and mask and overlay, if asked) of one image.
+func predictOne(c *cli.Context, b ops.Backend, lm *loadedModel, path, out string, lim data.Limits) error {
+	in, prob, err := lm.predictFile(b, path, lim)
+	if err != nil {
+		return err
+	}
+	if err := data.WriteGreyPNG(filepath.Join(out, outputName(path, "")), in.W, in.H, data.Grey(prob)); err != nil {
+		return err
+	}
+	if c.IsSet("threshold") {
+		th := c.Float64("threshold")
+		mask := make([]uint8, len(prob))
+		for i, p := range prob {
+			if float64(p) >= th {
+				mask[i] = 255
+			}
+		}
+		if err := data.WriteGreyPNG(filepath.Join(out, outputName(path, "_mask")), in.W, in.H, mask); err != nil {
+			return err
+		}
+	}
+	if c.Bool("overlay") {
+		if err := writeOverlay(filepath.Join(out, outputName(path, "_overlay")), path, prob, lim); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(c.App.Writer, filepath.Join(out, outputName(path, "")))
 	return nil
 }
 
 // writeOverlay tints the image red in proportion to the predicted probability.
-func writeOverlay(dst, src string, prob []float32) error {
-	img, err := data.DecodeImage(src, data.Limits{})
+func writeOverlay(dst, src string, prob []float32, lim data.Limits) error {
+	img, err := data.DecodeImage(src, lim)
 	if err != nil {
 		return dataErr(err)
 	}

@@ -19,6 +19,7 @@ const childEnv = "CHNET_TEST_RUN_CLI"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
+		setChildFaults()
 		os.Exit(run(os.Args))
 	}
 	os.Exit(m.Run())

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -44,7 +47,7 @@ per_image.csv, with report.md showing sample predictions beside the ground truth
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "checkpoint (.safetensors from chnet train, or an official CHNet .pth)"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "test-results", Usage: "output folder"},
 			&cli.IntFlag{Name: "size", Usage: "inference size (default: the checkpoint's training size, else 352)"},
-		}, append(testOutputFlags(), modelFlags()...)...),
+		}, append(append(testOutputFlags(), limitFlags()...), modelFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if err := flagsAfterArgs(c); err != nil {
 				return err
@@ -56,14 +59,44 @@ per_image.csv, with report.md showing sample predictions beside the ground truth
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext(c.Context)
+			ctx, stop := signalContext(c.Context, c.App.ErrWriter)
 			defer stop()
+			if err := os.MkdirAll(c.String("out"), 0o755); err != nil {
+				return err
+			}
+			release, temps, err := claimFolder(c.String("out"), "--out", 2)
+			if err != nil {
+				return err
+			}
+			defer release()
+			for _, p := range temps {
+				fmt.Fprintf(c.App.ErrWriter, "removed %s, left by a write that was killed\n", p)
+			}
+			lim, err := limits(c)
+			if err != nil {
+				return err
+			}
+			var folders []dataFolder
 			for _, dir := range c.Args().Slice() {
-				if err := testFolder(ctx, c, b, c.String("model"), dir, filepath.Join(c.String("out"), filepath.Base(filepath.Clean(dir))), c.App.ErrWriter); err != nil {
+				folders = append(folders, dataFolder{filepath.Base(filepath.Clean(dir)), dir})
+			}
+			checked, err := preflight(ctx, folders, lim, 0)
+			if err != nil {
+				return err
+			}
+			lm, err := loadModel(c, b, c.String("model"))
+			if err != nil {
+				return err
+			}
+			var bad []string
+			for _, cf := range checked {
+				left, err := testFolder(ctx, c, b, lm, cf, filepath.Join(c.String("out"), filepath.Base(filepath.Clean(cf.dir))), c.App.ErrWriter)
+				if err != nil {
 					return err
 				}
+				bad = append(bad, left...)
 			}
-			return nil
+			return leftOutErr(bad)
 		},
 	}
 }
@@ -80,6 +113,9 @@ type loadedModel struct {
 func loadModel(c *cli.Context, b ops.Backend, path string) (*loadedModel, error) {
 	var spec zoo.Spec
 	var st *nn.State
+	if err := checkWeightFile(path); err != nil {
+		return nil, err
+	}
 	if ck, err := train.LoadCheckpoint(path); err == nil {
 		if spec, err = zoo.Parse(ck.ModelConfig); err != nil {
 			return nil, dataErr(fmt.Errorf("%s: %w", path, err))
@@ -93,6 +129,29 @@ func loadModel(c *cli.Context, b ops.Backend, path string) (*loadedModel, error)
 			return nil, err
 		}
 	}
+	size, from := spec.InputSize, path+" (its input_size; override with --size)"
+	if c.IsSet("size") || size == 0 {
+		size, from = c.Int("size"), "--size"
+	}
+	if size == 0 {
+		size = 352
+	}
+	lim, err := limits(c)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case from == "--size" && size < 32:
+		return nil, usagef("--size", "must be at least 32, got %d", size)
+	case from == "--size" && int64(size)*int64(size) > lim.MaxPixels:
+		return nil, usagef("--size", "%d² pixels per image is more than --max-pixels %d", size, lim.MaxPixels)
+	case size < 32 || int64(size)*int64(size) > lim.MaxPixels:
+		return nil, dataErr(fmt.Errorf("%s: records input_size %d, outside 32..√(--max-pixels %d); override with --size", path, size, lim.MaxPixels))
+	}
+	// Checked before the network is built: the size may come from the file.
+	if err := checkInferMemory(b, spec, size, from); err != nil {
+		return nil, err
+	}
 	m, err := zoo.Build(nn.Init{B: b, RNG: tensor.NewRNG(0, 0)}, spec)
 	if err != nil {
 		return nil, err
@@ -101,16 +160,6 @@ func loadModel(c *cli.Context, b ops.Backend, path string) (*loadedModel, error)
 		return nil, dataErr(fmt.Errorf("%s: %w", path, err))
 	}
 	nn.SetTraining(m, false)
-	size := spec.InputSize
-	if c.IsSet("size") || size == 0 {
-		size = c.Int("size")
-	}
-	if size == 0 {
-		size = 352
-	}
-	if size < 32 {
-		return nil, usagef("--size", "must be at least 32, got %d", size)
-	}
 	return &loadedModel{m: m, spec: spec, size: size}, nil
 }
 
@@ -122,8 +171,8 @@ func trimModule(n string) string {
 }
 
 // predictFile returns the probability map of one image at its original size.
-func (lm *loadedModel) predictFile(b ops.Backend, path string) (*data.Input, []float32, error) {
-	in, err := data.LoadInput(path, lm.size, data.ImageNetStats, data.Limits{})
+func (lm *loadedModel) predictFile(b ops.Backend, path string, lim data.Limits) (*data.Input, []float32, error) {
+	in, err := data.LoadInput(path, lm.size, data.ImageNetStats, lim)
 	if err != nil {
 		return nil, nil, dataErr(err)
 	}
@@ -143,75 +192,120 @@ func (lm *loadedModel) predictFile(b ops.Backend, path string) (*data.Input, []f
 	return in, full, nil
 }
 
-// testFolder predicts every image of dir, writes the maps and scores them against the masks.
-func testFolder(ctx context.Context, c *cli.Context, b ops.Backend, ckpt, dir, out string, log io.Writer) error {
+// testFolder predicts every usable pair of a checked folder, writes the maps and scores them
+// against the masks. A pair that fails to decode is left out, not fatal: the others are still
+// scored (issue 9, case 11). It returns every sample left out, the pre-flight check's included,
+// as "folder: path: why" lines; its error is for what stops all work (a device error, Ctrl-C).
+func testFolder(ctx context.Context, c *cli.Context, b ops.Backend, lm *loadedModel, cf *checkedFolder, out string, log io.Writer) ([]string, error) {
 	conv, err := metrics.ParseConvention(c.String("convention"))
 	if err != nil {
-		return usagef("--convention", "%v", err)
+		return nil, usagef("--convention", "%v", err)
 	}
 	task := c.String("task")
-	lm, err := loadModel(c, b, ckpt)
+	lim, err := limits(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ds, _, err := data.List(dir, data.ListOptions{})
-	if err != nil {
-		return dataErr(err)
-	}
-	if len(ds.Pairs) == 0 {
-		return dataErr(fmt.Errorf("%s: no image/mask pairs", dir))
+	name := filepath.Base(filepath.Clean(cf.dir))
+	var bad []string
+	for _, p := range cf.problems {
+		bad = append(bad, name+": "+p)
 	}
 	maps := filepath.Join(out, "maps")
 	if err := os.MkdirAll(maps, 0o755); err != nil {
-		return err
+		return nil, err
+	}
+	// Maps are named like the images: written into the images or masks folder, they would
+	// replace them (as predict -o once did: issue 9, case 2).
+	if mst, err := os.Stat(maps); err == nil {
+		for _, sub := range []string{"images", "masks"} {
+			if st, err := os.Stat(filepath.Join(cf.dir, sub)); err == nil && os.SameFile(mst, st) {
+				return nil, usagef("--out", "%s is the %s folder of %s; choose another folder", maps, sub, cf.dir)
+			}
+		}
 	}
 	ev, err := metrics.New(conv)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	start := time.Now()
 	var samples []reportSample
-	for i, p := range ds.Pairs {
+	pairs := cf.ds.Pairs
+	for i, p := range pairs {
 		if err := ctx.Err(); err != nil {
-			return classified{exitInterrupted, err}
+			return nil, classified{exitInterrupted, err}
 		}
-		in, prob, err := lm.predictFile(b, p.Image)
+		grey, gt, err := testPair(b, lm, p, lim, maps)
+		if isDataErr(err) {
+			bad = append(bad, name+": "+strings.TrimPrefix(err.Error(), "data: "))
+			continue
+		}
 		if err != nil {
-			return err
-		}
-		grey := data.Grey(prob)
-		mapPath := filepath.Join(maps, in.Name+".png")
-		if err := data.WriteGreyPNG(mapPath, in.W, in.H, grey); err != nil {
-			return err
-		}
-		gt, err := readGT(p)
-		if err != nil {
-			return dataErr(err)
-		}
-		if gt.W != in.W || gt.H != in.H {
-			return dataErr(fmt.Errorf("%s: mask is %dx%d, image %s is %dx%d", p.Masks[0], gt.W, gt.H, p.Image, in.W, in.H))
+			return nil, err
 		}
 		if err := ev.Add(p.Name, grey, gt.Pix, gt.W, gt.H); err != nil {
-			return dataErr(err)
+			bad = append(bad, name+": "+p.Image+": "+err.Error())
+			continue
 		}
 		samples = append(samples, reportSample{name: p.Name, image: p.Image, gt: gt, pred: grey})
-		if (i+1)%20 == 0 || i+1 == len(ds.Pairs) {
-			fmt.Fprintf(log, "%s: %d/%d images (%.1f img/s)\n", filepath.Base(dir), i+1, len(ds.Pairs), float64(i+1)/time.Since(start).Seconds())
+		if (i+1)%20 == 0 || i+1 == len(pairs) {
+			fmt.Fprintf(log, "%s: %d/%d images (%.1f img/s)\n", name, i+1, len(pairs), float64(i+1)/time.Since(start).Seconds())
 		}
 	}
-	res := ev.Result()
-	if err := writeResults(c.App.Writer, out, filepath.Base(filepath.Clean(dir)), res, task); err != nil {
-		return err
+	if len(samples) == 0 {
+		return nil, dataErr(fmt.Errorf("%s: no image could be scored:%s", cf.dir, listing(bad)))
 	}
-	return writeReport(out, filepath.Base(filepath.Clean(dir)), task, res, samples)
+	res := ev.Result()
+	if err := writeResults(c.App.Writer, out, name, res, task, bad); err != nil {
+		return nil, err
+	}
+	return bad, writeReport(out, name, task, res, samples)
+}
+
+// testPair predicts one pair, writes its map into maps and reads its ground truth.
+func testPair(b ops.Backend, lm *loadedModel, p data.Pair, lim data.Limits, maps string) ([]uint8, metrics.Gray, error) {
+	in, prob, err := lm.predictFile(b, p.Image, lim)
+	if err != nil {
+		return nil, metrics.Gray{}, err
+	}
+	gt, err := readGT(p, lim)
+	if err != nil {
+		return nil, gt, dataErr(err)
+	}
+	if gt.W != in.W || gt.H != in.H {
+		return nil, gt, dataErr(fmt.Errorf("%s: mask is %dx%d, image %s is %dx%d", p.Masks[0], gt.W, gt.H, p.Image, in.W, in.H))
+	}
+	grey := data.Grey(prob)
+	if err := data.WriteGreyPNG(filepath.Join(maps, in.Name+".png"), in.W, in.H, grey); err != nil {
+		return nil, gt, err
+	}
+	return grey, gt, nil
+}
+
+// leftOutErr is the error of a command that did every usable sample but had to leave some out
+// (exit 65, after all outputs are written), or nil.
+func leftOutErr(bad []string) error {
+	if len(bad) == 0 {
+		return nil
+	}
+	return dataErr(fmt.Errorf("%d samples could not be used; the others were done:%s", len(bad), listing(bad)))
+}
+
+// isDataErr reports an error about one input file: exit 65.
+func isDataErr(err error) bool {
+	var c classified
+	return errors.As(err, &c) && c.code == exitData
 }
 
 // readGT reads a pair's mask as 8-bit grey, taking the maximum over several mask files (BUSI).
-func readGT(p data.Pair) (metrics.Gray, error) {
+func readGT(p data.Pair, lim data.Limits) (metrics.Gray, error) {
 	var gt metrics.Gray
 	for i, path := range p.Masks {
-		g, err := metrics.ReadGray(path)
+		g, err := metrics.ReadGrayLimited(path, lim.MaxPixels)
 		if err != nil {
+			return gt, err
+		}
+		if err := notLabelCoded(path, g); err != nil {
 			return gt, err
 		}
 		if i == 0 {
@@ -228,8 +322,9 @@ func readGT(p data.Pair) (metrics.Gray, error) {
 	return gt, nil
 }
 
-// writeResults prints the task's table and writes metrics.{md,csv,json} and per_image.csv.
-func writeResults(w io.Writer, out, name string, res metrics.Results, task string) error {
+// writeResults prints the task's table and writes metrics.{md,csv,json} and per_image.csv;
+// leftOut lists the samples that could not be scored.
+func writeResults(w io.Writer, out, name string, res metrics.Results, task string, leftOut []string) error {
 	vals, err := res.Task(task)
 	if err != nil {
 		return usagef("--task", "%v", err)
@@ -247,6 +342,12 @@ func writeResults(w io.Writer, out, name string, res metrics.Results, task strin
 			md += fmt.Sprintf("\n%s: %s\n", v.Column, v.Note)
 		}
 	}
+	if len(leftOut) > 0 {
+		md += fmt.Sprintf("\n%d samples could not be used and are not scored:\n\n", len(leftOut))
+		for _, l := range leftOut {
+			md += "- " + l + "\n"
+		}
+	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
@@ -256,11 +357,39 @@ func writeResults(w io.Writer, out, name string, res metrics.Results, task strin
 	if err := atomicfile.Write(filepath.Join(out, "metrics.csv"), []byte(csv)); err != nil {
 		return err
 	}
-	all := map[string]any{"dataset": name, "convention": res.Convention, "images": res.Images, "task": task, "table": vals, "all": res.Values}
+	all := map[string]any{"dataset": name, "convention": res.Convention, "images": res.Images, "task": task, "table": jsonTable(vals), "all": jsonValues(res.Values)}
+	if len(leftOut) > 0 {
+		all["left_out"] = leftOut
+	}
 	if err := writeJSONAtomic(filepath.Join(out, "metrics.json"), all); err != nil {
 		return err
 	}
 	return atomicfile.WriteFunc(filepath.Join(out, "per_image.csv"), res.WriteCSV)
+}
+
+// notLabelCoded refuses a ground-truth mask holding only 0 and one value k < 128 — a 0/1 label
+// map — which every metric's threshold would read as empty: training refuses such masks too
+// (data.ErrLabelCoded), so scores would otherwise be silently wrong where training stops.
+func notLabelCoded(path string, g metrics.Gray) error {
+	var seen [256]bool
+	n := 0
+	for _, v := range g.Pix {
+		if !seen[v] {
+			seen[v] = true
+			if n++; n > 2 {
+				return nil
+			}
+		}
+	}
+	if n != 2 || !seen[0] {
+		return nil
+	}
+	for k := 1; k < data.MaskThreshold; k++ {
+		if seen[k] {
+			return fmt.Errorf("%s: %w: only 0 and %d; rescale the masks to 0/255", path, data.ErrLabelCoded, k)
+		}
+	}
+	return nil
 }
 
 // sortSamplesByDice orders samples from worst to best Dice at 0.5.
@@ -290,7 +419,36 @@ func diceAt128(pred, gt []uint8) float64 {
 	return 2 * float64(tp) / float64(2*tp+fp+fn)
 }
 
-// signalContext is cancelled by Ctrl-C or SIGTERM.
-func signalContext(parent context.Context) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+// signalContext is cancelled by Ctrl-C or SIGTERM: the command stops at its next safe point
+// (training saves its position first). A second signal ends the process at once with exit 130,
+// so that nothing — a read that never returns, a stuck device — can leave chnet deaf to Ctrl-C
+// (issue 9, case 8); atomic writes keep every file whole even then.
+func signalContext(parent context.Context, w io.Writer) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			fmt.Fprintf(w, "chnet: %v: stopping at the next safe point (again to stop at once)\n", s)
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case s := <-ch:
+			fmt.Fprintf(w, "chnet: %v again: stopping now\n", s)
+			os.Exit(exitInterrupted)
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			cancel()
+		})
+	}
 }

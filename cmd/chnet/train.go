@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chnet/chnet/internal/atomicfile"
+	"github.com/chnet/chnet/internal/regfile"
 
 	"github.com/chnet/chnet/chnet"
 	"github.com/chnet/chnet/chnet/zoo"
@@ -86,7 +87,7 @@ and writes predictions: a complete run of the main job on any machine.`,
 			&cli.StringFlag{Name: "backbone-weights", Category: "model", Usage: "ImageNet Res2Net weights (.pth or .safetensors) for the backbone"},
 			&cli.StringFlag{Name: "init-from", Category: "model", Usage: "initialise the backbone from another trained checkpoint (decoupling study)"},
 			&cli.BoolFlag{Name: "freeze-backbone", Category: "model", Usage: "train only the decoder; the backbone keeps its weights and statistics"},
-		}, modelFlags()...), testOutputFlags()...),
+		}, modelFlags()...), append(testOutputFlags(), limitFlags()...)...),
 		Action: trainAction,
 	}
 }
@@ -122,12 +123,20 @@ func modelSpec(c *cli.Context) (zoo.Spec, error) {
 			return s, usageErr(err)
 		}
 	}
+	known := false
 	for _, a := range zoo.Archs() {
-		if a == s.Arch {
-			return s, nil
-		}
+		known = known || a == s.Arch
 	}
-	return s, usagef("--arch", "unknown network %q (have %s)", s.Arch, strings.Join(zoo.Archs(), ", "))
+	if !known {
+		return s, usagef("--arch", "unknown network %q (have %s)", s.Arch, strings.Join(zoo.Archs(), ", "))
+	}
+	if s.HeadWidth > zoo.MaxHeadWidth {
+		return s, usagef("--head-width", "must be at most %d, got %d", zoo.MaxHeadWidth, s.HeadWidth)
+	}
+	if err := s.Validate(); err != nil {
+		return s, usageErr(err)
+	}
+	return s, nil
 }
 
 func trainAction(c *cli.Context) error {
@@ -160,12 +169,38 @@ func trainAction(c *cli.Context) error {
 		}
 		out = filepath.Join("runs", time.Now().Format("20060102-150405"))
 	}
-	if c.Bool("resume") {
+	lim, err := limits(c)
+	if err != nil {
+		return err
+	}
+	resume := c.Bool("resume")
+	builtin := !resume && rc.Data == ""
+	if !resume {
+		if builtin {
+			useBuiltinData(c, &rc, out)
+		}
+		if err := checkRecipe(&rc, lim.MaxPixels); err != nil {
+			return err
+		}
+		rc.Model.InputSize = rc.Size
+		if err := train.EnsureDir(out); err != nil {
+			return err
+		}
+	} else if _, err := os.Stat(out); err != nil {
+		return usagef("--resume", "nothing to resume: %v", err)
+	}
+	// From here on the run folder is this process's alone: a second run on it is refused.
+	release, temps, err := claimFolder(out, "--out", 3)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if resume {
 		// A resumed run keeps its recorded configuration; a flag set to something else would
 		// silently change the run, so it is refused.
-		saved, err := readRunConfig(filepath.Join(out, "config.json"))
+		saved, err := readRunConfig(filepath.Join(out, "config.json"), lim.MaxPixels)
 		if err != nil {
-			return usagef("--resume", "%v", err)
+			return err
 		}
 		if err := sameRun(c, rc, saved); err != nil {
 			return err
@@ -173,31 +208,12 @@ func trainAction(c *cli.Context) error {
 		saved.Backend, saved.Version = "", version()
 		rc = saved
 	} else {
-		builtin := rc.Data == ""
-		if builtin {
-			useBuiltinData(c, &rc, out)
-		}
-		if err := checkRecipe(&rc); err != nil {
-			return err
-		}
-		if builtin {
-			if err := writeBuiltinData(c, rc, out); err != nil {
-				return err
+		// config.json is written first by every run, folds included.
+		for _, f := range []string{"config.json", train.LatestName} {
+			if _, err := os.Stat(filepath.Join(out, f)); err == nil {
+				return usagef("--out", "%s already holds a run; continue it with --resume or choose another folder", out)
 			}
 		}
-		rc.Model.InputSize = rc.Size
-	}
-	b, err := openBackend(c)
-	if err != nil {
-		return err
-	}
-	rc.Backend = b.Name()
-
-	ctx, stop := signalContext(c.Context)
-	defer stop()
-
-	if err := train.EnsureDir(out); err != nil {
-		return err
 	}
 	logFile, err := os.OpenFile(filepath.Join(out, "train.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -205,23 +221,63 @@ func trainAction(c *cli.Context) error {
 	}
 	defer logFile.Close()
 	log := io.MultiWriter(c.App.ErrWriter, logFile)
-	if !c.Bool("resume") {
-		if _, err := os.Stat(filepath.Join(out, train.LatestName)); err == nil {
-			return usagef("--out", "%s already holds a run; continue it with --resume or choose another folder", out)
+	for _, p := range temps {
+		fmt.Fprintf(log, "removed %s, left by a write that was killed\n", p)
+	}
+	if builtin {
+		if err := writeBuiltinData(c, rc, out); err != nil {
+			return err
 		}
 	}
-	if err := writeJSONAtomic(filepath.Join(out, "config.json"), rc); err != nil {
+	b, err := openBackend(c)
+	if err != nil {
 		return err
 	}
+	rc.Backend = b.Name()
+
+	ctx, stop := signalContext(c.Context, c.App.ErrWriter)
+	defer stop()
+
 	fmt.Fprintf(log, "%s chnet %s: training %s (%s backbone) on %s with the %s backend; run folder %s\n",
 		time.Now().Format("2006-01-02 15:04:05"), version(), spec.Arch, spec.Backbone, rc.Data, b.Name(), out)
 
-	ds, rep, err := data.List(rc.Data, data.ListOptions{SkipBad: c.Bool("skip-bad")})
-	if err != nil {
-		return dataErr(err)
+	// Every file of the run is checked before the run starts.
+	folders := []dataFolder{{"train", rc.Data}}
+	if rc.Val != "" {
+		folders = append(folders, dataFolder{"val", rc.Val})
 	}
-	if rep.Skipped() > 0 {
-		fmt.Fprintf(log, "data: %s\n", rep)
+	if rc.Folds <= 1 {
+		for _, d := range rc.Test {
+			folders = append(folders, dataFolder{"test " + filepath.Base(filepath.Clean(d)), d})
+		}
+	}
+	checked, err := preflight(ctx, folders, lim, c.Int("workers"))
+	if err != nil {
+		return err
+	}
+	if n, list := problemList(checked); n > 0 {
+		if !c.Bool("skip-bad") {
+			return dataErr(fmt.Errorf("data: %d samples cannot be used (pass --skip-bad to leave them out):%s", n, list))
+		}
+		fmt.Fprintf(log, "data: --skip-bad: left out %d samples:%s\n", n, list)
+	}
+	for _, cf := range checked {
+		if cf.ignored > 0 {
+			fmt.Fprintf(log, "data: %s: %d non-image or hidden files ignored\n", cf.dir, cf.ignored)
+		}
+	}
+	ds := checked[0].ds
+	var valSet *data.Dataset
+	samples := len(ds.Pairs)
+	if rc.Val != "" {
+		valSet = checked[1].ds
+		samples += len(valSet.Pairs)
+	}
+	if err := checkTrainMemory(b, rc, samples, c.Int("workers"), log); err != nil {
+		return err
+	}
+	if err := writeJSONAtomic(filepath.Join(out, "config.json"), rc); err != nil {
+		return err
 	}
 	splits, err := loadOrMakeSplits(filepath.Join(out, "splits.json"), ds, rc)
 	if err != nil {
@@ -239,7 +295,7 @@ func trainAction(c *cli.Context) error {
 			dir = filepath.Join(out, fmt.Sprintf("fold_%d", k))
 			fmt.Fprintf(log, "fold %d of %d\n", k+1, folds)
 		}
-		res, err := trainOne(ctx, c, b, rc, ds, splits, k, dir, log, tty)
+		res, err := trainOne(ctx, c, b, rc, ds, valSet, splits, k, dir, log, tty)
 		if err != nil {
 			if errors.Is(err, train.ErrInterrupted) {
 				return classified{exitInterrupted, err}
@@ -251,26 +307,59 @@ func trainAction(c *cli.Context) error {
 	if rc.Folds > 1 {
 		return reportFolds(c.App.Writer, log, out, results)
 	}
-	if len(rc.Test) > 0 {
-		ckpt := filepath.Join(out, train.FinalName)
-		for _, dir := range rc.Test {
-			if err := testFolder(ctx, c, b, ckpt, dir, filepath.Join(out, "test", filepath.Base(dir)), log); err != nil {
-				return err
-			}
-		}
+	if len(rc.Test) == 0 {
+		return nil
 	}
-	return nil
+	lm, err := loadModel(c, b, filepath.Join(out, train.FinalName))
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, cf := range checked[len(checked)-len(rc.Test):] {
+		left, err := testFolder(ctx, c, b, lm, cf, filepath.Join(out, "test", filepath.Base(filepath.Clean(cf.dir))), log)
+		if err != nil {
+			return err
+		}
+		bad = append(bad, left...)
+	}
+	return leftOutErr(bad)
 }
 
-// readRunConfig reads a run folder's config.json.
-func readRunConfig(path string) (runConfig, error) {
-	var rc runConfig
-	b, err := os.ReadFile(path)
+// readRunConfig reads a run folder's config.json for --resume: a missing file is a usage error
+// (nothing to resume); a damaged one, or one recording what the flags would refuse, is bad data.
+func readRunConfig(path string, maxPixels int64) (runConfig, error) {
+	b, err := regfile.ReadFile(path, 1<<20)
 	if err != nil {
-		return rc, fmt.Errorf("nothing to resume: %w", err)
+		return runConfig{}, usagef("--resume", "nothing to resume: %v", err)
 	}
+	rc, err := parseRunConfig(b, maxPixels)
+	if err != nil {
+		return rc, dataErr(fmt.Errorf("%s: %w", path, err))
+	}
+	return rc, nil
+}
+
+// parseRunConfig decodes config.json and checks it as the flags it came from were checked: the
+// file is input, and a resumed run uses it as it stands.
+func parseRunConfig(b []byte, maxPixels int64) (runConfig, error) {
+	var rc runConfig
 	if err := json.Unmarshal(b, &rc); err != nil {
-		return rc, fmt.Errorf("%s: %w", path, err)
+		return rc, err
+	}
+	if err := rc.Model.Validate(); err != nil {
+		return rc, fmt.Errorf("model: %w", err)
+	}
+	if rc.Data == "" {
+		return rc, fmt.Errorf("no data folder")
+	}
+	if len(rc.Sizes) == 0 {
+		return rc, fmt.Errorf("no training sizes")
+	}
+	if l := rc.Recipe.Loss; l != ops.StructureLossOfficial && l != ops.StructureLossWeighted {
+		return rc, fmt.Errorf("unknown loss form %d", l)
+	}
+	if err := checkRecipe(&rc, maxPixels); err != nil {
+		return rc, fmt.Errorf("records what the flags refuse: %w", err)
 	}
 	return rc, nil
 }
@@ -342,8 +431,9 @@ func writeBuiltinData(c *cli.Context, rc runConfig, out string) error {
 	return nil
 }
 
-// checkRecipe validates flag values with messages naming the flag.
-func checkRecipe(rc *runConfig) error {
+// checkRecipe validates flag values with messages naming the flag. Sizes are bounded by the
+// pixel limit, as images are: --size 3000000000 once panicked allocating its buffers.
+func checkRecipe(rc *runConfig, maxPixels int64) error {
 	switch {
 	case rc.Recipe.Epochs < 1:
 		return usagef("--epochs", "must be at least 1, got %d", rc.Recipe.Epochs)
@@ -351,13 +441,15 @@ func checkRecipe(rc *runConfig) error {
 		return usagef("--batch-size", "must be at least 1, got %d", rc.BatchSize)
 	case rc.Size < 32:
 		return usagef("--size", "must be at least 32 (the network's total stride), got %d", rc.Size)
+	// Written so that NaN fails every test (NaN compares false): it once passed them all and
+	// ended in config.json as "json: unsupported value: NaN".
 	case !(rc.Recipe.LR > 0) || math.IsInf(rc.Recipe.LR, 0):
-		return usagef("--lr", "must be positive, got %v", rc.Recipe.LR)
-	case rc.Recipe.Momentum < 0 || rc.Recipe.Momentum >= 1:
+		return usagef("--lr", "must be positive and finite, got %v", rc.Recipe.LR)
+	case !(rc.Recipe.Momentum >= 0 && rc.Recipe.Momentum < 1):
 		return usagef("--momentum", "must be in [0, 1), got %v", rc.Recipe.Momentum)
-	case rc.Recipe.WeightDecay < 0:
-		return usagef("--weight-decay", "must not be negative, got %v", rc.Recipe.WeightDecay)
-	case rc.ValFrac < 0 || rc.ValFrac >= 1:
+	case !(rc.Recipe.WeightDecay >= 0) || math.IsInf(rc.Recipe.WeightDecay, 0):
+		return usagef("--weight-decay", "must be finite and not negative, got %v", rc.Recipe.WeightDecay)
+	case !(rc.ValFrac >= 0 && rc.ValFrac < 1):
 		return usagef("--val-fraction", "must be in [0, 1), got %v", rc.ValFrac)
 	case rc.Folds == 1 || rc.Folds < 0:
 		return usagef("--folds", "must be at least 2 (or 0 for none), got %d", rc.Folds)
@@ -369,9 +461,15 @@ func checkRecipe(rc *runConfig) error {
 			rc.Sizes = append(rc.Sizes, s*rc.Size/352)
 		}
 	}
+	if int64(rc.Size)*int64(rc.Size) > maxPixels {
+		return usagef("--size", "%d² pixels per image is more than --max-pixels %d", rc.Size, maxPixels)
+	}
 	for _, s := range rc.Sizes {
 		if s < 32 {
 			return usagef("--sizes", "sizes must be at least 32, got %d", s)
+		}
+		if int64(s)*int64(s) > maxPixels {
+			return usagef("--sizes", "%d² pixels per image is more than --max-pixels %d", s, maxPixels)
 		}
 	}
 	rc.Recipe.Nesterov = true
@@ -404,8 +502,12 @@ func loadOrMakeSplits(path string, ds *data.Dataset, rc runConfig) (*data.Splits
 	return s, s.Save(path)
 }
 
+// trainHook is every Trainer's Hook: nil in the chnet binary; tests running it as a child
+// process set it to interrupt or kill a run at an exact point.
+var trainHook func(ctx context.Context, point string)
+
 // trainOne trains fold k into dir and returns its final validation metrics.
-func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, ds *data.Dataset, splits *data.Splits, k int, dir string, log io.Writer, tty bool) (map[string]float64, error) {
+func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, ds, valSet *data.Dataset, splits *data.Splits, k int, dir string, log io.Writer, tty bool) (map[string]float64, error) {
 	if err := train.EnsureDir(dir); err != nil {
 		return nil, err
 	}
@@ -418,34 +520,40 @@ func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, 
 		return nil, dataErr(err)
 	}
 	lcfg := data.TrainConfig(rc.BatchSize, rc.Seed)
-	lcfg.BaseSize, lcfg.Sizes, lcfg.Augment, lcfg.Workers = rc.Size, rc.Sizes, rc.Augment, c.Int("workers")
+	lim, err := limits(c)
+	if err != nil {
+		return nil, err
+	}
+	lcfg.BaseSize, lcfg.Sizes, lcfg.Augment, lcfg.Workers, lcfg.Limits = rc.Size, rc.Sizes, rc.Augment, c.Int("workers"), lim
 	loader, err := data.NewLoader(trainSet, lcfg)
 	if err != nil {
 		return nil, usageErr(err)
 	}
+	if err := decodeAll(ctx, c, loader, "training", log); err != nil {
+		return nil, err
+	}
 	var val train.Validator
-	valSet := (*data.Dataset)(nil)
-	switch {
-	case rc.Val != "":
-		if valSet, _, err = data.List(rc.Val, data.ListOptions{SkipBad: c.Bool("skip-bad")}); err != nil {
-			return nil, dataErr(err)
-		}
-	case len(fold.Val) > 0:
+	nVal := 0
+	if valSet == nil && len(fold.Val) > 0 {
 		if valSet, err = ds.Subset(fold.Val); err != nil {
 			return nil, dataErr(err)
 		}
 	}
 	if valSet != nil {
 		vcfg := data.EvalConfig(rc.BatchSize)
-		vcfg.BaseSize, vcfg.Sizes, vcfg.Workers = rc.Size, []int{rc.Size}, c.Int("workers")
+		vcfg.BaseSize, vcfg.Sizes, vcfg.Workers, vcfg.Limits = rc.Size, []int{rc.Size}, c.Int("workers"), lim
 		vl, err := data.NewLoader(valSet, vcfg)
 		if err != nil {
 			return nil, usageErr(err)
 		}
+		if err := decodeAll(ctx, c, vl, "validation", log); err != nil {
+			return nil, err
+		}
+		nVal = vl.Len()
 		val = train.HeldOut{Data: data.TrainData{Loader: vl}, Loss: rc.Recipe.Loss}
 	}
 	fmt.Fprintf(log, "data: %d training and %d validation images; %d batches of %d per epoch at sizes %v\n",
-		loader.Len(), lenOr0(valSet), loader.Batches(), rc.BatchSize, rc.Sizes)
+		loader.Len(), nVal, loader.Batches(), rc.BatchSize, rc.Sizes)
 
 	m, err := zoo.Build(nn.Init{B: b, RNG: tensor.NewRNG(rc.Seed, 1)}, rc.Model)
 	if err != nil {
@@ -463,7 +571,7 @@ func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, 
 		return nil, err
 	}
 	tr := &train.Trainer{B: b, Model: m, Opt: opt, Data: data.TrainData{Loader: loader}, Val: val, Cfg: rc.Recipe,
-		Dir: dir, Log: log, Term: c.App.ErrWriter, TTY: tty, Meta: meta}
+		Dir: dir, Log: log, Term: c.App.ErrWriter, TTY: tty, Meta: meta, Hook: trainHook}
 	if c.Bool("resume") {
 		latest := filepath.Join(dir, train.LatestName)
 		switch _, err := os.Stat(latest); {
@@ -480,6 +588,13 @@ func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, 
 			if err := tr.Resume(latest); err != nil {
 				return nil, dataErr(err)
 			}
+			notes, err := tr.Repair()
+			for _, n := range notes {
+				fmt.Fprintln(log, n)
+			}
+			if err != nil {
+				return nil, err
+			}
 			if tr.State.Finished {
 				fmt.Fprintf(log, "%s: already finished %d epochs\n", dir, tr.State.Epoch)
 				return finalMetrics(dir)
@@ -494,11 +609,29 @@ func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, 
 	return finalMetrics(dir)
 }
 
-func lenOr0(d *data.Dataset) int {
-	if d == nil {
-		return 0
+// decodeAll decodes every sample of a loader before the first epoch (filling its cache, which
+// the first epoch would do anyway), so that damage the header check cannot see — truncated
+// pixel data, label-coded masks — stops the run now, listed, or with --skip-bad leaves the
+// sample out, instead of failing mid-epoch.
+func decodeAll(ctx context.Context, c *cli.Context, l *data.Loader, what string, log io.Writer) error {
+	rep, err := l.Check(ctx, c.Bool("skip-bad"))
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if rep != nil && len(rep.Bad) > 0 {
+			return dataErr(fmt.Errorf("%s data: %w\n(pass --skip-bad to leave them out)", what, err))
+		}
+		return dataErr(fmt.Errorf("%s data: %w", what, err))
 	}
-	return len(d.Pairs)
+	if len(rep.Bad) > 0 {
+		lines := make([]string, len(rep.Bad))
+		for i, e := range rep.Bad {
+			lines[i] = strings.TrimPrefix(e.Error(), "data: ")
+		}
+		fmt.Fprintf(log, "data: --skip-bad: left out %d %s samples that do not decode:%s\n", len(rep.Bad), what, listing(lines))
+	}
+	return nil
 }
 
 // initWeights loads ImageNet backbone weights or another run's backbone, and freezes it if asked.

@@ -7,8 +7,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/chnet/chnet/internal/regfile"
 )
 
 // WriteFunc writes path through a buffered writer that write fills. On any error the temporary
@@ -61,4 +65,62 @@ func Write(path string, b []byte) error {
 		_, err := w.Write(b)
 		return err
 	})
+}
+
+// Copy writes a copy of the regular file src to dst atomically.
+func Copy(dst, src string) error {
+	f, _, err := regfile.Open(src)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	defer f.Close()
+	return WriteFunc(dst, func(w io.Writer) error {
+		_, err := io.Copy(w, f)
+		return err
+	})
+}
+
+// IsTemp reports whether a file name is one of WriteFunc's temporaries: ".<name>.tmp-<digits>".
+func IsTemp(name string) bool {
+	i := strings.LastIndex(name, ".tmp-")
+	if !strings.HasPrefix(name, ".") || i < 1 || i+len(".tmp-") == len(name) {
+		return false
+	}
+	for _, c := range name[i+len(".tmp-"):] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// RemoveTemps deletes the temporaries that writes killed before their rename left in dir and in
+// its sub-folders down to depth levels (0: dir only), and returns their paths. Only the
+// folder's owner may call it — with another writer active it would delete that writer's file
+// in progress: chnet calls it while holding the folder's lock (internal/dirlock).
+func RemoveTemps(dir string, depth int) ([]string, error) {
+	var removed []string
+	base := strings.Count(filepath.Clean(dir), string(filepath.Separator))
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir {
+				return err
+			}
+			return nil // an unreadable sub-folder holds nothing of ours to clean
+		}
+		if e.IsDir() {
+			if strings.Count(filepath.Clean(p), string(filepath.Separator))-base > depth {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if e.Type().IsRegular() && IsTemp(e.Name()) {
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+			removed = append(removed, p)
+		}
+		return nil
+	})
+	return removed, err
 }

@@ -21,8 +21,9 @@ import (
 	"io"
 	"math"
 	"math/big"
-	"os"
 	"strings"
+
+	"github.com/chnet/chnet/internal/regfile"
 )
 
 // Error classes; every error Read returns wraps exactly one of them.
@@ -65,16 +66,12 @@ type StateDict struct {
 
 // Load reads a checkpoint file; errors are prefixed with its path.
 func Load(path string) (*StateDict, error) {
-	f, err := os.Open(path)
+	f, size, err := regfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	sd, err := Read(f, st.Size())
+	sd, err := Read(f, size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

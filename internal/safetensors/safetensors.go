@@ -18,11 +18,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 	"unicode/utf8"
 
 	"github.com/chnet/chnet/internal/atomicfile"
+	"github.com/chnet/chnet/internal/regfile"
 
 	"github.com/chnet/chnet/tensor"
 )
@@ -101,7 +101,7 @@ type headerEntry struct {
 
 // ReadFile reads and validates a safetensors file.
 func ReadFile(path string) (*File, error) {
-	data, err := os.ReadFile(path)
+	data, err := regfile.ReadFile(path, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chnet/chnet/internal/badinput"
 	"github.com/chnet/chnet/internal/golden"
 )
 
@@ -363,10 +364,15 @@ func FuzzParse(f *testing.F) {
 	}
 	var buf bytes.Buffer
 	Encode(&buf, map[string]Tensor{"w": F32Tensor([]float32{1, 2, 3}, []int{3}), "s": I64Scalar(3)}, map[string]string{"m": "x"})
-	seeds = append(seeds, buf.Bytes())
-	for _, s := range seeds {
-		f.Add(s)
-	}
+	seeds = append(seeds, buf.Bytes(),
+		append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, "{}"...),                                                              // header length past any file
+		file(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, make([]byte, 8)),                                                      // gap
+		file(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, make([]byte, 8)), // overlap
+		append(file(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, make([]byte, 4)), "trailing"...),
+		file(`{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,4]}}`, make([]byte, 4)),                                                                   // overflowing shape
+		file(`{"__metadata__":{"train_state":"{\"epoch\":1}","format":"chnet-checkpoint/1"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, []byte{0, 0, 0xc0, 0x7f}), // NaN
+	)
+	badinput.Corpus(f, "FuzzParse", seeds)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := Parse(b)
 		if err != nil {

@@ -9,7 +9,8 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"os"
+
+	"github.com/chnet/chnet/internal/regfile"
 )
 
 // Limits bound what one file may cost before any pixel buffer is allocated.
@@ -58,14 +59,15 @@ type Mask struct {
 const MaskThreshold = 128
 
 // readFile reads a whole file, refusing more than max bytes without reading them all.
+// Only regular files are read: a FIFO named like an image would block forever (regfile).
 func readFile(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, size, err := regfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > max {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, st.Size(), max)
+	if size > max {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, size, max)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
@@ -104,27 +106,38 @@ func sniff(b []byte) *codec {
 	return nil
 }
 
-// decodeBytes gates on the header before decoding: DecodeConfig reads only the header, so a
-// file declaring 100000×100000 pixels is refused without allocating its buffer.
-func decodeBytes(b []byte, lim Limits) (image.Image, error) {
-	lim = lim.withDefaults()
-	c := sniff(b)
+// config reads a file's header: the format from its first bytes (head), then the declared size
+// from r with the format's DecodeConfig, which reads only the header. Unknown formats, damaged
+// headers and sizes past lim.MaxPixels are refused before any pixel buffer exists: a file
+// declaring 100000×100000 pixels costs nothing.
+func config(head []byte, r io.Reader, lim Limits) (*codec, image.Config, error) {
+	c := sniff(head)
 	if c == nil {
-		if f := sniffUnsupported(b); f != "" {
-			return nil, fmt.Errorf("%w: %s (chnet reads PNG, JPEG and GIF; convert to PNG)", ErrUnsupported, f)
+		if f := sniffUnsupported(head); f != "" {
+			return nil, image.Config{}, fmt.Errorf("%w: %s (chnet reads PNG, JPEG and GIF; convert to PNG)", ErrUnsupported, f)
 		}
-		return nil, ErrNotImage
+		return nil, image.Config{}, ErrNotImage
 	}
-	cfg, err := c.decodeConfig(bytes.NewReader(b))
+	cfg, err := c.decodeConfig(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s header: %v", ErrCorrupt, c.name, err)
+		return nil, cfg, fmt.Errorf("%w: %s header: %v", ErrCorrupt, c.name, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Errorf("%w: %s declares %d×%d pixels", ErrCorrupt, c.name, cfg.Width, cfg.Height)
+		return nil, cfg, fmt.Errorf("%w: %s declares %d×%d pixels", ErrCorrupt, c.name, cfg.Width, cfg.Height)
 	}
 	if px := int64(cfg.Width) * int64(cfg.Height); px > lim.MaxPixels {
-		return nil, fmt.Errorf("%w: %s declares %d×%d = %d pixels, limit %d (raise --max-pixels if the file is trusted)",
+		return nil, cfg, fmt.Errorf("%w: %s declares %d×%d = %d pixels, limit %d (raise --max-pixels if the file is trusted)",
 			ErrTooLarge, c.name, cfg.Width, cfg.Height, px, lim.MaxPixels)
+	}
+	return c, cfg, nil
+}
+
+// decodeBytes gates on the header (config) before decoding.
+func decodeBytes(b []byte, lim Limits) (image.Image, error) {
+	lim = lim.withDefaults()
+	c, cfg, err := config(b, bytes.NewReader(b), lim)
+	if err != nil {
+		return nil, err
 	}
 	img, err := c.decode(bytes.NewReader(b))
 	if err != nil {

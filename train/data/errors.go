@@ -52,7 +52,7 @@ type PairingError struct {
 func (e *PairingError) Error() string {
 	var b strings.Builder
 	n := len(e.OrphanImages) + len(e.OrphanMasks) + len(e.Duplicates)
-	fmt.Fprintf(&b, "data: %s: %d unpaired or ambiguous files (pass --skip-bad to leave them out)", e.Dir, n)
+	fmt.Fprintf(&b, "data: %s: %d unpaired or ambiguous files", e.Dir, n)
 	for _, p := range e.OrphanImages {
 		fmt.Fprintf(&b, "\n  image without mask: %s", p)
 	}

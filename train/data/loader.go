@@ -186,7 +186,7 @@ func (l *Loader) Check(ctx context.Context, skipBad bool) (*Report, error) {
 	}
 	rep.Pairs = len(keep)
 	if len(rep.Bad) > 0 && !skipBad {
-		return rep, fmt.Errorf("data: %d of %d samples cannot be used (pass --skip-bad to leave them out):\n%w",
+		return rep, fmt.Errorf("data: %d of %d samples cannot be used:\n%w",
 			len(rep.Bad), len(l.pairs), errors.Join(rep.Bad...))
 	}
 	if len(keep) == 0 {

@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/chnet/chnet/internal/atomicfile"
+	"github.com/chnet/chnet/internal/regfile"
 
 	"github.com/chnet/chnet/tensor"
 )
@@ -187,12 +187,20 @@ func (s *Splits) Save(path string) error {
 	return atomicfile.Write(path, append(b, '\n'))
 }
 
+// maxJSON bounds splits.json: a million names take about 40 MB.
+const maxJSON = 256 << 20
+
 // LoadSplits reads splits.json and checks it against the dataset's names.
 func LoadSplits(path string, names []string) (*Splits, error) {
-	b, err := os.ReadFile(path)
+	b, err := regfile.ReadFile(path, maxJSON)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
+	return parseSplits(b, path, names)
+}
+
+// parseSplits is LoadSplits on the file's bytes.
+func parseSplits(b []byte, path string, names []string) (*Splits, error) {
 	var s Splits
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()

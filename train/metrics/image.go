@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -10,7 +9,8 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"os"
+
+	"github.com/chnet/chnet/internal/regfile"
 )
 
 // Gray is an 8-bit single-channel image, row-major, W·H bytes.
@@ -19,16 +19,36 @@ type Gray struct {
 	W, H int
 }
 
+// Limits on what one map or mask may cost, checked before its pixel buffer is allocated: Go's
+// decoders allocate width×height as soon as the header is read, so a 1 KB PNG declaring
+// 100000×100000 pixels would otherwise end the process (issue 9, case 7).
+const (
+	// DefaultMaxPixels is Pillow's MAX_IMAGE_PIXELS, as data.DefaultMaxPixels.
+	DefaultMaxPixels = 1024 * 1024 * 1024 / 4 / 3
+	// MaxBytes caps the bytes of one file, as data.DefaultMaxBytes.
+	MaxBytes = 256 << 20
+)
+
+// ErrTooLarge reports a file past MaxBytes or declaring more pixels than allowed.
+var ErrTooLarge = errors.New("image too large")
+
 // ReadGray reads a PNG or JPEG file as OpenCV's cv2.imread(path, cv2.IMREAD_GRAYSCALE) would,
 // which is how PySODMetrics' examples (and most Python evaluation scripts) load masks and
-// prediction maps. Errors name the file.
-func ReadGray(path string) (Gray, error) {
-	f, err := os.Open(path)
+// prediction maps, refusing files that declare more than DefaultMaxPixels pixels. Errors name
+// the file.
+func ReadGray(path string) (Gray, error) { return ReadGrayLimited(path, DefaultMaxPixels) }
+
+// ReadGrayLimited is ReadGray with another pixel limit (the --max-pixels flag).
+func ReadGrayLimited(path string, maxPixels int64) (Gray, error) {
+	f, size, err := regfile.Open(path)
 	if err != nil {
 		return Gray{}, fmt.Errorf("metrics: %w", err)
 	}
 	defer f.Close()
-	return DecodeGray(f, path)
+	if size > MaxBytes {
+		return Gray{}, fmt.Errorf("metrics: %s: %w: %d bytes, limit %d", path, ErrTooLarge, size, MaxBytes)
+	}
+	return decodeGray(f, path, maxPixels)
 }
 
 // DecodeGray decodes a PNG or JPEG stream like ReadGray; name is used in error messages.
@@ -48,21 +68,36 @@ func ReadGray(path string) (Gray, error) {
 //     RGB round trip. Go's IDCT is not libjpeg's: about 2% of pixels differ by ±1 from cv2's
 //     reading of the same file (measured on a 320×240 colour and a grey JPEG). PNG reads are exact.
 //   - CMYK/YCCK JPEG and other formats: an error.
-func DecodeGray(r io.Reader, name string) (Gray, error) {
-	br := bufio.NewReader(r)
-	head, err := br.Peek(8)
-	if err != nil && !errors.Is(err, io.EOF) {
+func DecodeGray(r io.Reader, name string) (Gray, error) { return decodeGray(r, name, DefaultMaxPixels) }
+
+func decodeGray(r io.Reader, name string, maxPixels int64) (Gray, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxBytes+1))
+	if err != nil {
 		return Gray{}, fmt.Errorf("metrics: %s: %w", name, err)
 	}
-	var img image.Image
+	if len(b) > MaxBytes {
+		return Gray{}, fmt.Errorf("metrics: %s: %w: more than %d bytes", name, ErrTooLarge, MaxBytes)
+	}
+	var decodeConfig func(io.Reader) (image.Config, error)
+	var decode func(io.Reader) (image.Image, error)
 	switch {
-	case bytes.HasPrefix(head, []byte("\x89PNG\r\n\x1a\n")):
-		img, err = png.Decode(br)
-	case bytes.HasPrefix(head, []byte{0xff, 0xd8}):
-		img, err = jpeg.Decode(br)
+	case bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")):
+		decodeConfig, decode = png.DecodeConfig, png.Decode
+	case bytes.HasPrefix(b, []byte{0xff, 0xd8}):
+		decodeConfig, decode = jpeg.DecodeConfig, jpeg.Decode
 	default:
 		return Gray{}, fmt.Errorf("metrics: %s: not a PNG or JPEG file", name)
 	}
+	// The header alone first: the pixel buffer is allocated only for a size within the limit.
+	cfg, err := decodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return Gray{}, fmt.Errorf("metrics: %s: corrupt image: %w", name, err)
+	}
+	if px := int64(cfg.Width) * int64(cfg.Height); px > maxPixels {
+		return Gray{}, fmt.Errorf("metrics: %s: %w: declares %d×%d = %d pixels, limit %d (raise --max-pixels if the file is trusted)",
+			name, ErrTooLarge, cfg.Width, cfg.Height, px, maxPixels)
+	}
+	img, err := decode(bytes.NewReader(b))
 	if err != nil {
 		return Gray{}, fmt.Errorf("metrics: %s: corrupt image: %w", name, err)
 	}
