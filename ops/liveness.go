@@ -360,7 +360,7 @@ func (tr *tracer) StructureLossGrad(gx, gLoss, x, mask *tensor.Tensor, form Stru
 }
 
 func (tr *tracer) SGDStep(param, grad, momentum, loss, halt *tensor.Tensor, p SGDParams) error {
-	return tr.kernel("sgd", func() error { return tr.inner.SGDStep(param, grad, momentum, loss, halt, p) }, 3, param, grad, momentum, loss, halt)
+	return tr.kernel("sgd", func() error { return tr.inner.SGDStep(param, grad, momentum, loss, halt, p) }, 3, param, grad, momentum, loss, halt, p.LRFrom)
 }
 
 // transformer returns the wrapped backend's TransformerKernels, traced.

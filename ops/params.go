@@ -1,6 +1,10 @@
 package ops
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/chnet/chnet/tensor"
+)
 
 // Conv2DParams are a 2-D convolution's hyper-parameters, as in torch.nn.functional.conv2d.
 // Padding is symmetric; zero values mean stride 1, dilation 1, groups 1.
@@ -99,4 +103,8 @@ func (f StructureLossForm) String() string {
 type SGDParams struct {
 	LR, Momentum, WeightDecay float32
 	Nesterov                  bool
+	// LRFrom, when set, is a one-element tensor the step reads its learning rate from (LR is
+	// then ignored): a recorded step replays with whatever rate was last written there, so a
+	// schedule does not invalidate it.
+	LRFrom *tensor.Tensor
 }

@@ -20,6 +20,9 @@ func GuardedSGDStep(b Backend, param, grad, momentum, loss, halt *tensor.Tensor,
 	if (loss == nil) != (halt == nil) || loss != nil && (loss.Numel() != 1 || halt.Numel() != 1) {
 		return fmt.Errorf("sgd: %v: loss and halt flag must both be one-element tensors or both absent", param)
 	}
+	if p.LRFrom != nil && p.LRFrom.Numel() != 1 {
+		return fmt.Errorf("sgd: %v: the learning-rate tensor must have one element, not %v", param, p.LRFrom.Shape())
+	}
 	for _, v := range []*tensor.Tensor{grad, momentum} {
 		if v == nil || !v.Shape().Equal(param.Shape()) {
 			return fmt.Errorf("sgd: %v: gradient and momentum buffer must match the parameter's shape", param)

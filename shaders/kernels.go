@@ -76,7 +76,7 @@ var Bindings = map[string]int{
 	ReduceSumRows:        2,
 	ResizeBilinear:       3,
 	ResizeBilinearGrad:   3,
-	SGD:                  5,
+	SGD:                  6,
 	Softmax:              2,
 	SoftmaxGrad:          3,
 	StructureLossBoxRows: 2,

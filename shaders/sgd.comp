@@ -3,7 +3,8 @@
 // g = grad + wd·param; buf = m·buf + g; step = nesterov ? g + m·buf : buf; param −= lr·step.
 // Guarded (p.guard = 1): nothing is updated when the loss is not finite or the halt flag is
 // already set, and then the flag is set, so a non-finite loss stops this and every later update
-// without the host reading it first. Oracle: ops/cpu/sgd.go SGDStep.
+// without the host reading it first. The learning rate is a push constant or (p.lrdev = 1) read
+// from a buffer, so that a recorded step follows a schedule. Oracle: ops/cpu/sgd.go SGDStep.
 
 layout(local_size_x_id = 0) in;
 
@@ -12,12 +13,14 @@ layout(std430, binding = 1) readonly buffer Grad { float g[]; };
 layout(std430, binding = 2) buffer Mom { float buf[]; };
 layout(std430, binding = 3) readonly buffer Loss { float loss[]; };
 layout(std430, binding = 4) buffer Halt { float halt[]; };
+layout(std430, binding = 5) readonly buffer Rate { float rate[]; };
 
 layout(push_constant) uniform Push {
 	uint start, end, woff, goff, boff;
 	float lr, momentum, wd;
 	uint nesterov;
 	uint guard, loff, hoff;
+	uint lrdev, lroff; // lrdev = 1: the learning rate is rate[lroff], not lr
 } p;
 
 void main() {
@@ -29,6 +32,7 @@ void main() {
 			return;
 		}
 	}
+	float lr = p.lrdev != 0 ? rate[p.lroff] : p.lr;
 	uint step = gl_NumWorkGroups.x * gl_WorkGroupSize.x;
 	for (uint i = p.start + gl_GlobalInvocationID.x; i < p.end; i += step) {
 		float wi = w[p.woff + i];
@@ -39,6 +43,6 @@ void main() {
 			buf[p.boff + i] = b;
 			s = p.nesterov != 0 ? gi + p.momentum * b : b;
 		}
-		w[p.woff + i] = wi - p.lr * s;
+		w[p.woff + i] = wi - lr * s;
 	}
 }

@@ -17,7 +17,8 @@ import (
 // sequence must equal the captured one, or the capture is dropped and the step runs eagerly.
 
 // replayKey is what a capture depends on besides the forward code: shapes, loss form, the
-// optimiser's constants (in push constants) and which parameters train.
+// optimiser's constants in push constants (not the learning rate, which the kernel reads from
+// the device, so one capture serves every epoch of a schedule) and which parameters train.
 type replayKey struct {
 	images, masks string
 	form          ops.StructureLossForm
@@ -41,7 +42,7 @@ func (s *SGD) replayKey(images, masks *tensor.Tensor, form ops.StructureLossForm
 			tr[i] = 1
 		}
 	}
-	return replayKey{fmt.Sprint(images.Shape()), fmt.Sprint(masks.Shape()), form, s.P, string(tr)}
+	return replayKey{fmt.Sprint(images.Shape()), fmt.Sprint(masks.Shape()), form, s.kernelParams(), string(tr)}
 }
 
 // release frees a capture and the tensors it kept.
@@ -71,11 +72,15 @@ func forwardLoss(m nn.Segmenter, images, masks *tensor.Tensor, form ops.Structur
 // stepCaptured runs a step on a capturing backend: eager the first time a key is seen, captured
 // the second, replayed after.
 func stepCaptured(c ops.Capturer, b ops.Backend, m nn.Segmenter, opt *SGD, images, masks *tensor.Tensor, form ops.StructureLossForm) (*PendingLoss, error) {
+	// Before any capture or replay: an upload inside a capture would end it.
+	if err := opt.syncLR(); err != nil {
+		return nil, err
+	}
 	key := opt.replayKey(images, masks, form)
 	r := opt.replays[key]
 	if r == nil {
-		// A new key: captures for other optimiser constants (last epoch's learning rate) will not
-		// be replayed again.
+		// A new key: captures for other optimiser constants or trainable sets (a stage's frozen
+		// backbone) will not be replayed again.
 		for k, o := range opt.replays {
 			if k.p != key.p || k.trainable != key.trainable {
 				o.release(b)

@@ -4,6 +4,7 @@ package train
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/chnet/chnet/nn"
 	"github.com/chnet/chnet/ops"
@@ -19,8 +20,10 @@ import (
 type SGD struct {
 	b      ops.Backend
 	params []nn.NamedParam
-	// flat parameters, gradients and momentum (nil without momentum), and the halt flag [1].
-	flat, grads, momentum, halt *tensor.Tensor
+	// flat parameters, gradients and momentum (nil without momentum), the halt flag [1] and
+	// the learning rate [1] the kernel reads (so captured steps follow the schedule).
+	flat, grads, momentum, halt, lr *tensor.Tensor
+	lrSet                           float32 // the value in lr; NaN before the first write
 	// slots[p] is p's gradient view; moms by name are the momentum views.
 	slots map[*tensor.Tensor]*tensor.Tensor
 	moms  map[string]*tensor.Tensor
@@ -36,7 +39,7 @@ type SGD struct {
 // the same update). Parameters replaced later (nn.MoveTo) leave the optimiser; load values with
 // nn.LoadState, which writes into the views.
 func NewSGD(b ops.Backend, m nn.Module, p ops.SGDParams) (*SGD, error) {
-	s := &SGD{b: b, slots: map[*tensor.Tensor]*tensor.Tensor{}, moms: map[string]*tensor.Tensor{}, P: p, replays: map[replayKey]*stepReplay{}}
+	s := &SGD{b: b, lrSet: float32(math.NaN()), slots: map[*tensor.Tensor]*tensor.Tensor{}, moms: map[string]*tensor.Tensor{}, P: p, replays: map[replayKey]*stepReplay{}}
 	var entries []nn.Entry
 	var names []string
 	total := 0
@@ -75,6 +78,10 @@ func NewSGD(b ops.Backend, m nn.Module, p ops.SGDParams) (*SGD, error) {
 		s.release()
 		return nil, fmt.Errorf("sgd: halt flag: %w", err)
 	}
+	if s.lr, err = ops.Zeros(b, 1); err != nil {
+		s.release()
+		return nil, fmt.Errorf("sgd: learning rate: %w", err)
+	}
 	for i, e := range entries {
 		old := *e.Ptr
 		pv, err := s.view(s.flat, i, old.Shape())
@@ -110,12 +117,39 @@ func (s *SGD) view(flat *tensor.Tensor, i int, shape tensor.Shape) (*tensor.Tens
 	return v.Reshape(shape...)
 }
 
+// Release frees the optimiser's flat buffers (and so the parameters, views of them) and its
+// captured steps. Neither it nor its model may be used afterwards.
+func (s *SGD) Release() {
+	s.ReleaseReplays()
+	s.release()
+}
+
 func (s *SGD) release() {
-	for _, t := range []*tensor.Tensor{s.flat, s.grads, s.momentum, s.halt} {
+	for _, t := range []*tensor.Tensor{s.flat, s.grads, s.momentum, s.halt, s.lr} {
 		if t != nil {
 			s.b.Release(t.Storage())
 		}
 	}
+}
+
+// syncLR writes P.LR into the device's learning-rate tensor when it changed. It must run outside
+// a capture (an upload ends one): stepCaptured calls it before capturing or replaying.
+func (s *SGD) syncLR() error {
+	if s.lr == nil || s.P.LR == s.lrSet {
+		return nil
+	}
+	if err := s.b.Upload(s.lr, []float32{s.P.LR}); err != nil {
+		return fmt.Errorf("sgd: learning rate: %w", err)
+	}
+	s.lrSet = s.P.LR
+	return nil
+}
+
+// kernelParams is P as the kernel gets it: the learning rate read from the device.
+func (s *SGD) kernelParams() ops.SGDParams {
+	p := s.P
+	p.LR, p.LRFrom = 0, s.lr
+	return p
 }
 
 // GradSlots maps each parameter to its gradient's view of the flat gradient buffer, for
@@ -128,6 +162,10 @@ func (s *SGD) GradSlots() map[*tensor.Tensor]*tensor.Tensor { return s.slots }
 // Parameters with gradients are updated by one kernel per contiguous run (one in all, when every
 // parameter has a gradient).
 func (s *SGD) Step(loss *tensor.Tensor) error {
+	if err := s.syncLR(); err != nil {
+		return err
+	}
+	p := s.kernelParams()
 	var halt *tensor.Tensor
 	if loss != nil {
 		halt = s.halt
@@ -146,7 +184,7 @@ func (s *SGD) Step(loss *tensor.Tensor) error {
 		if s.momentum != nil {
 			m, _ = s.momentum.Narrow(0, lo, n)
 		}
-		if err := ops.GuardedSGDStep(s.b, w, g, m, loss, halt, s.P); err != nil {
+		if err := ops.GuardedSGDStep(s.b, w, g, m, loss, halt, p); err != nil {
 			return fmt.Errorf("%s..%s: %w", s.params[first].Name, s.params[end-1].Name, err)
 		}
 		return nil

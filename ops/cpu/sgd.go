@@ -31,6 +31,14 @@ func (b *Backend) SGDStep(param, grad, momentum, loss, halt *tensor.Tensor, p op
 			return nil
 		}
 	}
+	lr := p.LR
+	if p.LRFrom != nil {
+		d, err := dense(p.LRFrom)
+		if err != nil {
+			return err
+		}
+		lr = d[0]
+	}
 	w, g, buf := ds[0], ds[1], ds[2]
 	parallelFor(b.workers, len(w), 1<<14, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -43,7 +51,7 @@ func (b *Backend) SGDStep(param, grad, momentum, loss, halt *tensor.Tensor, p op
 					step = gi + p.Momentum*buf[i]
 				}
 			}
-			w[i] -= p.LR * step
+			w[i] -= lr * step
 		}
 	})
 	return nil

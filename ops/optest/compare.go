@@ -478,6 +478,12 @@ func compareCases() []compareCase {
 			return e.b.SGDStep(w, e.in(7, 5, 3, 3), buf, nil, nil, p)
 		}})
 	}
+	// The learning rate read from a device tensor; the push-constant rate must be ignored.
+	add(compareCase{name: "sgd_lr_from_tensor", run: func(e *env) error {
+		w, buf := e.state("param", normal, 7, 5, 3, 3), e.state("momentum", normal, 7, 5, 3, 3)
+		p := ops.SGDParams{LR: 1e6, Momentum: 0.9, WeightDecay: 5e-4, Nesterov: true, LRFrom: e.tensor([]float32{0.03}, 1)}
+		return e.b.SGDStep(w, e.in(7, 5, 3, 3), buf, nil, nil, p)
+	}})
 	// Guarded SGD over a flat buffer: applied for a finite loss with the flag clear; skipped, with
 	// the flag set, for a NaN or infinite loss or a flag already set.
 	for _, c := range []struct {

@@ -57,7 +57,7 @@ var variants = []variant{
 	{"structure_loss_terms", "structure_loss.comp", []string{"SL_TERMS"}, 4, "per-image partial sums"},
 	{"structure_loss_final", "structure_loss.comp", []string{"SL_FINAL"}, 3, "per-image sums and the batch loss"},
 	{"structure_loss_grad", "structure_loss.comp", []string{"SL_GRAD"}, 6, "loss gradient"},
-	{"sgd", "sgd.comp", nil, 5, "SGD step with momentum, nesterov, weight decay, non-finite guard"},
+	{"sgd", "sgd.comp", nil, 6, "SGD step with momentum, nesterov, weight decay, non-finite guard"},
 	{"conv2d", "conv2d.comp", nil, 4, "convolution as an implicit GEMM"},
 	{"conv2d_1x1", "conv2d.comp", []string{"CONV1X1"}, 4, "1x1 stride-1 convolution as a GEMM"},
 	{"conv2d_grad_input", "conv2d_grad_input.comp", nil, 3, "input gradient as a transposed implicit GEMM"},
