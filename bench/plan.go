@@ -77,6 +77,7 @@ func MeasurePlan(b ops.Backend, cfg PlanConfig) (*PlanResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer w.release()
 	for i := 0; i < cfg.Warmup; i++ {
 		if err := w.step(); err != nil {
 			return nil, fmt.Errorf("bench plan: warm-up step %d: %w", i+1, err)

@@ -77,6 +77,7 @@ func MeasureSpeed(b ops.Backend, cfg SpeedConfig) (*SpeedResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer w.release()
 	res := &SpeedResult{Mode: "infer", Model: cfg.Model, Backend: b.Name(), Device: deviceName(b), Batch: cfg.Batch, Size: cfg.Size, Time: time.Now().Format(time.RFC3339)}
 	if cfg.Train {
 		res.Mode = "train"
@@ -167,6 +168,16 @@ func profileSteps(b ops.Backend, w *workload, n int) ([]ProfileRow, error) {
 // still in flight.
 type workload struct {
 	step, drain func() error
+	// close frees the network, optimiser and batch, so that what a device holds after a
+	// measurement does not depend on when the garbage collector frees them.
+	close func()
+}
+
+// release waits for the device (an error then was reported by the step or drain that met it)
+// and frees everything the workload made.
+func (w *workload) release() {
+	_ = w.drain()
+	w.close()
 }
 
 // newWorkload builds the network with random weights on b, on a fixed random batch (values do
@@ -206,6 +217,10 @@ func newWorkload(b ops.Backend, spec zoo.Spec, batch, size int, training bool) (
 				return err
 			},
 			drain: b.Sync,
+			close: func() {
+				nn.Release(b, m)
+				b.Release(x.Storage())
+			},
 		}, nil
 	}
 	nn.SetTraining(m, true)
@@ -238,6 +253,12 @@ func newWorkload(b ops.Backend, spec zoo.Spec, batch, size int, training bool) (
 			}
 			opt.ReleaseReplays() // their workspaces would count against later measurements
 			return b.Sync()
+		},
+		close: func() {
+			opt.Release()
+			nn.Release(b, m) // what the optimiser does not hold: batch-norm statistics
+			b.Release(x.Storage())
+			b.Release(y.Storage())
 		},
 	}, nil
 }

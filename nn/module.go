@@ -163,6 +163,19 @@ func ZeroGrad(b ops.Backend, m Module) {
 	})
 }
 
+// Release frees every tensor of m (and its gradients) on b now, instead of when the garbage
+// collector finds them: what a device holds then no longer depends on when it runs. m must not
+// be used afterwards.
+func Release(b ops.Backend, m Module) {
+	Walk(m, "", func(_ string, e Entry) {
+		t := *e.Ptr
+		if t.Grad != nil {
+			b.Release(t.Grad.Storage())
+		}
+		b.Release(t.Storage())
+	})
+}
+
 // MoveTo copies every tensor of m from backend `from` to backend `to`, replacing them in place
 // and keeping names and trainability. Gradients are dropped.
 func MoveTo(m Module, from, to ops.Backend) error {
