@@ -210,7 +210,23 @@ func exited(pid int) bool {
 	if err != nil {
 		return true
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && (s[i+2] == 'Z' || s[i+2] == 'X')
+	if !dead(string(b)) {
+		return false
+	}
+	// A zombie thread-group leader can wait for its other threads, which still hold the
+	// process's files (and so its run folder's flock): only when every thread is dead has it
+	// let go of everything.
+	stats, _ := filepath.Glob(filepath.Join("/proc", strconv.Itoa(pid), "task", "*", "stat"))
+	for _, f := range stats {
+		if b, err := os.ReadFile(f); err == nil && !dead(string(b)) {
+			return false
+		}
+	}
+	return true
+}
+
+// dead reports whether a /proc stat line shows a zombie or dead task.
+func dead(stat string) bool {
+	i := strings.LastIndexByte(stat, ')')
+	return i > 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X')
 }
