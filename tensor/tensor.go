@@ -11,8 +11,13 @@ type Storage interface {
 	Len() int
 }
 
-// HostStorage is storage in Go memory, used by the CPU backend.
-type HostStorage struct{ Data []float32 }
+// HostStorage is storage in Go memory, used by the CPU backend. Pooled marks memory the CPU
+// backend allocated itself, which it takes back for reuse on Release; storage wrapping a
+// caller's slice never has it.
+type HostStorage struct {
+	Data   []float32
+	Pooled bool
+}
 
 // Len implements Storage.
 func (h *HostStorage) Len() int { return len(h.Data) }

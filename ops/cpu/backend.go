@@ -5,6 +5,7 @@ package cpu
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 
 	"github.com/chnet/chnet/ops"
@@ -18,10 +19,13 @@ func init() {
 // Backend runs kernels synchronously on the host.
 type Backend struct {
 	workers int
+	pool    *bufferPool
 }
 
 // New returns a CPU backend using GOMAXPROCS worker goroutines.
-func New() *Backend { return &Backend{workers: runtime.GOMAXPROCS(0)} }
+func New() *Backend {
+	return &Backend{workers: runtime.GOMAXPROCS(0), pool: newBufferPool(os.Getenv(poisonEnv) != "")}
+}
 
 // Name implements ops.Backend.
 func (b *Backend) Name() string { return "cpu" }
@@ -31,14 +35,17 @@ func (b *Backend) Alloc(shape tensor.Shape) (*tensor.Tensor, error) {
 	if err := shape.Validate(); err != nil {
 		return nil, err
 	}
-	return tensor.New(&tensor.HostStorage{Data: make([]float32, shape.Numel())}, shape)
+	return tensor.New(&tensor.HostStorage{Data: b.pool.get(shape.Numel()), Pooled: true}, shape)
 }
 
-// Release drops the storage's memory so the Go collector can reclaim it even while stale
-// tensors still point at it; any later use fails the storage-size check instead of reading
-// stale values.
+// Release takes the storage's memory back for reuse (memory the backend allocated; a caller's
+// slice is only dropped); any later use of a stale tensor fails the storage-size check instead
+// of reading another tensor's values.
 func (b *Backend) Release(s tensor.Storage) {
 	if h, ok := s.(*tensor.HostStorage); ok {
+		if h.Pooled && h.Data != nil {
+			b.pool.put(h.Data)
+		}
 		h.Data = nil
 	}
 }
