@@ -50,9 +50,9 @@ func newTail(x, residual *tensor.Tensor, relu bool) (bnTail, error) {
 	return t, nil
 }
 
-// normalise writes out[j] = tail(src[j]·scale + shift) for the values of item i, channel ch
-// (from lo in the item), rounding as the unfused ops would: the affine map, the addition, the
-// ReLU, each in float32.
+// normalise writes out[j] = tail(src[j]·scale + shift) for values src of item i that start at
+// position lo within the item, rounding as the unfused ops would: the affine map, the addition,
+// the ReLU, each in float32.
 func (t bnTail) normalise(out, src []float32, scale, shift float32, i, lo int) {
 	var r []float32
 	if t.has {
