@@ -90,12 +90,13 @@ func (c *Counter) Conv2D(dst, x, w, bias *tensor.Tensor, p ops.Conv2DParams) err
 }
 
 // BatchNormEval implements ops.Backend.
-func (c *Counter) BatchNormEval(dst, x, _, _, _, _ *tensor.Tensor, _ ops.BatchNormParams) error {
+// A fused residual add and ReLU count nothing, as thop counts add and ReLU.
+func (c *Counter) BatchNormEval(dst, x, _, _, _, _, _ *tensor.Tensor, _ bool, _ ops.BatchNormParams) error {
 	return c.record("batch_norm2d", 0, 4*n64(x), 2*n64(x))
 }
 
 // BatchNormTrain implements ops.Backend.
-func (c *Counter) BatchNormTrain(dst, _, _, x, _, _, _, _ *tensor.Tensor, _ ops.BatchNormParams) error {
+func (c *Counter) BatchNormTrain(dst, _, _, x, _, _, _, _, _ *tensor.Tensor, _ bool, _ ops.BatchNormParams) error {
 	return c.record("batch_norm2d", 0, 4*n64(x), 2*n64(x))
 }
 
@@ -120,13 +121,15 @@ func (c *Counter) UnaryGrad(ops.UnaryOp, *tensor.Tensor, *tensor.Tensor, *tensor
 }
 func (c *Counter) Conv2DGradInput(dst, gy, w *tensor.Tensor, p ops.Conv2DParams) error  { return nil }
 func (c *Counter) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams) error { return nil }
-func (c *Counter) BatchNormGrad(_, _, _, _, _, _, _, _ *tensor.Tensor, _ bool) error    { return nil }
-func (c *Counter) MaxPool2DGrad(gx, gy, x *tensor.Tensor, p ops.PoolParams) error       { return nil }
-func (c *Counter) AvgPool2DGrad(gx, gy *tensor.Tensor, p ops.PoolParams) error          { return nil }
-func (c *Counter) ResizeBilinearGrad(gx, gy *tensor.Tensor, _ bool) error               { return nil }
-func (c *Counter) BCEWithLogits(dst, x, target *tensor.Tensor) error                    { return nil }
-func (c *Counter) BCEWithLogitsGrad(gx, gy, x, target *tensor.Tensor) error             { return nil }
-func (c *Counter) StructureLoss(_, _, _ *tensor.Tensor, _ ops.StructureLossForm) error  { return nil }
+func (c *Counter) BatchNormGrad(_, _, _, _, _, _, _, _, _, _ *tensor.Tensor, _ bool) error {
+	return nil
+}
+func (c *Counter) MaxPool2DGrad(gx, gy, x *tensor.Tensor, p ops.PoolParams) error      { return nil }
+func (c *Counter) AvgPool2DGrad(gx, gy *tensor.Tensor, p ops.PoolParams) error         { return nil }
+func (c *Counter) ResizeBilinearGrad(gx, gy *tensor.Tensor, _ bool) error              { return nil }
+func (c *Counter) BCEWithLogits(dst, x, target *tensor.Tensor) error                   { return nil }
+func (c *Counter) BCEWithLogitsGrad(gx, gy, x, target *tensor.Tensor) error            { return nil }
+func (c *Counter) StructureLoss(_, _, _ *tensor.Tensor, _ ops.StructureLossForm) error { return nil }
 func (c *Counter) StructureLossGrad(_, _, _, _ *tensor.Tensor, _ ops.StructureLossForm) error {
 	return nil
 }

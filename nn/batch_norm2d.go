@@ -36,11 +36,18 @@ func NewBatchNorm2d(in Init, c int) (*BatchNorm2d, error) {
 
 // Forward normalises x with batch statistics in training mode, running statistics in eval mode.
 func (bn *BatchNorm2d) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
+	return bn.ForwardAct(t, x, nil, false)
+}
+
+// ForwardAct is Forward followed by adding residual (nil: none) and, with relu, a ReLU, all in
+// the normalisation's kernel (ops.Tape.BatchNorm2DAct): ReLU(BN(x)) and ReLU(BN(x) + residual)
+// without their intermediate tensors.
+func (bn *BatchNorm2d) ForwardAct(t *ops.Tape, x, residual *tensor.Tensor, relu bool) *tensor.Tensor {
 	training := bn.Training && !bn.Frozen
 	if training {
 		bn.NumBatchesTracked++
 	}
-	return t.BatchNorm2D(x, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, training, bn.P)
+	return t.BatchNorm2DAct(x, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, residual, relu, training, bn.P)
 }
 
 // SetTraining implements Trainer.

@@ -82,7 +82,7 @@ func NewBottle2neck(init Init, in, planes, stride int, stage bool, v Res2NetVari
 
 // Forward runs the block.
 func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
-	out := t.ReLU(b.BN1.Forward(t, b.Conv1.Forward(t, x)))
+	out := b.BN1.ForwardAct(t, b.Conv1.Forward(t, x), nil, true)
 	spx := t.Split(out, b.Width, b.Width, b.Width, b.Width)
 	if spx == nil {
 		return nil
@@ -96,7 +96,7 @@ func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 		} else {
 			sp = t.Add(sp, spx[i])
 		}
-		sp = t.ReLU(b.BNs[i].Forward(t, b.Convs[i].Forward(t, sp)))
+		sp = b.BNs[i].ForwardAct(t, b.Convs[i].Forward(t, sp), nil, true)
 		parts[i] = sp
 		done()
 	}
@@ -106,7 +106,7 @@ func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 	} else {
 		parts[3] = spx[3]
 	}
-	out = b.BN3.Forward(t, b.Conv3.Forward(t, t.Concat(parts...)))
+	out = b.Conv3.Forward(t, t.Concat(parts...))
 	residual := x
 	if b.DownConv != nil {
 		done := t.Scope("downsample")
@@ -116,7 +116,8 @@ func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 		residual = b.DownBN.Forward(t, b.DownConv.Forward(t, residual))
 		done()
 	}
-	return t.ReLU(t.Add(out, residual))
+	// ReLU(BN3(out) + residual) in BN3's kernel.
+	return b.BN3.ForwardAct(t, out, residual, true)
 }
 
 // Children implements Module with the official Res2Net names.

@@ -89,9 +89,9 @@ func (r *Res2Net) StemForward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 	defer t.Scope("stem")()
 	y := r.Stem[0].Forward(t, x)
 	for i, bn := range r.StemBNs {
-		y = r.Stem[i+1].Forward(t, t.ReLU(bn.Forward(t, y)))
+		y = r.Stem[i+1].Forward(t, bn.ForwardAct(t, y, nil, true))
 	}
-	return t.ReLU(r.BN1.Forward(t, y))
+	return r.BN1.ForwardAct(t, y, nil, true)
 }
 
 // MaxPool is the stem's 3x3 stride-2 max pooling.

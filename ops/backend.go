@@ -109,12 +109,18 @@ type Backend interface {
 
 	// BatchNormTrain normalises with batch statistics, saves the batch mean and 1/sqrt(var+eps)
 	// per channel, and updates the running statistics in place (running_var with the unbiased
-	// batch variance, as PyTorch does).
-	BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar *tensor.Tensor, p BatchNormParams) error
-	BatchNormEval(dst, x, gamma, beta, runMean, runVar *tensor.Tensor, p BatchNormParams) error
+	// batch variance, as PyTorch does). The same kernel finishes the output: it adds residual
+	// (x's shape; nil: none) and then, with relu, takes max(·, 0), so dst = act(bn(x) + residual)
+	// is one pass. dst may not alias residual.
+	BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p BatchNormParams) error
+	// BatchNormEval normalises with the running statistics, finishing like BatchNormTrain.
+	BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p BatchNormParams) error
 	// BatchNormGrad computes the input, scale and shift gradients. With batchStats false, mean and
-	// invStd were constants (eval mode) and the input gradient is gy·gamma·invStd.
-	BatchNormGrad(gx, gGamma, gBeta, gy, x, gamma, mean, invStd *tensor.Tensor, batchStats bool) error
+	// invStd were constants (eval mode) and the input gradient is gy·gamma·invStd. y, when
+	// non-nil, is the output of a forward pass with relu: gy is first masked where y ≤ 0 (the
+	// ReLU's gradient). gResidual, when non-nil, receives that masked gy (the gradient of the
+	// forward pass's residual).
+	BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, mean, invStd *tensor.Tensor, batchStats bool) error
 
 	MaxPool2D(dst, x *tensor.Tensor, p PoolParams) error
 	// MaxPool2DGrad routes gy to the first maximum of each window, recomputed from x.

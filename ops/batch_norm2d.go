@@ -12,6 +12,15 @@ import (
 // running statistics in place (running_var from the unbiased variance); in eval it uses the
 // running statistics.
 func (t *Tape) BatchNorm2D(x, gamma, beta, runMean, runVar *tensor.Tensor, training bool, p BatchNormParams) *tensor.Tensor {
+	return t.BatchNorm2DAct(x, gamma, beta, runMean, runVar, nil, false, training, p)
+}
+
+// BatchNorm2DAct is BatchNorm2D followed by adding residual (x's shape; nil: none) and, with
+// relu, ReLU: relu(bn(x) + residual), the tail of a ResNet block, in one kernel and without the
+// intermediate tensors. Its backward pass masks the gradient by the saved output (y > 0, the
+// ReLU's rule) inside the batch-norm gradient kernels and hands the residual its gradient from
+// there.
+func (t *Tape) BatchNorm2DAct(x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu, training bool, p BatchNormParams) *tensor.Tensor {
 	const op = "batch_norm2d"
 	if !t.ok(x, gamma, beta, runMean, runVar) {
 		return nil
@@ -19,6 +28,19 @@ func (t *Tape) BatchNorm2D(x, gamma, beta, runMean, runVar *tensor.Tensor, train
 	if err := requireNCHW(op, "input", x); err != nil {
 		t.Fail(err)
 		return nil
+	}
+	if residual != nil {
+		if !t.ok(residual) {
+			return nil
+		}
+		if err := requireSameShape(op, x, residual); err != nil {
+			t.Fail(err)
+			return nil
+		}
+		if err := requireLayout(op, "residual", residual); err != nil {
+			t.Fail(err)
+			return nil
+		}
 	}
 	c := x.Dim(1)
 	for _, v := range []struct {
@@ -41,13 +63,17 @@ func (t *Tape) BatchNorm2D(x, gamma, beta, runMean, runVar *tensor.Tensor, train
 	var mean, invStd *tensor.Tensor
 	if training {
 		mean, invStd = t.alloc(tensor.Shape{c}, op), t.alloc(tensor.Shape{c}, op)
-		if mean == nil || invStd == nil || !t.check(t.b.BatchNormTrain(y, mean, invStd, x, gamma, beta, runMean, runVar, p), fmt.Sprintf("%s %v", op, x.Shape())) {
+		if mean == nil || invStd == nil || !t.check(t.b.BatchNormTrain(y, mean, invStd, x, gamma, beta, runMean, runVar, residual, relu, p), fmt.Sprintf("%s %v", op, x.Shape())) {
 			return nil
 		}
-	} else if !t.check(t.b.BatchNormEval(y, x, gamma, beta, runMean, runVar, p), fmt.Sprintf("%s %v", op, x.Shape())) {
+	} else if !t.check(t.b.BatchNormEval(y, x, gamma, beta, runMean, runVar, residual, relu, p), fmt.Sprintf("%s %v", op, x.Shape())) {
 		return nil
 	}
-	if !t.needsGrad(x, gamma, beta) {
+	ins := []*tensor.Tensor{x, gamma, beta}
+	if residual != nil {
+		ins = append(ins, residual)
+	}
+	if !t.needsGrad(ins...) {
 		return y
 	}
 	if !training {
@@ -57,7 +83,12 @@ func (t *Tape) BatchNorm2D(x, gamma, beta, runMean, runVar *tensor.Tensor, train
 			return nil
 		}
 	}
-	t.record(op, []*tensor.Tensor{y}, []*tensor.Tensor{x, gamma, beta}, []*tensor.Tensor{x, mean, invStd},
+	// The ReLU's gradient reads the output only; without a ReLU nothing reads it.
+	var ys *tensor.Tensor
+	if relu {
+		ys = y
+	}
+	t.record(op, []*tensor.Tensor{y}, ins, []*tensor.Tensor{x, mean, invStd, ys},
 		func(gys []*tensor.Tensor) []*tensor.Tensor {
 			gx := t.alloc(x.Shape(), op+" grad")
 			gg := t.allocGrad(gamma, op+" grad")
@@ -65,12 +96,27 @@ func (t *Tape) BatchNorm2D(x, gamma, beta, runMean, runVar *tensor.Tensor, train
 			if gx == nil || gg == nil || gb == nil {
 				return nil
 			}
-			t.check(t.b.BatchNormGrad(gx, gg, gb, gys[0], x, gamma, mean, invStd, training), op+" grad")
+			// Without a ReLU the residual's gradient is gy itself (as for Add); with one, the
+			// kernel writes the masked gy it computes anyway.
+			var gr *tensor.Tensor
+			if residual != nil && residual.RequiresGrad() && relu {
+				if gr = t.alloc(x.Shape(), op+" grad"); gr == nil {
+					return nil
+				}
+			}
+			t.check(t.b.BatchNormGrad(gx, gg, gb, gr, gys[0], x, ys, gamma, mean, invStd, training), op+" grad")
 			if !x.RequiresGrad() {
 				t.release(gx)
 				gx = nil
 			}
-			return []*tensor.Tensor{gx, gg, gb}
+			gs := []*tensor.Tensor{gx, gg, gb}
+			if residual != nil {
+				if gr == nil && residual.RequiresGrad() {
+					gr = gys[0]
+				}
+				gs = append(gs, gr)
+			}
+			return gs
 		})
 	return y
 }

@@ -301,22 +301,22 @@ func (tr *tracer) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p Conv2DParams) er
 	return tr.kernel("conv2d grad weight", func() error { return tr.inner.Conv2DGradWeight(dst, x, gy, p) }, 1, dst, x, gy)
 }
 
-func (tr *tracer) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar *tensor.Tensor, p BatchNormParams) error {
+func (tr *tracer) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p BatchNormParams) error {
 	return tr.kernel("batch_norm2d", func() error {
-		return tr.inner.BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar, p)
-	}, 3, dst, mean, invStd, x, gamma, beta, runMean, runVar)
+		return tr.inner.BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar, residual, relu, p)
+	}, 3, dst, mean, invStd, x, gamma, beta, runMean, runVar, residual)
 }
 
-func (tr *tracer) BatchNormEval(dst, x, gamma, beta, runMean, runVar *tensor.Tensor, p BatchNormParams) error {
+func (tr *tracer) BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p BatchNormParams) error {
 	return tr.kernel("batch_norm2d", func() error {
-		return tr.inner.BatchNormEval(dst, x, gamma, beta, runMean, runVar, p)
-	}, 1, dst, x, gamma, beta, runMean, runVar)
+		return tr.inner.BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual, relu, p)
+	}, 1, dst, x, gamma, beta, runMean, runVar, residual)
 }
 
-func (tr *tracer) BatchNormGrad(gx, gGamma, gBeta, gy, x, gamma, mean, invStd *tensor.Tensor, batchStats bool) error {
+func (tr *tracer) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, mean, invStd *tensor.Tensor, batchStats bool) error {
 	return tr.kernel("batch_norm2d grad", func() error {
-		return tr.inner.BatchNormGrad(gx, gGamma, gBeta, gy, x, gamma, mean, invStd, batchStats)
-	}, 3, gx, gGamma, gBeta, gy, x, gamma, mean, invStd)
+		return tr.inner.BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, mean, invStd, batchStats)
+	}, 4, gx, gGamma, gBeta, gResidual, gy, x, y, gamma, mean, invStd)
 }
 
 func (tr *tracer) MaxPool2D(dst, x *tensor.Tensor, p PoolParams) error {

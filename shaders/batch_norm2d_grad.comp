@@ -1,31 +1,45 @@
 #version 450
-// Batch normalisation's gradient. With x̂ = (x − mean)·invStd and M values per channel:
-// gβ = Σgy, gγ = Σgy·x̂, and in training gx = γ·invStd·(gy − gβ/M − x̂·gγ/M); with constant
-// (eval) statistics gx = γ·invStd·gy.
+// Batch normalisation's gradient, in two kernels, with a fused ReLU's gradient. With g the
+// incoming gradient gy (masked where the forward output y ≤ 0 after a fused ReLU),
+// x̂ = (x − mean)·invStd and M values per channel: gβ = Σg, gγ = Σg·x̂, and in training
+// gx = γ·invStd·(g − gβ/M − x̂·gγ/M); with constant (eval) statistics gx = γ·invStd·g.
 // Oracle: ops/cpu/batch_norm2d.go BatchNormGrad.
 //
-// BNG_SUMS: per (channel, chunk) the partial sums Σgy and Σgy·(x − mean).
-// BNG_FINAL: per channel, sums its chunks in order into gβ and gγ.
-// BNG_APPLY: the input gradient.
+// BNG_SUMS: per (channel, chunk) the partial sums Σg and Σg·(x − mean); with a fused residual it
+// also writes g, the residual's gradient. The last workgroup of a channel to finish (a
+// per-channel atomic counter, reset to zero by it) sums the channel's chunks in order into gβ
+// and gγ.
+// BNG_APPLY: the input gradient, from gy and y (masking) or from the residual's g.
 
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
 
+const uint MASK = 1u, RESIDUAL = 2u;
+
 #ifdef BNG_SUMS
-layout(std430, binding = 0) writeonly buffer Part { float part[]; };
+layout(std430, binding = 0) coherent buffer Part { float part[]; };
 layout(std430, binding = 1) readonly buffer GY { float gy[]; };
 layout(std430, binding = 2) readonly buffer X { float x[]; };
 layout(std430, binding = 3) readonly buffer M { float mean[]; };
+layout(std430, binding = 4) readonly buffer Y { float y[]; };     // unread without MASK
+layout(std430, binding = 5) writeonly buffer GR { float gr[]; };  // unwritten without RESIDUAL
+layout(std430, binding = 6) coherent buffer Count { uint counter[]; };
+layout(std430, binding = 7) writeonly buffer GG { float gg[]; };
+layout(std430, binding = 8) writeonly buffer GB { float gb[]; };
+layout(std430, binding = 9) readonly buffer I { float inv[]; };
 layout(push_constant) uniform Push {
 	uint gyoff, gystride, xoff, xstride;
 	uint L, C, aPer, jchunks;
 	uint chunk, nchunks, a0, a1;
-	uint moff, poff;
+	uint moff, poff, yoff, ystride;
+	uint groff, grstride, flags, coff;
+	uint ggoff, gboff, ioff;
 } p;
 
 shared float s1[gl_WorkGroupSize.x];
 shared float s2[gl_WorkGroupSize.x];
+shared bool last;
 
 void main() {
 	uint t = gl_LocalInvocationID.x;
@@ -36,10 +50,18 @@ void main() {
 	float mu = mean[p.moff + c];
 	float sg = 0.0, sgx = 0.0;
 	for (uint a = aBegin; a < aEnd; a++) {
-		uint gr = p.gyoff + a * p.gystride + c * p.L;
+		uint gyr = p.gyoff + a * p.gystride + c * p.L;
 		uint xr = p.xoff + a * p.xstride + c * p.L;
+		uint yr = p.yoff + a * p.ystride + c * p.L;
+		uint grr = p.groff + a * p.grstride + c * p.L;
 		for (uint j = j0 + t; j < j1; j += gl_WorkGroupSize.x) {
-			float g = gy[gr + j];
+			float g = gy[gyr + j];
+			if ((p.flags & MASK) != 0 && !(y[yr + j] > 0.0)) {
+				g = 0.0;
+			}
+			if ((p.flags & RESIDUAL) != 0) {
+				gr[grr + j] = g;
+			}
 			sg += g;
 			sgx += g * (x[xr + j] - mu);
 		}
@@ -58,50 +80,44 @@ void main() {
 		uint i = p.poff + 2 * (c * p.nchunks + ab * p.jchunks + jc);
 		part[i] = s1[0];
 		part[i + 1] = s2[0];
+		// Publish the partial before counting it; the last counter sees every other's.
+		memoryBarrierBuffer();
+		last = atomicAdd(counter[p.coff + c], 1u) == p.nchunks - 1u;
 	}
-}
-#endif
-
-#ifdef BNG_FINAL
-layout(std430, binding = 0) writeonly buffer GG { float gg[]; };
-layout(std430, binding = 1) writeonly buffer GB { float gb[]; };
-layout(std430, binding = 2) readonly buffer Part { float part[]; };
-layout(std430, binding = 3) readonly buffer I { float inv[]; };
-layout(push_constant) uniform Push {
-	uint C, nchunks, ggoff, gboff, poff, ioff;
-} p;
-
-void main() {
-	uint c = gl_GlobalInvocationID.x;
-	if (c >= p.C) {
+	barrier();
+	if (t != 0 || !last) {
 		return;
 	}
-	float sg = 0.0, sgx = 0.0;
+	memoryBarrierBuffer();
+	counter[p.coff + c] = 0u;
+	float tg = 0.0, tgx = 0.0;
 	for (uint k = 0; k < p.nchunks; k++) {
 		uint i = p.poff + 2 * (c * p.nchunks + k);
-		sg += part[i];
-		sgx += part[i + 1];
+		tg += part[i];
+		tgx += part[i + 1];
 	}
-	gb[p.gboff + c] = sg;
-	gg[p.ggoff + c] = sgx * inv[p.ioff + c];
+	gb[p.gboff + c] = tg;
+	gg[p.ggoff + c] = tgx * inv[p.ioff + c];
 }
 #endif
 
 #ifdef BNG_APPLY
 layout(std430, binding = 0) writeonly buffer GX { float gx[]; };
-layout(std430, binding = 1) readonly buffer GY { float gy[]; };
+layout(std430, binding = 1) readonly buffer GY { float gy[]; };  // gy, or the residual's g
 layout(std430, binding = 2) readonly buffer X { float x[]; };
 layout(std430, binding = 3) readonly buffer G { float gamma[]; };
 layout(std430, binding = 4) readonly buffer M { float mean[]; };
 layout(std430, binding = 5) readonly buffer I { float inv[]; };
 layout(std430, binding = 6) readonly buffer GG { float gg[]; };
 layout(std430, binding = 7) readonly buffer GB { float gb[]; };
+layout(std430, binding = 8) readonly buffer Y { float y[]; };    // unread without MASK
 layout(push_constant) uniform Push {
 	uint gxoff, gxstride, gyoff, gystride;
 	uint xoff, xstride, C, HW;
 	uint n0, count, goff, moff;
 	uint ioff, ggoff, gboff, train;
 	float M;
+	uint yoff, ystride, flags;
 } p;
 
 void main() {
@@ -114,6 +130,9 @@ void main() {
 	float is = inv[p.ioff + c];
 	float k = gamma[p.goff + c] * is;
 	float g = gy[p.gyoff + item * p.gystride + r];
+	if ((p.flags & MASK) != 0 && !(y[p.yoff + item * p.ystride + r] > 0.0)) {
+		g = 0.0;
+	}
 	float v = k * g;
 	if (p.train != 0) {
 		float xhat = (x[p.xoff + item * p.xstride + r] - mean[p.moff + c]) * is;

@@ -6,12 +6,10 @@ package shaders
 const (
 	AvgPool2D            = "avg_pool2d"              // average pooling: avg_pool2d.comp
 	AvgPool2DGrad        = "avg_pool2d_grad"         // average pooling gradient (gather): avg_pool2d_grad.comp
-	BatchNorm2DApply     = "batch_norm2d_apply"      // normalise with batch or running statistics: batch_norm2d.comp BN_APPLY
-	BatchNorm2DFinal     = "batch_norm2d_final"      // merge partials, running statistics: batch_norm2d.comp BN_FINAL
-	BatchNorm2DGradApply = "batch_norm2d_grad_apply" // input gradient: batch_norm2d_grad.comp BNG_APPLY
-	BatchNorm2DGradFinal = "batch_norm2d_grad_final" // scale and shift gradients: batch_norm2d_grad.comp BNG_FINAL
-	BatchNorm2DGradSums  = "batch_norm2d_grad_sums"  // partial sums of gy and gy*(x-mean): batch_norm2d_grad.comp BNG_SUMS
-	BatchNorm2DStats     = "batch_norm2d_stats"      // Welford partials per channel chunk: batch_norm2d.comp BN_STATS
+	BatchNorm2DApply     = "batch_norm2d_apply"      // normalise, add a residual, ReLU: batch_norm2d.comp BN_APPLY
+	BatchNorm2DGradApply = "batch_norm2d_grad_apply" // input gradient, ReLU mask: batch_norm2d_grad.comp BNG_APPLY
+	BatchNorm2DGradSums  = "batch_norm2d_grad_sums"  // partial sums of g and g*(x-mean), ReLU mask; the last: scale and shift gradients: batch_norm2d_grad.comp BNG_SUMS
+	BatchNorm2DStats     = "batch_norm2d_stats"      // Welford partials per channel chunk; the last merges them, running statistics: batch_norm2d.comp BN_STATS
 	Conv2D               = "conv2d"                  // convolution as an implicit GEMM: conv2d.comp
 	Conv2D1x1            = "conv2d_1x1"              // 1x1 stride-1 convolution as a GEMM: conv2d.comp CONV1X1
 	Conv2DGradInput      = "conv2d_grad_input"       // input gradient as a transposed implicit GEMM: conv2d_grad_input.comp
@@ -48,12 +46,10 @@ const (
 var Bindings = map[string]int{
 	AvgPool2D:            2,
 	AvgPool2DGrad:        2,
-	BatchNorm2DApply:     6,
-	BatchNorm2DFinal:     5,
-	BatchNorm2DGradApply: 8,
-	BatchNorm2DGradFinal: 4,
-	BatchNorm2DGradSums:  4,
-	BatchNorm2DStats:     2,
+	BatchNorm2DApply:     7,
+	BatchNorm2DGradApply: 9,
+	BatchNorm2DGradSums:  10,
+	BatchNorm2DStats:     7,
 	Conv2D:               4,
 	Conv2D1x1:            4,
 	Conv2DGradInput:      3,

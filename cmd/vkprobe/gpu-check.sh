@@ -112,7 +112,7 @@ run-tests)
 	# configurations, the small net, a whole CHNet step, the planning device against the real
 	# one; the runtime's own tests. The validation layer is not installed there, so
 	# TestValidation* are left to CI.
-	timeout 240 .gpubin/vk.test -test.run 'TestCompareCPU|TestCompareNetCPU|TestGPUTiles|TestCHNetStep|TestLargeTensors|TestErrors|TestUnreleased|TestPushBlocks|TestPlanMatchesDevice|TestSpeedProfile|TestStepNonFinite' \
+	timeout 240 .gpubin/vk.test -test.run 'TestCompareCPU|TestCompareNetCPU|TestGPUTiles|TestCHNetStep|TestLargeTensors|TestErrors|TestUnreleased|TestPushBlocks|TestPlanMatchesDevice|TestSpeedProfile|TestStepNonFinite|TestBatchNormCountersReset' \
 		-test.v > "$out/tests.txt" 2>&1
 	echo "exit $?" >> "$out/tests.txt"
 	timeout 60 .gpubin/vkrt.test -test.v -test.run 'TestDevices|TestUploadDownload|TestDispatch|TestArena|TestNoPush|TestPlanMatchesDevice|TestFramePool|TestProfile' > "$out/vkrt-tests.txt" 2>&1

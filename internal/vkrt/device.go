@@ -18,7 +18,8 @@ import (
 	vk "github.com/vulkan-go/vulkan"
 )
 
-// MaxBindings is the most storage buffers one kernel binds.
+// MaxBindings is the most storage buffers one kernel binds (batch norm's fused gradient sums
+// bind ten; desktop GPUs and lavapipe allow far more per stage).
 const MaxBindings = C.CHN_MAX_BINDINGS
 
 // MaxPush is the push-constant block size every pipeline layout declares: the portable minimum
@@ -215,6 +216,10 @@ func Open(opts Options) (*Device, error) {
 	if err != nil {
 		in.destroy()
 		return nil, err
+	}
+	if info.MaxStorageBuffersInStage < MaxBindings {
+		in.destroy()
+		return nil, fmt.Errorf("vkrt: %s allows %d storage buffers per shader stage; the kernels bind up to %d", info.Name, info.MaxStorageBuffersInStage, MaxBindings)
 	}
 	d := &Device{Info: info, in: in, modules: map[string]C.VkShaderModule{}, kernels: map[string]*Kernel{}}
 	d.timeout = opts.Timeout

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include "vk.h"
 
-#define CHN_MAX_BINDINGS 8
+#define CHN_MAX_BINDINGS 10
 #define CHN_MAX_PUSH 128
 
 // chn_load opens the Vulkan loader (libvulkan.so.1, then libvulkan.so). It returns 0 on success,

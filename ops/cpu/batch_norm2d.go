@@ -26,13 +26,61 @@ func bnOperands(x *tensor.Tensor, vecs ...*tensor.Tensor) (view, [][]float32, er
 	return v, out, nil
 }
 
+// bnTail is what follows the normalisation inside a batch-norm kernel: adding a residual (when
+// it has data) and a ReLU.
+type bnTail struct {
+	res  view
+	has  bool
+	relu bool
+}
+
+func newTail(x, residual *tensor.Tensor, relu bool) (bnTail, error) {
+	t := bnTail{relu: relu}
+	if residual == nil {
+		return t, nil
+	}
+	if !residual.Shape().Equal(x.Shape()) {
+		return t, fmt.Errorf("batch_norm2d: residual %v for input %v", residual.Shape(), x.Shape())
+	}
+	v, err := viewOf(residual)
+	if err != nil {
+		return t, err
+	}
+	t.res, t.has = v, true
+	return t, nil
+}
+
+// normalise writes out[j] = tail(src[j]·scale + shift) for values src of item i that start at
+// position lo within the item, rounding as the unfused ops would: the affine map, the addition,
+// the ReLU, each in float32.
+func (t bnTail) normalise(out, src []float32, scale, shift float32, i, lo int) {
+	var r []float32
+	if t.has {
+		r = t.res.item(i)[lo : lo+len(src)]
+	}
+	for j, v := range src {
+		y := v*scale + shift
+		if r != nil {
+			y += r[j]
+		}
+		if t.relu {
+			y = max(y, 0)
+		}
+		out[j] = y
+	}
+}
+
 // BatchNormTrain implements ops.Backend. Statistics are two-pass in float64.
-func (b *Backend) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar *tensor.Tensor, p ops.BatchNormParams) error {
+func (b *Backend) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p ops.BatchNormParams) error {
 	xv, vec, err := bnOperands(x, mean, invStd, gamma, beta, runMean, runVar)
 	if err != nil {
 		return err
 	}
 	yv, err := viewOf(dst)
+	if err != nil {
+		return err
+	}
+	tail, err := newTail(x, residual, relu)
 	if err != nil {
 		return err
 	}
@@ -60,10 +108,7 @@ func (b *Backend) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, run
 			scale := float32(inv) * ga[ch]
 			shift := be[ch] - float32(mean)*scale
 			for i := 0; i < n; i++ {
-				src, out := xv.item(i)[ch*hw:(ch+1)*hw], yv.item(i)[ch*hw:(ch+1)*hw]
-				for j, v := range src {
-					out[j] = v*scale + shift
-				}
+				tail.normalise(yv.item(i)[ch*hw:(ch+1)*hw], xv.item(i)[ch*hw:(ch+1)*hw], scale, shift, i, ch*hw)
 			}
 			mom := float64(p.Momentum)
 			rm[ch] = float32((1-mom)*float64(rm[ch]) + mom*mean)
@@ -74,12 +119,16 @@ func (b *Backend) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, run
 }
 
 // BatchNormEval implements ops.Backend.
-func (b *Backend) BatchNormEval(dst, x, gamma, beta, runMean, runVar *tensor.Tensor, p ops.BatchNormParams) error {
+func (b *Backend) BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p ops.BatchNormParams) error {
 	xv, vec, err := bnOperands(x, gamma, beta, runMean, runVar)
 	if err != nil {
 		return err
 	}
 	yv, err := viewOf(dst)
+	if err != nil {
+		return err
+	}
+	tail, err := newTail(x, residual, relu)
 	if err != nil {
 		return err
 	}
@@ -91,18 +140,16 @@ func (b *Backend) BatchNormEval(dst, x, gamma, beta, runMean, runVar *tensor.Ten
 			i, ch := k/c, k%c
 			scale := float32(1/math.Sqrt(float64(rv[ch])+float64(p.Eps))) * ga[ch]
 			shift := be[ch] - rm[ch]*scale
-			src, out := xv.item(i)[ch*hw:(ch+1)*hw], yv.item(i)[ch*hw:(ch+1)*hw]
-			for j, v := range src {
-				out[j] = v*scale + shift
-			}
+			tail.normalise(yv.item(i)[ch*hw:(ch+1)*hw], xv.item(i)[ch*hw:(ch+1)*hw], scale, shift, i, ch*hw)
 		}
 	})
 	return nil
 }
 
-// BatchNormGrad implements ops.Backend. With x̂ = (x−mean)·invStd and M values per channel:
-// gβ = Σgy, gγ = Σgy·x̂, and in training gx = γ·invStd·(gy − gβ/M − x̂·gγ/M).
-func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gy, x, gamma, mean, invStd *tensor.Tensor, batchStats bool) error {
+// BatchNormGrad implements ops.Backend. With x̂ = (x−mean)·invStd, M values per channel and g
+// the incoming gradient (masked by y > 0 after a fused ReLU): gβ = Σg, gγ = Σg·x̂, and in training
+// gx = γ·invStd·(g − gβ/M − x̂·gγ/M).
+func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, mean, invStd *tensor.Tensor, batchStats bool) error {
 	xv, vec, err := bnOperands(x, gGamma, gBeta, gamma, mean, invStd)
 	if err != nil {
 		return err
@@ -112,16 +159,54 @@ func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gy, x, gamma, mean, invStd *t
 		return err
 	}
 	gxv, gyv := vs[0], vs[1]
+	var yv, grv view
+	for _, o := range []struct {
+		t *tensor.Tensor
+		v *view
+	}{{y, &yv}, {gResidual, &grv}} {
+		if o.t == nil {
+			continue
+		}
+		if !o.t.Shape().Equal(x.Shape()) {
+			return fmt.Errorf("batch_norm2d grad: %v for input %v", o.t.Shape(), x.Shape())
+		}
+		if *o.v, err = viewOf(o.t); err != nil {
+			return err
+		}
+	}
 	gg, gb, ga, mu, is := vec[0], vec[1], vec[2], vec[3], vec[4]
 	n, c, h, w := x.Shape().NCHW()
 	hw := h * w
 	m := float64(n * hw)
 	parallelFor(b.workers, c, 1, func(lo, hi int) {
+		g := make([]float32, hw) // one item's masked gradient for the channel
+		// masked returns item i's gradient for channel ch: gy, or gy where y > 0 and 0 elsewhere,
+		// also written to gResidual.
+		masked := func(i, ch int) []float32 {
+			gs := gyv.item(i)[ch*hw : (ch+1)*hw]
+			if y == nil {
+				if gResidual != nil {
+					copy(grv.item(i)[ch*hw:(ch+1)*hw], gs)
+				}
+				return gs
+			}
+			for j, v := range yv.item(i)[ch*hw : (ch+1)*hw] {
+				if v > 0 {
+					g[j] = gs[j]
+				} else {
+					g[j] = 0
+				}
+			}
+			if gResidual != nil {
+				copy(grv.item(i)[ch*hw:(ch+1)*hw], g)
+			}
+			return g
+		}
 		for ch := lo; ch < hi; ch++ {
 			mean, inv := float64(mu[ch]), float64(is[ch])
 			var sg, sgx float64
 			for i := 0; i < n; i++ {
-				xs, gs := xv.item(i)[ch*hw:(ch+1)*hw], gyv.item(i)[ch*hw:(ch+1)*hw]
+				xs, gs := xv.item(i)[ch*hw:(ch+1)*hw], masked(i, ch)
 				for j, g := range gs {
 					sg += float64(g)
 					sgx += float64(g) * (float64(xs[j]) - mean)
@@ -130,13 +215,13 @@ func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gy, x, gamma, mean, invStd *t
 			gb[ch] = float32(sg)
 			gg[ch] = float32(sgx * inv)
 			k := float32(float64(ga[ch]) * inv)
-			var a, c0 float32 // gx = k·gy + a·x + c0
+			var a, c0 float32 // gx = k·g + a·x + c0
 			if batchStats {
 				a = float32(-float64(ga[ch]) * inv * inv * inv * sgx / m)
 				c0 = float32(-float64(ga[ch])*inv*sg/m + float64(ga[ch])*inv*inv*inv*sgx/m*mean)
 			}
 			for i := 0; i < n; i++ {
-				xs, gs, out := xv.item(i)[ch*hw:(ch+1)*hw], gyv.item(i)[ch*hw:(ch+1)*hw], gxv.item(i)[ch*hw:(ch+1)*hw]
+				xs, gs, out := xv.item(i)[ch*hw:(ch+1)*hw], masked(i, ch), gxv.item(i)[ch*hw:(ch+1)*hw]
 				for j, g := range gs {
 					out[j] = k*g + a*xs[j] + c0
 				}

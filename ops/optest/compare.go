@@ -357,31 +357,58 @@ func compareCases() []compareCase {
 		v, _ := e.viewOf(shape, func(bool) float32 { return float32(3 + 0.5*e.rng.Normal()) })
 		return v
 	}
+	// Fused tails: none, ReLU, residual add then ReLU (a ResNet block's end). The residual is a
+	// strided view, as channel slices of a concatenation are.
+	type bnTail struct {
+		name           string
+		residual, relu bool
+	}
+	tails := []bnTail{{"", false, false}, {"_relu", false, true}, {"_residual_relu", true, true}}
+	residualOf := func(e *env, tl bnTail, shape []int) *tensor.Tensor {
+		if !tl.residual {
+			return nil
+		}
+		return e.inView(shape...)
+	}
 	for _, shape := range [][]int{{3, 5, 7, 6}, {2, 3, 150, 131}} {
 		sfx := fmt.Sprintf("_%dx%dx%dx%d", shape[0], shape[1], shape[2], shape[3])
 		c := shape[1]
-		add(compareCase{name: "batch_norm_train" + sfx, run: func(e *env) error {
-			x := bnIn(e, shape...)
-			gamma, beta := e.in(c), e.in(c)
-			rm, rv := e.state("running_mean", normal, c), e.state("running_var", positive, c)
-			mean, inv := e.out("mean", c), e.out("inv_std", c)
-			return e.b.BatchNormTrain(e.outView("y", shape...), mean, inv, x, gamma, beta, rm, rv, ops.DefaultBatchNorm)
-		}})
-		for _, train := range []bool{true, false} {
-			add(compareCase{name: fmt.Sprintf("batch_norm_grad_train_%v%s", train, sfx), run: func(e *env) error {
-				x, gy := bnIn(e, shape...), e.inView(shape...)
-				gamma := e.in(c)
-				mean := e.inFn(func(r *tensor.RNG) float32 { return float32(3 + 0.1*r.Normal()) }, c)
-				inv := e.inFn(func(r *tensor.RNG) float32 { return float32(1.5 + 0.5*r.Float64()) }, c)
-				return e.b.BatchNormGrad(e.outView("gx", shape...), e.out("ggamma", c), e.out("gbeta", c), gy, x, gamma, mean, inv, train)
+		for _, tl := range tails {
+			add(compareCase{name: "batch_norm_train" + tl.name + sfx, run: func(e *env) error {
+				x := bnIn(e, shape...)
+				gamma, beta := e.in(c), e.in(c)
+				rm, rv := e.state("running_mean", normal, c), e.state("running_var", positive, c)
+				mean, inv := e.out("mean", c), e.out("inv_std", c)
+				res := residualOf(e, tl, shape)
+				return e.b.BatchNormTrain(e.outView("y", shape...), mean, inv, x, gamma, beta, rm, rv, res, tl.relu, ops.DefaultBatchNorm)
 			}})
+			for _, train := range []bool{true, false} {
+				add(compareCase{name: fmt.Sprintf("batch_norm_grad%s_train_%v%s", tl.name, train, sfx), run: func(e *env) error {
+					x, gy := bnIn(e, shape...), e.inView(shape...)
+					gamma := e.in(c)
+					mean := e.inFn(func(r *tensor.RNG) float32 { return float32(3 + 0.1*r.Normal()) }, c)
+					inv := e.inFn(func(r *tensor.RNG) float32 { return float32(1.5 + 0.5*r.Float64()) }, c)
+					var y, gr *tensor.Tensor
+					if tl.relu {
+						// The forward output: ReLU's zeros and positive values.
+						y = e.inFn(func(r *tensor.RNG) float32 { return float32(max(r.Normal(), 0)) }, shape...)
+					}
+					if tl.residual {
+						gr = e.outView("gresidual", shape...)
+					}
+					return e.b.BatchNormGrad(e.outView("gx", shape...), e.out("ggamma", c), e.out("gbeta", c), gr, gy, x, y, gamma, mean, inv, train)
+				}})
+			}
 		}
 	}
-	add(compareCase{name: "batch_norm_eval", run: func(e *env) error {
-		x := bnIn(e, 3, 5, 7, 6)
-		gamma, beta, rm, rv := e.in(5), e.in(5), e.in(5), e.inFn(positive, 5)
-		return e.b.BatchNormEval(e.outView("y", 3, 5, 7, 6), x, gamma, beta, rm, rv, ops.DefaultBatchNorm)
-	}})
+	for _, tl := range tails {
+		add(compareCase{name: "batch_norm_eval" + tl.name, run: func(e *env) error {
+			x := bnIn(e, 3, 5, 7, 6)
+			gamma, beta, rm, rv := e.in(5), e.in(5), e.in(5), e.inFn(positive, 5)
+			res := residualOf(e, tl, []int{3, 5, 7, 6})
+			return e.b.BatchNormEval(e.outView("y", 3, 5, 7, 6), x, gamma, beta, rm, rv, res, tl.relu, ops.DefaultBatchNorm)
+		}})
+	}
 
 	// Pooling. ties draws from three values, so windows hold equal maxima and the first one
 	// must win (PyTorch's rule).

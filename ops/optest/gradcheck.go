@@ -82,6 +82,32 @@ func gradCases() []gradCase {
 			return t.BatchNorm2D(in[0], in[1], in[2], rm, rv, training, ops.DefaultBatchNorm)
 		}
 	}
+	// bnAct is batch norm with a fused residual and ReLU. Finite differences cannot cross the
+	// ReLU's kink, so bnActInit shifts the channels far to either side of it (beta ±6): one
+	// channel's gradient passes, the other's is masked to zero. The mask at individual units is
+	// checked against the unfused ops in checkFusedBatchNorm.
+	bnAct := func(training bool) func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+		return func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			c := in[0].Dim(1)
+			rm, _ := ops.Zeros(t.Backend(), c)
+			rv, _ := ops.FromHost(t.Backend(), []float32{0.5, 1.5, 2}[:c], c)
+			return t.BatchNorm2DAct(in[0], in[1], in[2], rm, rv, in[3], true, training, ops.DefaultBatchNorm)
+		}
+	}
+	bnActInit := func(rng *tensor.RNG, i int, v []float32) {
+		for j := range v {
+			switch i {
+			case 1: // gamma
+				v[j] = float32(0.5 + 0.5*rng.Float64())
+			case 2: // beta
+				v[j] = float32(6 - 12*(j%2))
+			case 3: // residual
+				v[j] = float32(0.3 * rng.Normal())
+			default:
+				v[j] = float32(rng.Normal())
+			}
+		}
+	}
 	unary := func(op ops.UnaryOp) func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
 		return func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Unary(op, in[0]) }
 	}
@@ -97,6 +123,8 @@ func gradCases() []gradCase {
 		{"conv2d_1x1", [][]int{{2, 5, 3, 4}, {3, 5, 1, 1}, {3}}, all(3), nil, conv(ops.Conv2DParams{}, true)},
 		{"batch_norm_train", [][]int{{3, 2, 3, 2}, {2}, {2}}, all(3), nil, bn(true)},
 		{"batch_norm_eval", [][]int{{2, 3, 2, 2}, {3}, {3}}, all(3), nil, bn(false)},
+		{"batch_norm_residual_relu_train", [][]int{{3, 2, 3, 2}, {2}, {2}, {3, 2, 3, 2}}, all(4), bnActInit, bnAct(true)},
+		{"batch_norm_residual_relu_eval", [][]int{{2, 2, 2, 2}, {2}, {2}, {2, 2, 2, 2}}, all(4), bnActInit, bnAct(false)},
 		{"relu", [][]int{{2, 3, 2, 2}}, all(1), spread, unary(ops.ReLU)},
 		{"sigmoid", [][]int{{2, 3, 2, 2}}, all(1), nil, unary(ops.Sigmoid)},
 		{"abs", [][]int{{2, 3, 2, 2}}, all(1), spread, unary(ops.Abs)},
@@ -154,8 +182,10 @@ func gradCases() []gradCase {
 }
 
 // GradCheck compares every op's backward pass on b with central finite differences of its
-// forward pass, for the loss Σ y·r with a fixed random r (computed in float64 on the host).
+// forward pass, for the loss Σ y·r with a fixed random r (computed in float64 on the host), and
+// fused ops with the ops they fuse.
 func GradCheck(t *testing.T, b ops.Backend) {
+	t.Run("batch_norm_act_vs_unfused", func(t *testing.T) { checkFusedBatchNorm(t, b) })
 	for _, gc := range gradCases() {
 		t.Run(gc.name, func(t *testing.T) {
 			rng := tensor.NewRNG(11, 0)
@@ -233,6 +263,80 @@ func GradCheck(t *testing.T, b ops.Backend) {
 				}
 				if e := RelErr(analytic, numeric); e > fdTol || math.IsNaN(e) {
 					t.Errorf("input %d: analytic vs numeric gradient relative error %.3g > %g\nanalytic %v\nnumeric  %v", i, e, fdTol, head(analytic), head(numeric))
+				}
+			}
+		})
+	}
+}
+
+// checkFusedBatchNorm compares BatchNorm2DAct, its output and every gradient, with the ops it
+// fuses (BatchNorm2D, Add, ReLU) on the same backend, for each tail and mode. The values are
+// random, so the ReLU masks about half the units, one by one; both compute the same float32
+// expressions, so they agree to rounding.
+func checkFusedBatchNorm(t *testing.T, b ops.Backend) {
+	const tol = 1e-5
+	shape := []int{3, 4, 5, 6}
+	for _, tc := range []struct {
+		name                     string
+		residual, relu, training bool
+	}{
+		{"relu_train", false, true, true},
+		{"residual_train", true, false, true},
+		{"residual_relu_train", true, true, true},
+		{"relu_eval", false, true, false},
+		{"residual_relu_eval", true, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := tensor.NewRNG(5, 0)
+			normal := func(n int, scale, shift float64) []float32 {
+				v := make([]float32, n)
+				for i := range v {
+					v[i] = float32(scale*rng.Normal() + shift)
+				}
+				return v
+			}
+			c, n := shape[1], tensor.Shape(shape).Numel()
+			xv, gv, bv, rv := normal(n, 1, 0.5), normal(c, 0.3, 1), normal(c, 0.3, 0), normal(n, 1, 0)
+			rmv, rvv, gyv := normal(c, 0.2, 0), normal(c, 0.2, 1), normal(n, 1, 0)
+			run := func(fused bool) map[string][]float32 {
+				tp := ops.NewTape(b)
+				defer tp.Release()
+				x := upload(t, b, xv, shape).SetRequiresGrad(true)
+				gamma := upload(t, b, gv, []int{c}).SetRequiresGrad(true)
+				beta := upload(t, b, bv, []int{c}).SetRequiresGrad(true)
+				rm, rvar := upload(t, b, rmv, []int{c}), upload(t, b, rvv, []int{c})
+				var res *tensor.Tensor
+				if tc.residual {
+					res = upload(t, b, rv, shape).SetRequiresGrad(true)
+				}
+				var y *tensor.Tensor
+				if fused {
+					y = tp.BatchNorm2DAct(x, gamma, beta, rm, rvar, res, tc.relu, tc.training, ops.DefaultBatchNorm)
+				} else {
+					y = tp.BatchNorm2D(x, gamma, beta, rm, rvar, tc.training, ops.DefaultBatchNorm)
+					if res != nil {
+						y = tp.Add(y, res)
+					}
+					if tc.relu {
+						y = tp.ReLU(y)
+					}
+				}
+				if tp.Err() != nil {
+					t.Fatal(tp.Err())
+				}
+				out := map[string][]float32{"y": download(t, b, y)}
+				backwardWith(t, tp, y, upload(t, b, gyv, shape))
+				out["running_mean"], out["running_var"] = download(t, b, rm), download(t, b, rvar)
+				out["grad x"], out["grad gamma"], out["grad beta"] = download(t, b, x.Grad), download(t, b, gamma.Grad), download(t, b, beta.Grad)
+				if res != nil {
+					out["grad residual"] = download(t, b, res.Grad)
+				}
+				return out
+			}
+			want, got := run(false), run(true)
+			for name, w := range want {
+				if e := RelErr(got[name], w); e > tol || math.IsNaN(e) {
+					t.Errorf("%s: fused vs unfused relative error %.3g > %g", name, e, tol)
 				}
 			}
 		})

@@ -115,6 +115,23 @@ func (k *KinkPinner) Unary(op ops.UnaryOp, dst, x *tensor.Tensor) error {
 	return k.Backend.Upload(dst, y)
 }
 
+// BatchNormTrain implements ops.Backend. A ReLU fused into batch norm is a ReLU call like any
+// other: the inner backend computes the pre-activation without it, and Unary applies and pins it.
+func (k *KinkPinner) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p ops.BatchNormParams) error {
+	if err := k.Backend.BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar, residual, false, p); err != nil || !relu {
+		return err
+	}
+	return k.Unary(ops.ReLU, dst, dst)
+}
+
+// BatchNormEval implements ops.Backend, pinning a fused ReLU as BatchNormTrain does.
+func (k *KinkPinner) BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p ops.BatchNormParams) error {
+	if err := k.Backend.BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual, false, p); err != nil || !relu {
+		return err
+	}
+	return k.Unary(ops.ReLU, dst, dst)
+}
+
 // Done reports whether the run made exactly the reference's ReLU calls.
 func (k *KinkPinner) Done() error {
 	if k.n != len(k.calls) {
@@ -141,6 +158,23 @@ func (r *ReLURecorder) Unary(op ops.UnaryOp, dst, x *tensor.Tensor) error {
 		r.Inputs, r.Shapes = append(r.Inputs, in), append(r.Shapes, x.Shape())
 	}
 	return r.Backend.Unary(op, dst, x)
+}
+
+// BatchNormTrain implements ops.Backend, recording the input of a fused ReLU (the
+// pre-activation) as Unary records a ReLU's.
+func (r *ReLURecorder) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p ops.BatchNormParams) error {
+	if err := r.Backend.BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar, residual, false, p); err != nil || !relu {
+		return err
+	}
+	return r.Unary(ops.ReLU, dst, dst)
+}
+
+// BatchNormEval implements ops.Backend, recording a fused ReLU's input.
+func (r *ReLURecorder) BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p ops.BatchNormParams) error {
+	if err := r.Backend.BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual, false, p); err != nil || !relu {
+		return err
+	}
+	return r.Unary(ops.ReLU, dst, dst)
 }
 
 // Kinks lists the recorded run's ambiguous units for a KinkPinner: those within band times the

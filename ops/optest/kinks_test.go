@@ -71,6 +71,42 @@ func TestKinkPinner(t *testing.T) {
 	}
 }
 
+// kinkGradFused is kinkGrad with the ReLU fused into batch norm: gamma 0 and beta 0 leave the
+// normalised term zero, so the pre-activation is the residual, xv, exactly.
+func kinkGradFused(t *testing.T, b ops.Backend, xv []float32) []float32 {
+	t.Helper()
+	shape := []int{1, 1, 2, 2}
+	r := upload(t, b, xv, shape).SetRequiresGrad(true)
+	x := upload(t, b, []float32{1, 2, 3, 4}, shape)
+	zero, one := upload(t, b, []float32{0}, []int{1}), upload(t, b, []float32{1}, []int{1})
+	w := upload(t, b, []float32{5, 7, 11, 13}, shape)
+	tp := ops.NewTape(b)
+	defer tp.Release()
+	y := tp.BatchNorm2DAct(x, zero, zero, zero, one, r, true, false, ops.DefaultBatchNorm)
+	loss := tp.Sum(tp.Mul(y, w), ops.AxesAll)
+	if err := tp.Backward(loss); err != nil {
+		t.Fatal(err)
+	}
+	return download(t, b, r.Grad)
+}
+
+// A ReLU fused into batch norm is a ReLU call like any other: pinned the same way, and its
+// gradient (to the residual here) follows the pinned side.
+func TestKinkPinnerFusedBatchNorm(t *testing.T) {
+	x := []float32{-2e-7, -2, 3, 5e-8} // both ambiguous units on their inexact side
+	if e := RelErr(kinkGradFused(t, cpu.New(), x), kinkExact); e < 0.1 {
+		t.Fatalf("unpinned gradients differ by only %.3g: the case does not cross a kink", e)
+	}
+	p := newKinkPinner(t)
+	expectClose(t, "pinned gradient", kinkGradFused(t, p, x), kinkExact, 0)
+	if err := p.Done(); err != nil {
+		t.Error(err)
+	}
+	if len(p.Pinned) != 2 || len(p.Flips) != 2 {
+		t.Errorf("pinned %d units, %d flipped; want 2, 2:\n%s", len(p.Pinned), len(p.Flips), strings.Join(p.Pinned, "\n"))
+	}
+}
+
 // Pinning hides rounding only: a listed unit far from its exact value, a ReLU call the reference
 // did not make, or a missing one is an error.
 func TestKinkPinnerErrors(t *testing.T) {

@@ -34,6 +34,9 @@ type Backend struct {
 	mu      sync.Mutex
 	kernels map[kernelKey]*vkrt.Kernel
 	tables  map[tableKey]tapTable // resize tap tables, kept for the backend's life
+
+	counters    *vkrt.Buffer // batch norm's counter ring (bnCounterSlots)
+	counterNext int64
 }
 
 // kernelKey is comparable, so the per-dispatch lookup allocates nothing.
@@ -51,6 +54,10 @@ func Open(opts vkrt.Options) (*Backend, error) {
 	}
 	b := &Backend{dev: d, kernels: map[kernelKey]*vkrt.Kernel{}, tables: map[tableKey]tapTable{}}
 	b.tiles = chooseTiles(d.Info)
+	if err := b.initCounters(); err != nil {
+		d.Close()
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -65,6 +72,10 @@ func OpenPlan(info vkrt.DeviceInfo, opts vkrt.Options) (*Backend, error) {
 	}
 	b := &Backend{dev: d, kernels: map[kernelKey]*vkrt.Kernel{}, tables: map[tableKey]tapTable{}}
 	b.tiles = chooseTiles(d.Info)
+	if err := b.initCounters(); err != nil {
+		d.Close()
+		return nil, err
+	}
 	return b, nil
 }
 

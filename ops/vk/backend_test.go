@@ -20,8 +20,8 @@ func TestPushBlocksFit(t *testing.T) {
 	for name, size := range map[string]uintptr{
 		"ewPush": unsafe.Sizeof(ewPush{}), "sumChunksPush": unsafe.Sizeof(sumChunksPush{}), "sumRowsPush": unsafe.Sizeof(sumRowsPush{}),
 		"poolPush": unsafe.Sizeof(poolPush{}), "resizePush": unsafe.Sizeof(resizePush{}), "bnStatsPush": unsafe.Sizeof(bnStatsPush{}),
-		"bnFinalPush": unsafe.Sizeof(bnFinalPush{}), "bnApplyPush": unsafe.Sizeof(bnApplyPush{}), "bngSumsPush": unsafe.Sizeof(bngSumsPush{}),
-		"bngFinalPush": unsafe.Sizeof(bngFinalPush{}), "bngApplyPush": unsafe.Sizeof(bngApplyPush{}), "slBoxPush": unsafe.Sizeof(slBoxPush{}),
+		"bnApplyPush": unsafe.Sizeof(bnApplyPush{}), "bngSumsPush": unsafe.Sizeof(bngSumsPush{}),
+		"bngApplyPush": unsafe.Sizeof(bngApplyPush{}), "slBoxPush": unsafe.Sizeof(slBoxPush{}),
 		"slTermsPush": unsafe.Sizeof(slTermsPush{}), "slFinalPush": unsafe.Sizeof(slFinalPush{}), "slGradPush": unsafe.Sizeof(slGradPush{}),
 		"sgdPush": unsafe.Sizeof(sgdPush{}), "convPush": unsafe.Sizeof(convPush{}), "matmulPush": unsafe.Sizeof(matmulPush{}),
 		"rowsPush": unsafe.Sizeof(rowsPush{}), "lnPush": unsafe.Sizeof(lnPush{}), "permutePush": unsafe.Sizeof(permutePush{}),

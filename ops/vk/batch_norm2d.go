@@ -13,32 +13,33 @@ import (
 type bnStatsPush struct {
 	Off, Stride, L, C             uint32
 	APer, JChunks, Chunk, NChunks uint32
-	A0, A1, POff                  uint32
-}
-
-type bnFinalPush struct {
-	C, NChunks                     uint32
-	Count, Eps, Momentum           float32
-	MOff, IOff, RMOff, RVOff, POff uint32
+	A0, A1, POff, COff            uint32
+	MOff, IOff, RMOff, RVOff      uint32
+	Count, Eps, Momentum          float32
 }
 
 type bnApplyPush struct {
 	YOff, YStride, XOff, XStride uint32
 	C, HW, N0, Count             uint32
 	MOff, SOff, GOff, BOff       uint32
-	Eval                         uint32
+	ROff, RStride, Flags         uint32
 	Eps                          float32
 }
+
+// Flags of bnApplyPush (batch_norm2d.comp BN_APPLY).
+const (
+	bnEval     = 1
+	bnResidual = 2
+	bnReLU     = 4
+)
 
 type bngSumsPush struct {
 	GYOff, GYStride, XOff, XStride uint32
 	L, C, APer, JChunks            uint32
 	Chunk, NChunks, A0, A1         uint32
-	MOff, POff                     uint32
-}
-
-type bngFinalPush struct {
-	C, NChunks, GGOff, GBOff, POff, IOff uint32
+	MOff, POff, YOff, YStride      uint32
+	GROff, GRStride, Flags, COff   uint32
+	GGOff, GBOff, IOff             uint32
 }
 
 type bngApplyPush struct {
@@ -47,6 +48,51 @@ type bngApplyPush struct {
 	N0, Count, GOff, MOff            uint32
 	IOff, GGOff, GBOff, Train        uint32
 	M                                float32
+	YOff, YStride, Flags             uint32
+}
+
+// Flags of the gradient kernels (batch_norm2d_grad.comp).
+const (
+	bngMask     = 1
+	bngResidual = 2
+)
+
+// bnCounterSlots is the size of the ring of per-channel counters by which the last workgroup of
+// a batch-norm reduction finds itself (batch_norm2d.comp): zeroed once when the backend opens
+// and left zero by every reduction, so a call needs no clearing pass.
+const bnCounterSlots = 1 << 14
+
+// initCounters allocates and zeroes the counter ring.
+func (b *Backend) initCounters() error {
+	buf, err := b.dev.Alloc(4 * bnCounterSlots)
+	if err != nil {
+		return fmt.Errorf("batch-norm counters: %w", err)
+	}
+	if err := b.dev.Upload(buf, []vkrt.Region{{Off: 0, Size: 4 * bnCounterSlots}}, make([]byte, 4*bnCounterSlots)); err != nil {
+		buf.Free()
+		return fmt.Errorf("batch-norm counters: %w", err)
+	}
+	b.counters = buf
+	return nil
+}
+
+// counterSlots takes c counters from the ring, aligned for binding. Reuse of a range is ordered
+// after its earlier use by the recorder's hazard tracking, like any buffer's.
+func (b *Backend) counterSlots(what string, c int64) (vkrt.Access, uint32, error) {
+	align := max(b.dev.BindAlign()/4, 1)
+	n := (c + align - 1) / align * align
+	if n > bnCounterSlots {
+		return vkrt.Access{}, 0, fmt.Errorf("%s: %d channels, more than the %d counters of a reduction", what, c, bnCounterSlots)
+	}
+	b.mu.Lock()
+	if b.counterNext+n > bnCounterSlots {
+		b.counterNext = 0
+	}
+	off := b.counterNext
+	b.counterNext += n
+	b.mu.Unlock()
+	acc, start := b.bind(b.counters, off, off+c, true)
+	return acc, uint32(off - start), nil
 }
 
 // vectors resolves per-channel operands, each a dense [C] tensor.
@@ -82,19 +128,30 @@ func (b *Backend) bnOperands(what string, x *tensor.Tensor, others ...*tensor.Te
 	return os, nil
 }
 
-// bnApply records y = x·scale + shift (batch statistics, or running ones when eval).
-func (b *Backend) bnApply(what string, y, x operand, c, hw int64, m, s, g, be operand, eval bool, eps float32) error {
+// bnApply records y = act(x·scale + shift + residual) (batch statistics, or running ones when
+// eval); res is nil for no residual.
+func (b *Backend) bnApply(what string, y, x operand, res *operand, relu bool, c, hw int64, m, s, g, be operand, eval bool, eps float32) error {
 	k, err := b.kernel(shaders.BatchNorm2DApply, perElementWorkGroup)
 	if err != nil {
 		return err
 	}
-	chunks, err := b.itemChunks(what, x.n, x, y)
+	bound := []operand{x, y}
+	if res != nil {
+		bound = append(bound, *res)
+	}
+	chunks, err := b.itemChunks(what, x.n, bound...)
 	if err != nil {
 		return err
 	}
 	push := bnApplyPush{C: uint32(c), HW: uint32(hw), Eps: eps}
 	if eval {
-		push.Eval = 1
+		push.Flags |= bnEval
+	}
+	if res != nil {
+		push.Flags |= bnResidual
+	}
+	if relu {
+		push.Flags |= bnReLU
 	}
 	ma, moff := b.bindAll(m, false)
 	sa, soff := b.bindAll(s, false)
@@ -104,20 +161,51 @@ func (b *Backend) bnApply(what string, y, x operand, c, hw int64, m, s, g, be op
 	for _, ch := range chunks {
 		ya, yoff := b.bindItems(y, ch[0], ch[1], true)
 		xa, xoff := b.bindItems(x, ch[0], ch[1], false)
+		ra, roff := b.standIn(x)
+		rstride := uint32(0)
+		if res != nil {
+			ra, roff = b.bindItems(*res, ch[0], ch[1], false)
+			rstride = uint32(res.stride)
+		}
 		push.YOff, push.YStride, push.XOff, push.XStride = yoff, uint32(y.stride), xoff, uint32(x.stride)
+		push.ROff, push.RStride = roff, rstride
 		count := (ch[1] - ch[0]) * x.inner
 		push.N0, push.Count = uint32(ch[0]), uint32(count)
-		if err := b.dev.Dispatch(k, []vkrt.Access{ya, xa, ma, sa, ga, ba}, pushBytes(&push), grid(count, perElementWorkGroup), what); err != nil {
+		if err := b.dev.Dispatch(k, []vkrt.Access{ya, xa, ma, sa, ga, ba, ra}, pushBytes(&push), grid(count, perElementWorkGroup), what); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// BatchNormTrain implements ops.Backend.
-func (b *Backend) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar *tensor.Tensor, p ops.BatchNormParams) error {
+// standIn binds the first element of o, read-only: the binding of an operand a kernel was told
+// (by a flag) not to touch, kept to one element so that it adds no traffic and no hazard.
+func (b *Backend) standIn(o operand) (vkrt.Access, uint32) {
+	acc, s := b.bind(o.buf, o.off, o.off+1, false)
+	return acc, uint32(o.off - s)
+}
+
+// residualOperand resolves an optional residual of x's shape.
+func (b *Backend) residualOperand(what string, x, residual *tensor.Tensor) (*operand, error) {
+	if residual == nil {
+		return nil, nil
+	}
+	os, err := b.bnOperands(what, x, residual)
+	if err != nil {
+		return nil, err
+	}
+	return &os[1], nil
+}
+
+// BatchNormTrain implements ops.Backend: two dispatches, the statistics (whose last workgroup
+// per channel finishes them) and the normalisation with its tail.
+func (b *Backend) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p ops.BatchNormParams) error {
 	const what = "batch_norm2d"
 	os, err := b.bnOperands(what, x, dst)
+	if err != nil {
+		return err
+	}
+	res, err := b.residualOperand(what, x, residual)
 	if err != nil {
 		return err
 	}
@@ -140,40 +228,40 @@ func (b *Backend) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, run
 	if err != nil {
 		return err
 	}
-	pa := vkrt.Access{Buf: part, Size: part.Size(), Write: true}
-	push := bnStatsPush{L: uint32(hw), C: uint32(c), APer: uint32(plan.aPer), JChunks: uint32(plan.jchunks), Chunk: uint32(plan.chunk), NChunks: uint32(plan.nchunks)}
-	for i0 := int64(0); i0 < xo.n; i0 += plan.per {
-		i1 := min(i0+plan.per, xo.n)
-		xa, xoff := b.bindItems(xo, i0, i1, false)
-		push.Off, push.Stride, push.A0, push.A1 = xoff, uint32(xo.stride), uint32(i0), uint32(i1)
-		groups := [3]uint32{uint32(plan.jchunks), uint32(c), uint32((i1 - i0 + plan.aPer - 1) / plan.aPer)}
-		if err := b.dev.Dispatch(k, []vkrt.Access{pa, xa}, pushBytes(&push), groups, what); err != nil {
-			return err
-		}
-	}
-	fk, err := b.kernel(shaders.BatchNorm2DFinal, 64)
+	ca, coff, err := b.counterSlots(what, int64(c))
 	if err != nil {
 		return err
 	}
-	binds := make([]vkrt.Access, 5)
+	binds := make([]vkrt.Access, 7)
+	binds[0] = vkrt.Access{Buf: part, Size: part.Size(), Write: true}
+	binds[2] = ca
 	var offs [4]uint32
 	for i, v := range []operand{vs[0], vs[1], vs[4], vs[5]} {
-		binds[i], offs[i] = b.bindAll(v, true)
+		binds[3+i], offs[i] = b.bindAll(v, true)
 	}
-	pa.Write = false
-	binds[4] = pa
-	fp := bnFinalPush{C: uint32(c), NChunks: uint32(plan.nchunks), Count: float32(n * h * w), Eps: p.Eps, Momentum: p.Momentum,
-		MOff: offs[0], IOff: offs[1], RMOff: offs[2], RVOff: offs[3]}
-	if err := b.dev.Dispatch(fk, binds, pushBytes(&fp), [3]uint32{uint32((c + 63) / 64), 1, 1}, what); err != nil {
-		return err
+	push := bnStatsPush{L: uint32(hw), C: uint32(c), APer: uint32(plan.aPer), JChunks: uint32(plan.jchunks), Chunk: uint32(plan.chunk), NChunks: uint32(plan.nchunks),
+		COff: coff, MOff: offs[0], IOff: offs[1], RMOff: offs[2], RVOff: offs[3], Count: float32(n * h * w), Eps: p.Eps, Momentum: p.Momentum}
+	for i0 := int64(0); i0 < xo.n; i0 += plan.per {
+		i1 := min(i0+plan.per, xo.n)
+		xa, xoff := b.bindItems(xo, i0, i1, false)
+		binds[1] = xa
+		push.Off, push.Stride, push.A0, push.A1 = xoff, uint32(xo.stride), uint32(i0), uint32(i1)
+		groups := [3]uint32{uint32(plan.jchunks), uint32(c), uint32((i1 - i0 + plan.aPer - 1) / plan.aPer)}
+		if err := b.dev.Dispatch(k, binds, pushBytes(&push), groups, what); err != nil {
+			return err
+		}
 	}
-	return b.bnApply(what, os[1], xo, int64(c), hw, vs[0], vs[1], vs[2], vs[3], false, p.Eps)
+	return b.bnApply(what, os[1], xo, res, relu, int64(c), hw, vs[0], vs[1], vs[2], vs[3], false, p.Eps)
 }
 
 // BatchNormEval implements ops.Backend.
-func (b *Backend) BatchNormEval(dst, x, gamma, beta, runMean, runVar *tensor.Tensor, p ops.BatchNormParams) error {
+func (b *Backend) BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p ops.BatchNormParams) error {
 	const what = "batch_norm2d eval"
 	os, err := b.bnOperands(what, x, dst)
+	if err != nil {
+		return err
+	}
+	res, err := b.residualOperand(what, x, residual)
 	if err != nil {
 		return err
 	}
@@ -182,13 +270,23 @@ func (b *Backend) BatchNormEval(dst, x, gamma, beta, runMean, runVar *tensor.Ten
 	if err != nil {
 		return err
 	}
-	return b.bnApply(what, os[1], os[0], int64(c), int64(h*w), vs[2], vs[3], vs[0], vs[1], true, p.Eps)
+	return b.bnApply(what, os[1], os[0], res, relu, int64(c), int64(h*w), vs[2], vs[3], vs[0], vs[1], true, p.Eps)
 }
 
-// BatchNormGrad implements ops.Backend.
-func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gy, x, gamma, mean, invStd *tensor.Tensor, batchStats bool) error {
+// BatchNormGrad implements ops.Backend: two dispatches, the sums (whose last workgroup per
+// channel finishes the scale and shift gradients; they also mask gy and write the residual's
+// gradient) and the input gradient.
+func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, mean, invStd *tensor.Tensor, batchStats bool) error {
 	const what = "batch_norm2d grad"
 	os, err := b.bnOperands(what, x, gx, gy)
+	if err != nil {
+		return err
+	}
+	yo, err := b.residualOperand(what, x, y)
+	if err != nil {
+		return err
+	}
+	gro, err := b.residualOperand(what, x, gResidual)
 	if err != nil {
 		return err
 	}
@@ -198,7 +296,14 @@ func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gy, x, gamma, mean, invStd *t
 		return err
 	}
 	xo, gxo, gyo, hw := os[0], os[1], os[2], int64(h*w)
-	plan, err := b.planSegments(what, int64(c), hw, int64(c), false, xo, gyo, gxo)
+	all := []operand{xo, gyo, gxo}
+	if yo != nil {
+		all = append(all, *yo)
+	}
+	if gro != nil {
+		all = append(all, *gro)
+	}
+	plan, err := b.planSegments(what, int64(c), hw, int64(c), false, all...)
 	if err != nil {
 		return err
 	}
@@ -211,32 +316,46 @@ func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gy, x, gamma, mean, invStd *t
 	if err != nil {
 		return err
 	}
+	ca, coff, err := b.counterSlots(what, int64(c))
+	if err != nil {
+		return err
+	}
 	pa := vkrt.Access{Buf: part, Size: part.Size(), Write: true}
 	ma, moff := b.bindAll(vs[3], false)
+	gga, ggoff := b.bindAll(vs[0], true)
+	gba, gboff := b.bindAll(vs[1], true)
+	ia, ioff := b.bindAll(vs[4], false)
 	push := bngSumsPush{L: uint32(hw), C: uint32(c), APer: uint32(plan.aPer), JChunks: uint32(plan.jchunks), Chunk: uint32(plan.chunk),
-		NChunks: uint32(plan.nchunks), MOff: moff}
+		NChunks: uint32(plan.nchunks), MOff: moff, COff: coff, GGOff: ggoff, GBOff: gboff, IOff: ioff}
+	if yo != nil {
+		push.Flags |= bngMask
+	}
+	if gro != nil {
+		push.Flags |= bngResidual
+	}
 	for i0 := int64(0); i0 < xo.n; i0 += plan.per {
 		i1 := min(i0+plan.per, xo.n)
 		ga, goff := b.bindItems(gyo, i0, i1, false)
 		xa, xoff := b.bindItems(xo, i0, i1, false)
+		ya, yoff := b.standIn(gyo)
+		ystride := uint32(0)
+		if yo != nil {
+			ya, yoff = b.bindItems(*yo, i0, i1, false)
+			ystride = uint32(yo.stride)
+		}
+		ra, roff := b.standIn(gyo)
+		rstride := uint32(0)
+		if gro != nil {
+			ra, roff = b.bindItems(*gro, i0, i1, true)
+			rstride = uint32(gro.stride)
+		}
 		push.GYOff, push.GYStride, push.XOff, push.XStride = goff, uint32(gyo.stride), xoff, uint32(xo.stride)
+		push.YOff, push.YStride, push.GROff, push.GRStride = yoff, ystride, roff, rstride
 		push.A0, push.A1 = uint32(i0), uint32(i1)
 		groups := [3]uint32{uint32(plan.jchunks), uint32(c), uint32((i1 - i0 + plan.aPer - 1) / plan.aPer)}
-		if err := b.dev.Dispatch(k, []vkrt.Access{pa, ga, xa, ma}, pushBytes(&push), groups, what); err != nil {
+		if err := b.dev.Dispatch(k, []vkrt.Access{pa, ga, xa, ma, ya, ra, ca, gga, gba, ia}, pushBytes(&push), groups, what); err != nil {
 			return err
 		}
-	}
-	fk, err := b.kernel(shaders.BatchNorm2DGradFinal, 64)
-	if err != nil {
-		return err
-	}
-	gga, ggoff := b.bindAll(vs[0], true)
-	gba, gboff := b.bindAll(vs[1], true)
-	ia, ioff := b.bindAll(vs[4], false)
-	pa.Write = false
-	fp := bngFinalPush{C: uint32(c), NChunks: uint32(plan.nchunks), GGOff: ggoff, GBOff: gboff, IOff: ioff}
-	if err := b.dev.Dispatch(fk, []vkrt.Access{gga, gba, pa, ia}, pushBytes(&fp), [3]uint32{uint32((c + 63) / 64), 1, 1}, what); err != nil {
-		return err
 	}
 
 	ak, err := b.kernel(shaders.BatchNorm2DGradApply, perElementWorkGroup)
@@ -249,18 +368,33 @@ func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gy, x, gamma, mean, invStd *t
 	if batchStats {
 		ap.Train = 1
 	}
-	chunks, err := b.itemChunks(what, xo.n, xo, gyo, gxo)
+	// The residual's gradient is gy already masked: read it instead of gy and y.
+	src, mask := gyo, yo
+	if gro != nil {
+		src, mask = *gro, nil
+	}
+	if mask != nil {
+		ap.Flags |= bngMask
+	}
+	chunks, err := b.itemChunks(what, xo.n, all...)
 	if err != nil {
 		return err
 	}
 	for _, ch := range chunks {
 		oa, ooff := b.bindItems(gxo, ch[0], ch[1], true)
-		ya, yoff := b.bindItems(gyo, ch[0], ch[1], false)
+		sa, soff := b.bindItems(src, ch[0], ch[1], false)
 		xa, xoff := b.bindItems(xo, ch[0], ch[1], false)
-		ap.GXOff, ap.GXStride, ap.GYOff, ap.GYStride, ap.XOff, ap.XStride = ooff, uint32(gxo.stride), yoff, uint32(gyo.stride), xoff, uint32(xo.stride)
+		ya, yoff := b.standIn(src)
+		ystride := uint32(0)
+		if mask != nil {
+			ya, yoff = b.bindItems(*mask, ch[0], ch[1], false)
+			ystride = uint32(mask.stride)
+		}
+		ap.GXOff, ap.GXStride, ap.GYOff, ap.GYStride, ap.XOff, ap.XStride = ooff, uint32(gxo.stride), soff, uint32(src.stride), xoff, uint32(xo.stride)
+		ap.YOff, ap.YStride = yoff, ystride
 		count := (ch[1] - ch[0]) * xo.inner
 		ap.N0, ap.Count = uint32(ch[0]), uint32(count)
-		binds := []vkrt.Access{oa, ya, xa, gama, ma, ia, gga, gba}
+		binds := []vkrt.Access{oa, sa, xa, gama, ma, ia, gga, gba, ya}
 		if err := b.dev.Dispatch(ak, binds, pushBytes(&ap), grid(count, perElementWorkGroup), what); err != nil {
 			return err
 		}

@@ -16,10 +16,8 @@ var (
 	_ [vkrt.MaxPush - unsafe.Sizeof(poolPush{})]byte
 	_ [vkrt.MaxPush - unsafe.Sizeof(resizePush{})]byte
 	_ [vkrt.MaxPush - unsafe.Sizeof(bnStatsPush{})]byte
-	_ [vkrt.MaxPush - unsafe.Sizeof(bnFinalPush{})]byte
 	_ [vkrt.MaxPush - unsafe.Sizeof(bnApplyPush{})]byte
 	_ [vkrt.MaxPush - unsafe.Sizeof(bngSumsPush{})]byte
-	_ [vkrt.MaxPush - unsafe.Sizeof(bngFinalPush{})]byte
 	_ [vkrt.MaxPush - unsafe.Sizeof(bngApplyPush{})]byte
 	_ [vkrt.MaxPush - unsafe.Sizeof(slBoxPush{})]byte
 	_ [vkrt.MaxPush - unsafe.Sizeof(slTermsPush{})]byte

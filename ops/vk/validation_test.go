@@ -54,7 +54,7 @@ func TestValidationLayer(t *testing.T) {
 			t.Fatal(err)
 		}
 		ones, _ := ops.FromHost(b, []float32{1, 1, 1}, 3)
-		if err := b.BatchNormEval(y, g, ones, ones, ones, ones, ops.DefaultBatchNorm); err != nil {
+		if err := b.BatchNormEval(y, g, ones, ones, ones, ones, nil, false, ops.DefaultBatchNorm); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.BCEWithLogits(g, y, x); err != nil {
