@@ -25,6 +25,7 @@ mutations=(
   "sgd_momentum|ops/cpu/sgd.go|if p.Momentum != 0 {|if false {|CPU SGD without momentum"
   "bn_grad_mean|ops/cpu/batch_norm2d.go|c0 = float32(-float64(ga[ch])*inv*sg/m +|c0 = float32(+float64(ga[ch])*inv*sg/m +|CPU batch-norm gradient with the mean-of-gradient term's sign swapped"
   "relu_grad|ops/cpu/elementwise.go|if s[i] > 0 {|if s[i] >= 0 {|CPU ReLU gradient passing where the output is 0"
+  "bn_relu_mask|ops/cpu/batch_norm2d.go|				if v > 0 {|				if v >= 0 {|CPU batch norm's fused ReLU gradient passing where the output is 0"
   "vk_sgd_wd|shaders/sgd.comp|float gi = g[p.goff + i] + p.wd * wi;|float gi = g[p.goff + i];|Vulkan SGD shader without weight decay"
 )
 
