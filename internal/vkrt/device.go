@@ -252,6 +252,9 @@ func (d *Device) init() error {
 	if d.Info.SubgroupSizeCtl {
 		req.subgroup_size_control = 1
 	}
+	if d.Info.HasCoopMatNV(16, 16, 16) {
+		req.coopmat_nv = 1 // the mixed-precision GEMM's tensor-core path (ops/vk/mixed.go)
+	}
 	var cd *C.chn_device
 	if r := C.chn_device_create(d.in.ci, C.VkPhysicalDevice(unsafe.Pointer(d.Info.pd)), &req, &cd); r != C.VK_SUCCESS {
 		return check(vk.Result(r), "vkCreateDevice(%s)", d.Info.Name)
