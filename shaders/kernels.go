@@ -22,10 +22,14 @@ const (
 	ElementwiseFill      = "elementwise_fill"        // dst = alpha: elementwise.comp ARITY=1
 	ElementwiseTernary   = "elementwise_ternary"     // bce gradient: elementwise.comp ARITY=4
 	ElementwiseUnary     = "elementwise_unary"       // copy, relu, sigmoid, abs, neg, axpby, expand: elementwise.comp ARITY=2
+	HalfFromFloat        = "half_from_float"         // fp32 to packed fp16, round to nearest even: half_convert.comp TO_HALF
+	HalfToFloat          = "half_to_float"           // packed fp16 to fp32, exact: half_convert.comp
 	LayerNorm            = "layer_norm"              // layer normalisation over the last dimension: layer_norm.comp LN
 	LayerNormGradCols    = "layer_norm_grad_cols"    // layer norm scale/shift gradient partials: layer_norm.comp LN_GRAD_COLS
 	LayerNormGradRows    = "layer_norm_grad_rows"    // layer norm input gradient: layer_norm.comp LN_GRAD_ROWS
 	Matmul               = "matmul"                  // batched matrix product with optional transposes: matmul.comp
+	MatmulMixed          = "matmul_mixed"            // fp16 x fp16 matrix product, fp32 accumulation and result: matmul_mixed.comp
+	MatmulMixedCoopmat   = "matmul_mixed_coopmat"    // matmul_mixed on NV cooperative matrices (tensor cores): matmul_mixed_coopmat.comp
 	MaxPool2D            = "max_pool2d"              // max pooling: max_pool2d.comp
 	MaxPool2DGrad        = "max_pool2d_grad"         // max pooling gradient (gather): max_pool2d_grad.comp
 	Permute              = "permute"                 // permutation of dimensions: permute.comp
@@ -64,10 +68,14 @@ var Bindings = map[string]int{
 	ElementwiseFill:      1,
 	ElementwiseTernary:   4,
 	ElementwiseUnary:     2,
+	HalfFromFloat:        2,
+	HalfToFloat:          2,
 	LayerNorm:            6,
 	LayerNormGradCols:    5,
 	LayerNormGradRows:    6,
 	Matmul:               3,
+	MatmulMixed:          3,
+	MatmulMixedCoopmat:   3,
 	MaxPool2D:            2,
 	MaxPool2DGrad:        3,
 	Permute:              2,
