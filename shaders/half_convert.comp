@@ -6,7 +6,7 @@
 // Oracle: github.com/x448/float16 Fromfloat32 / Float32 (ops/vk/mixed_test.go).
 //
 // TO_HALF: h[i] = fp16(f[off + i]), rounded to nearest even; overflow gives ±inf, NaN stays a
-// quiet NaN with the top payload bits. TO_FLOAT: f[off + i] = float(h[i]) (exact).
+// quiet NaN with the top payload bits. TO_FLOAT: f[off + i] = float(h[i]) (exact; NaNs quiet).
 
 layout(local_size_x = 64) in;
 
@@ -63,7 +63,7 @@ uint toFloat(uint x) {
 	uint e = (x >> 10) & 0x1fu;
 	uint m = x & 0x3ffu;
 	if (e == 0x1fu) {
-		return sign | 0x7f800000u | (m << 13);
+		return sign | (m != 0u ? 0x7fc00000u : 0x7f800000u) | (m << 13); // NaNs come out quiet
 	}
 	if (e == 0u) {
 		if (m == 0u) {
