@@ -180,9 +180,14 @@ func halfBytes(v []uint16) []byte {
 // MatMulMixed computes dst (fp32, [M N] dense) = op(a)·op(b), where op transposes when p says so:
 // a is M×K (K×M stored, TransA), b is K×N (N×K stored, TransB). Products are summed in fp32.
 func (b *Backend) MatMulMixed(dst *tensor.Tensor, a, bm *Half, p ops.MatMulParams) error {
+	return b.matMulMixed(dst, a, bm, p, b.MixedKernel())
+}
+
+// matMulMixed runs MatMulMixed with the kernel name; tests also pass
+// shaders.MatmulMixedCoopmatEmulated.
+func (b *Backend) matMulMixed(dst *tensor.Tensor, a, bm *Half, p ops.MatMulParams, name string) error {
 	const what = "mixed matmul"
-	name := b.MixedKernel()
-	if name == "" {
+	if name == "" || b.MixedKernel() == "" {
 		return fmt.Errorf("%s: %s: %w", what, b.dev.Info.Name, ErrNoFP16)
 	}
 	if dst.Rank() != 2 {
@@ -220,7 +225,7 @@ func (b *Backend) MatMulMixed(dst *tensor.Tensor, a, bm *Half, p ops.MatMulParam
 	}
 	var k *vkrt.Kernel
 	var groups [3]uint32
-	if name == shaders.MatmulMixedCoopmat {
+	if name == shaders.MatmulMixedCoopmat || name == shaders.MatmulMixedCoopmatEmulated {
 		spec := make([]uint32, 12) // constant_id 10, 11: TA, TB
 		spec[10], spec[11] = ta, tb
 		k, err = b.kernel(name, spec...)

@@ -8,6 +8,7 @@ import (
 	"github.com/chnet/chnet/internal/vkrt"
 	"github.com/chnet/chnet/ops"
 	"github.com/chnet/chnet/ops/cpu"
+	"github.com/chnet/chnet/shaders"
 	"github.com/chnet/chnet/tensor"
 	"github.com/x448/float16"
 )
@@ -160,6 +161,15 @@ func TestMatMulMixed(t *testing.T) {
 		{65, 33, 127, false, true},
 		{130, 70, 257, true, true},
 	}
+	// The device's kernel, and the tensor-core kernel's tiling with scalar fragments (the only
+	// form of it lavapipe can run).
+	kernels := []string{b.MixedKernel(), shaders.MatmulMixedCoopmatEmulated}
+	for _, kernel := range kernels {
+		t.Run(kernel, func(t *testing.T) { testMatMulMixed(t, b, kernel, cases) })
+	}
+}
+
+func testMatMulMixed(t *testing.T, b *Backend, kernel string, cases []mixedCase) {
 	rng := tensor.NewRNG(41, 0)
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%dx%dx%d_ta%v_tb%v", c.m, c.n, c.k, c.transA, c.transB), func(t *testing.T) {
@@ -172,7 +182,7 @@ func TestMatMulMixed(t *testing.T) {
 				br, bc = bc, br
 			}
 			a, bm := randomNotHalf(rng, ar*ac), randomNotHalf(rng, br*bc)
-			got := runMixed(t, b, c, a, bm)
+			got := runMixed(t, b, kernel, c, a, bm)
 			want := cpuMatMul(t, c, a, bm)
 			at := func(x []float32, rows, cols, i, j int, trans bool) float64 {
 				if trans {
@@ -238,7 +248,7 @@ func randomNotHalf(rng *tensor.RNG, n int) []float32 {
 }
 
 // runMixed rounds a and bm to fp16 on the device and multiplies them there.
-func runMixed(t *testing.T, b *Backend, c mixedCase, a, bm []float32) []float32 {
+func runMixed(t *testing.T, b *Backend, kernel string, c mixedCase, a, bm []float32) []float32 {
 	t.Helper()
 	ar, ac := c.m, c.k
 	if c.transA {
@@ -279,7 +289,7 @@ func runMixed(t *testing.T, b *Backend, c mixedCase, a, bm []float32) []float32 
 		t.Fatal(err)
 	}
 	defer b.Release(d.Storage())
-	if err := b.MatMulMixed(d, a16, b16, ops.MatMulParams{TransA: c.transA, TransB: c.transB}); err != nil {
+	if err := b.matMulMixed(d, a16, b16, ops.MatMulParams{TransA: c.transA, TransB: c.transB}, kernel); err != nil {
 		t.Fatal(err)
 	}
 	out, err := b.Download(d)
@@ -365,9 +375,11 @@ func TestValidationMixed(t *testing.T) {
 	b.Device().ValidationMessages()
 	rng := tensor.NewRNG(3, 0)
 	c := mixedCase{m: 33, n: 17, k: 40, transB: true}
-	got := runMixed(t, b, c, randomNotHalf(rng, 33*40), randomNotHalf(rng, 17*40))
-	if len(got) != 33*17 {
-		t.Fatalf("%d results", len(got))
+	for _, kernel := range []string{b.MixedKernel(), shaders.MatmulMixedCoopmatEmulated} {
+		got := runMixed(t, b, kernel, c, randomNotHalf(rng, 33*40), randomNotHalf(rng, 17*40))
+		if len(got) != 33*17 {
+			t.Fatalf("%d results", len(got))
+		}
 	}
 	errs, warnings, text := b.Device().ValidationMessages()
 	if errs > 0 {

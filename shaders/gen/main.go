@@ -75,6 +75,7 @@ var variants = []variant{
 	{"half_to_float", "half_convert.comp", nil, 2, "packed fp16 to fp32, exact"},
 	{"matmul_mixed", "matmul_mixed.comp", nil, 3, "fp16 x fp16 matrix product, fp32 accumulation and result"},
 	{"matmul_mixed_coopmat", "matmul_mixed_coopmat.comp", nil, 3, "matmul_mixed on NV cooperative matrices (tensor cores)"},
+	{"matmul_mixed_coopmat_emulated", "matmul_mixed_coopmat.comp", []string{"EMULATE"}, 3, "the tensor-core kernel with scalar fragments, to test it on any device"},
 }
 
 // unoptimized kernels are compiled without spirv-opt: it has miscompiled cooperative-matrix
