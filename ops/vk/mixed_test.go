@@ -157,6 +157,7 @@ func TestMatMulMixed(t *testing.T) {
 		{7, 9, 13, false, false},
 		{65, 33, 127, false, false},
 		{130, 70, 257, false, false},
+		{130, 257, 70, false, true}, // N over two of the tensor-core kernel's 128-wide blocks
 		{7, 9, 13, true, false},
 		{65, 33, 127, false, true},
 		{130, 70, 257, true, true},
