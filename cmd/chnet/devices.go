@@ -47,6 +47,7 @@ func devicesCommand() *cli.Command {
 					mark = "*"
 				}
 				fmt.Fprintf(w, "%s vulkan %s\n", mark, d.Summary())
+				fmt.Fprintf(w, "    mixed-precision GEMM: %s\n", d.Precision())
 				if c.Bool("verbose") {
 					fmt.Fprintln(w, d.Describe())
 				}

@@ -9,12 +9,16 @@
 #   writes under $OUT, each file as soon as its command ends, within 7 minutes in all:
 #     summary.txt      one line per result, in this order: training img/s at batch 16 352x352
 #                      (with peak device memory), inference at batch 16, inference at batch 1,
-#                      then PyTorch's fp32 figures on the same GPU when a Python with CUDA torch
-#                      is there;
-#     train-b16.txt, infer-b16.txt, infer-b1.txt, profile-train.txt (per-kernel GPU time),
+#                      the 4096³ GEMM in TFLOP/s in fp32 and mixed precision (fp16 inputs, fp32
+#                      sums: the tensor-core kernel where the device offers it, and the scalar
+#                      one), then PyTorch's fp32 figures on the same GPU when a Python with CUDA
+#                      torch is there;
+#     train-b16.txt, infer-b16.txt, infer-b1.txt, profile-train.txt (per-kernel GPU time), gemm.txt,
 #     torch-fp32.txt, torch-b1.txt, probe.txt, nvidia-smi.txt.
 #   sh cmd/vkprobe/gpu-check.sh run-tests   (a separate call, ~6 minutes)
-#   the correctness tests on NVIDIA: every kernel against the CPU, a whole CHNet step, vkrt.
+#   the correctness tests on NVIDIA: every kernel against the CPU (the mixed-precision GEMM and
+#   fp16 conversions included: the only run the cooperative-matrix kernel gets), a whole CHNet
+#   step, vkrt.
 set -u
 mode=${1:-}
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -77,7 +81,7 @@ run)
 		timeout "$limit" "$@" > "$out/$name.txt" 2>&1
 		rc=$?
 		echo "exit $rc after $(($(date +%s) - start)) s" >> "$out/$name.txt"
-		grep -E 'img/s|"images_per_s"' "$out/$name.txt" | sed -e 's/"step_ms": \[[^]]*\], //' -e "s/^/$name: /" >> "$sum"
+		grep -E 'img/s|"images_per_s"|TFLOP/s' "$out/$name.txt" | sed -e 's/"step_ms": \[[^]]*\], //' -e "s/^/$name: /" >> "$sum"
 		[ "$rc" -ne 0 ] && echo "$name: exit $rc (limit ${limit}s); see $name.txt" >> "$sum"
 	}
 	chnet=".gpubin/chnet --backend vulkan bench speed --size $size"
@@ -87,7 +91,10 @@ run)
 	step infer-b1 45 $chnet --mode infer --batch 1 --warmup 3 --repeat 20
 	# 4. Where the training step's GPU time goes, per kernel (timestamp queries).
 	step profile-train 75 $chnet --mode train --batch "$batch" --warmup 1 --repeat 2 --profile
-	# 5. PyTorch on the same GPU, fp32 (TF32 off), when a Python with CUDA torch is there.
+	# 5. The GEMM alone at 4096³, fp32 against mixed precision (ops/vk BenchmarkMatMulPrecision;
+	#    about 10 s on an H100: setup, then 30 products per kernel).
+	step gemm 40 env CHNET_BENCH_GEMM="${CHNET_CHECK_GEMM:-4096}" .gpubin/vk.test -test.run '^$' -test.bench MatMulPrecision -test.benchtime 30x
+	# 6. PyTorch on the same GPU, fp32 (TF32 off), when a Python with CUDA torch is there.
 	py=""
 	for p in python3 /usr/bin/python3 /usr/local/bin/python3; do
 		if timeout 30 "$p" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
@@ -101,7 +108,7 @@ run)
 	else
 		echo "torch: no Python with CUDA torch here" >> "$sum"
 	fi
-	# 6. The device's capabilities, if time remains.
+	# 7. The device's capabilities, if time remains.
 	step probe 20 .gpubin/vkprobe
 	echo "done after $(($(date +%s) - start)) s" >> "$sum"
 	cat "$sum"
@@ -112,7 +119,7 @@ run-tests)
 	# configurations, the small net, a whole CHNet step, the planning device against the real
 	# one; the runtime's own tests. The validation layer is not installed there, so
 	# TestValidation* are left to CI.
-	timeout 240 .gpubin/vk.test -test.run 'TestCompareCPU|TestCompareNetCPU|TestGPUTiles|TestCHNetStep|TestLargeTensors|TestErrors|TestUnreleased|TestPushBlocks|TestPlanMatchesDevice|TestSpeedProfile|TestStepNonFinite|TestBatchNormCountersReset' \
+	timeout 240 .gpubin/vk.test -test.run 'TestCompareCPU|TestCompareNetCPU|TestGPUTiles|TestCHNetStep|TestLargeTensors|TestErrors|TestUnreleased|TestPushBlocks|TestPlanMatchesDevice|TestSpeedProfile|TestStepNonFinite|TestHalf|TestMatMulMixed|TestMixedErrors|TestBatchNormCountersReset' \
 		-test.v > "$out/tests.txt" 2>&1
 	echo "exit $?" >> "$out/tests.txt"
 	timeout 60 .gpubin/vkrt.test -test.v -test.run 'TestDevices|TestUploadDownload|TestDispatch|TestArena|TestNoPush|TestPlanMatchesDevice|TestFramePool|TestProfile' > "$out/vkrt-tests.txt" 2>&1

@@ -257,8 +257,19 @@ func (d *Device) init() error {
 	if d.Info.SubgroupSizeCtl {
 		req.subgroup_size_control = 1
 	}
+	if d.Info.HasCoopMatNV(16, 16, 16) {
+		req.coopmat_nv = 1 // the mixed-precision GEMM's tensor-core path (ops/vk/mixed.go)
+	}
 	var cd *C.chn_device
-	if r := C.chn_device_create(d.in.ci, C.VkPhysicalDevice(unsafe.Pointer(d.Info.pd)), &req, &cd); r != C.VK_SUCCESS {
+	r := C.chn_device_create(d.in.ci, C.VkPhysicalDevice(unsafe.Pointer(d.Info.pd)), &req, &cd)
+	if r != C.VK_SUCCESS && req.coopmat_nv != 0 {
+		// The tensor-core path is new and not yet run on every driver: a device that refuses it
+		// still serves everything else (and the scalar mixed-precision kernel).
+		req.coopmat_nv = 0
+		d.Info.CoopMatNV = false
+		r = C.chn_device_create(d.in.ci, C.VkPhysicalDevice(unsafe.Pointer(d.Info.pd)), &req, &cd)
+	}
+	if r != C.VK_SUCCESS {
 		return check(vk.Result(r), "vkCreateDevice(%s)", d.Info.Name)
 	}
 	d.cd = cd

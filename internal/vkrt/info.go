@@ -79,8 +79,12 @@ type DeviceInfo struct {
 	CoopMatNVShapesF16        int
 	CoopMatKHR                bool
 	CoopMat2NV                bool
-	TimestampCompute          bool
-	TimestampPeriod           float32
+	// CoopMatNVShapes lists the device's VK_NV_cooperative_matrix shapes (first 32), as
+	// vkGetPhysicalDeviceCooperativeMatrixPropertiesNV reports them.
+	CoopMatNVShapes   []CoopMatShape
+	VulkanMemoryModel bool
+	TimestampCompute  bool
+	TimestampPeriod   float32
 
 	Extensions []string
 
@@ -251,10 +255,71 @@ func (in *instance) describe(index int, pd vk.PhysicalDevice) (DeviceInfo, error
 	info.CoopMatNVShapesF16 = int(caps.coopmat_nv_f16_shapes)
 	info.CoopMatKHR = caps.coopmat_khr != 0
 	info.CoopMat2NV = caps.coopmat2_nv != 0
+	info.VulkanMemoryModel = caps.vulkan_memory_model != 0
+	for i := 0; i < int(caps.coopmat_nv_nshapes); i++ {
+		s := caps.coopmat_nv_shapes[i]
+		info.CoopMatNVShapes = append(info.CoopMatNVShapes, CoopMatShape{
+			M: int(s.m), N: int(s.n), K: int(s.k),
+			A: componentType(uint32(s.a)), B: componentType(uint32(s.b)), C: componentType(uint32(s.c)), D: componentType(uint32(s.d)),
+			Subgroup: s.scope == 3, // VK_SCOPE_SUBGROUP_NV
+		})
+	}
 	if info.MaxMemoryAllocationSize == 0 {
 		info.MaxMemoryAllocationSize = 1 << 30 // the spec's guaranteed minimum
 	}
 	return info, nil
+}
+
+// CoopMatShape is one cooperative-matrix product a device offers: D(M×N) = A(M×K)·B(K×N) + C,
+// with the components' types ("f16", "f32", "s8", ...).
+type CoopMatShape struct {
+	M, N, K    int
+	A, B, C, D string
+	Subgroup   bool // subgroup scope (the only scope chnet's shaders use)
+}
+
+func (s CoopMatShape) String() string {
+	scope := ""
+	if !s.Subgroup {
+		scope = " (not subgroup scope)"
+	}
+	return fmt.Sprintf("%dx%dx%d %s*%s+%s->%s%s", s.M, s.N, s.K, s.A, s.B, s.C, s.D, scope)
+}
+
+// componentType names a VkComponentTypeNV.
+func componentType(t uint32) string {
+	names := []string{"f16", "f32", "f64", "s8", "s16", "s32", "s64", "u8", "u16", "u32", "u64"}
+	if int(t) < len(names) {
+		return names[t]
+	}
+	return fmt.Sprintf("type%d", t)
+}
+
+// HasCoopMatNV reports whether the device can run a VK_NV_cooperative_matrix shader of shape
+// m×n×k with fp16 A and B and fp32 C and D at subgroup scope (and the features such a shader
+// needs: fp16 arithmetic and storage, the Vulkan memory model device.go enables with it).
+func (d DeviceInfo) HasCoopMatNV(m, n, k int) bool {
+	if !d.CoopMatNV || !d.Float16 || !d.Storage16 || !d.VulkanMemoryModel {
+		return false
+	}
+	for _, s := range d.CoopMatNVShapes {
+		if s.M == m && s.N == n && s.K == k && s.A == "f16" && s.B == "f16" && s.C == "f32" && s.D == "f32" && s.Subgroup {
+			return true
+		}
+	}
+	return false
+}
+
+// Precision names what the device offers for mixed-precision GEMMs, for one-line summaries:
+// "fp16 + NV cooperative matrix", "fp16", or "fp32 only".
+func (d DeviceInfo) Precision() string {
+	switch {
+	case d.HasCoopMatNV(16, 16, 16):
+		return "fp16 + NV cooperative matrix"
+	case d.Float16 && d.Storage16:
+		return "fp16"
+	}
+	return "fp32 only"
 }
 
 // VersionString formats a packed Vulkan version.
@@ -302,6 +367,10 @@ func (d DeviceInfo) Describe() string {
 	f("push descriptors", fmt.Sprintf("%v (max %d)", d.PushDescriptor, d.MaxPushDescriptors))
 	f("fp16 / 16-bit storage / int64", fmt.Sprintf("%v / %v / %v", d.Float16, d.Storage16, d.Int64))
 	f("cooperative matrix", fmt.Sprintf("NV %v (%d fp16 shapes), KHR %v, NV2 %v", d.CoopMatNV, d.CoopMatNVShapesF16, d.CoopMatKHR, d.CoopMat2NV))
+	for _, s := range d.CoopMatNVShapes {
+		f("  NV shape", s)
+	}
+	f("mixed-precision GEMM", d.Precision())
 	f("timestamps", fmt.Sprintf("compute %v, period %g ns", d.TimestampCompute, d.TimestampPeriod))
 	f("compute queue family", d.queueFamily)
 	return b.String()

@@ -332,6 +332,17 @@ void chn_query_caps(chn_instance *ci, VkPhysicalDevice pd, const char *exts, chn
 				}
 				if (ci->coopmatPropsNV(pd, &n, cp) >= 0) {
 					for (uint32_t i = 0; i < n; i++) {
+						if (caps->coopmat_nv_nshapes < CHN_MAX_COOPMAT_SHAPES) {
+							chn_coopmat_shape *s = &caps->coopmat_nv_shapes[caps->coopmat_nv_nshapes++];
+							s->m = cp[i].MSize;
+							s->n = cp[i].NSize;
+							s->k = cp[i].KSize;
+							s->a = cp[i].AType;
+							s->b = cp[i].BType;
+							s->c = cp[i].CType;
+							s->d = cp[i].DType;
+							s->scope = cp[i].scope;
+						}
 						if (cp[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV && cp[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
 							cp[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV && cp[i].scope == VK_SCOPE_SUBGROUP_NV) {
 							caps->coopmat_nv_f16_shapes++;

@@ -30,6 +30,16 @@ int chn_debug_take(chn_instance *ci, char *buf, size_t len, int *warnings);
 // validation, for an instance create info's pNext.
 void *chn_validation_features(void);
 
+#define CHN_MAX_COOPMAT_SHAPES 32
+
+// chn_coopmat_shape is one VkCooperativeMatrixPropertiesNV entry: an M×K by K×N product with
+// component types (VkComponentTypeNV) a, b, c, d and scope (VkScopeNV).
+typedef struct {
+	uint32_t m, n, k;
+	uint32_t a, b, c, d;
+	uint32_t scope;
+} chn_coopmat_shape;
+
 typedef struct {
 	uint32_t api_version;
 	uint32_t driver_id;
@@ -46,6 +56,8 @@ typedef struct {
 	int coopmat_nv, coopmat_khr, coopmat2_nv;
 	int push_descriptor;
 	uint32_t coopmat_nv_f16_shapes; // how many fp16 x fp16 -> fp32 subgroup shapes the device lists
+	uint32_t coopmat_nv_nshapes;    // entries of coopmat_nv_shapes filled (the first CHN_MAX_COOPMAT_SHAPES)
+	chn_coopmat_shape coopmat_nv_shapes[CHN_MAX_COOPMAT_SHAPES];
 } chn_caps;
 
 // chn_query_caps fills caps from vkGetPhysicalDeviceProperties2/Features2 with chains in C

@@ -25,6 +25,7 @@ func TestPushBlocksFit(t *testing.T) {
 		"slTermsPush": unsafe.Sizeof(slTermsPush{}), "slFinalPush": unsafe.Sizeof(slFinalPush{}), "slGradPush": unsafe.Sizeof(slGradPush{}),
 		"sgdPush": unsafe.Sizeof(sgdPush{}), "convPush": unsafe.Sizeof(convPush{}), "matmulPush": unsafe.Sizeof(matmulPush{}),
 		"rowsPush": unsafe.Sizeof(rowsPush{}), "lnPush": unsafe.Sizeof(lnPush{}), "permutePush": unsafe.Sizeof(permutePush{}),
+		"halfPush": unsafe.Sizeof(halfPush{}), "mixedPush": unsafe.Sizeof(mixedPush{}),
 	} {
 		if size > vkrt.MaxPush || size%4 != 0 {
 			t.Errorf("%s is %d bytes; push blocks must be multiples of 4 and at most %d", name, size, vkrt.MaxPush)

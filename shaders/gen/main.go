@@ -69,10 +69,19 @@ var variants = []variant{
 	{"layer_norm_grad_rows", "layer_norm.comp", []string{"LN_GRAD_ROWS"}, 6, "layer norm input gradient"},
 	{"layer_norm_grad_cols", "layer_norm.comp", []string{"LN_GRAD_COLS"}, 5, "layer norm scale/shift gradient partials"},
 	{"permute", "permute.comp", nil, 2, "permutation of dimensions"},
+	{"half_from_float", "half_convert.comp", []string{"TO_HALF"}, 2, "fp32 to packed fp16, round to nearest even"},
+	{"half_to_float", "half_convert.comp", nil, 2, "packed fp16 to fp32, exact"},
+	{"matmul_mixed", "matmul_mixed.comp", nil, 3, "fp16 x fp16 matrix product, fp32 accumulation and result"},
+	{"matmul_mixed_coopmat", "matmul_mixed_coopmat.comp", nil, 3, "matmul_mixed on NV cooperative matrices (tensor cores)"},
+	{"matmul_mixed_coopmat_emulated", "matmul_mixed_coopmat.comp", []string{"EMULATE"}, 3, "the tensor-core kernel with scalar fragments, to test it on any device"},
 }
 
-// glslcFlags target Vulkan 1.2 (SPIR-V 1.5) with spirv-opt's -O; nothing here uses cooperative
-// matrices, which spirv-opt has miscompiled (llama.cpp #10734).
+// unoptimized kernels are compiled without spirv-opt: it has miscompiled cooperative-matrix
+// code (llama.cpp #10734), and the tensor-core kernel is not run in CI to catch that.
+var unoptimized = map[string]bool{"matmul_mixed_coopmat": true}
+
+// glslcFlags target Vulkan 1.2 (SPIR-V 1.5) with spirv-opt's -O, except for the kernels in
+// unoptimized.
 var glslcFlags = []string{"--target-env=vulkan1.2", "-O", "-fshader-stage=compute"}
 
 func main() {
@@ -165,7 +174,12 @@ func compile(dir string, v variant) ([]byte, error) {
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
-	args := append([]string{}, glslcFlags...)
+	var args []string
+	for _, f := range glslcFlags {
+		if f != "-O" || !unoptimized[v.name] {
+			args = append(args, f)
+		}
+	}
 	for _, d := range v.defines {
 		args = append(args, "-D"+d)
 	}
