@@ -115,8 +115,8 @@ func experimentAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("finding the chnet binary to start runs with: %w", err)
 	}
-	global := []string{"--backend", c.String("backend")}
-	if d := c.String("device"); d != "" {
+	global := []string{"--backend", globalString(c, "backend")}
+	if d := globalString(c, "device"); d != "" {
 		global = append(global, "--device", d)
 	}
 	log := c.App.ErrWriter

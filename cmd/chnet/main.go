@@ -42,6 +42,7 @@ func newApp() *cli.App {
 			return usageErr(err)
 		},
 	}
+	addGlobalFlags(app.Commands)
 	markActions(app.Commands)
 	return app
 }

@@ -58,7 +58,7 @@ func benchPlan(c *cli.Context) error {
 		if err != nil {
 			return deviceErr(fmt.Errorf("--target local: %w", err))
 		}
-		if info, err = vkrt.Choose(devs, c.String("device")); err != nil {
+		if info, err = vkrt.Choose(devs, globalString(c, "device")); err != nil {
 			return deviceErr(fmt.Errorf("--target local: %w", err))
 		}
 	} else if info, err = vkrt.Profile(p); err != nil {

@@ -43,6 +43,9 @@ func predictAction(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return usageErr(fmt.Errorf("name at least one image or folder"))
 	}
+	if _, err := backendName(c); err != nil {
+		return err
+	}
 	th := c.Float64("threshold")
 	if c.IsSet("threshold") && !(th > 0 && th < 1) {
 		return usagef("--threshold", "must be in (0, 1), got %v", th)

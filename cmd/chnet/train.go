@@ -143,6 +143,9 @@ func trainAction(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageErr(fmt.Errorf("unexpected argument %q (folders are given with --data, --val, --test)", c.Args().First()))
 	}
+	if _, err := backendName(c); err != nil {
+		return err
+	}
 	spec, err := modelSpec(c)
 	if err != nil {
 		return err
