@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/chnet/chnet/internal/atomicfile"
 	"github.com/chnet/chnet/nn"
 	"github.com/chnet/chnet/ops"
 )
@@ -294,12 +295,12 @@ func (tr *Trainer) endEpoch(ctx context.Context, e int, lr float64) error {
 		return err
 	}
 	if rec.Best {
-		if err := tr.save(BestName); err != nil {
+		if err := tr.linkLatest(BestName); err != nil {
 			return err
 		}
 	}
 	if tr.State.Finished {
-		if err := tr.save(FinalName); err != nil {
+		if err := tr.linkLatest(FinalName); err != nil {
 			return err
 		}
 	}
@@ -348,6 +349,15 @@ func (tr *Trainer) save(name string) error {
 		return err
 	}
 	return SaveCheckpoint(filepath.Join(tr.Dir, name), &Checkpoint{Model: st, Momentum: mom, ModelConfig: tr.Meta, TrainState: ts}, false)
+}
+
+// linkLatest makes checkpoint name the file just saved as checkpoint_latest, which holds
+// exactly what it would: a hard link, renamed into place atomically, instead of a second copy of
+// the same bytes (70 MB at 352 px). latest is only ever replaced by renames, so the next epoch's
+// latest is a new file and name keeps this one.
+func (tr *Trainer) linkLatest(name string) error {
+	tr.hook(context.Background(), "save "+name)
+	return atomicfile.Link(filepath.Join(tr.Dir, name), filepath.Join(tr.Dir, LatestName))
 }
 
 // Resume restores model, optimiser and run state from a checkpoint written by a Trainer.

@@ -48,7 +48,7 @@ func setChildFaults() {
 	at, sigName, ok := strings.Cut(spec, ":")
 	point, nth, ok2 := strings.Cut(at, "#")
 	n, err := strconv.Atoi(nth)
-	sig, ok3 := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL, "WAIT": 0, "KILLMID": 0}[sigName]
+	sig, ok3 := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL, "HUP": syscall.SIGHUP, "WAIT": 0, "KILLMID": 0}[sigName]
 	if !ok || !ok2 || !ok3 || err != nil {
 		fmt.Fprintf(os.Stderr, "bad %s=%q\n", faultEnv, spec)
 		os.Exit(2)
@@ -163,6 +163,9 @@ func TestSignalsAtEpochEndAndKillsAtCheckpoints(t *testing.T) {
 		repair string // a line the resumed run must log
 	}{
 		{fault: "validate#1:TERM"},
+		// A closed terminal (SIGHUP) mid-epoch saves the position as Ctrl-C does (issue 11,
+		// point 10: it killed the run and lost the partial epoch).
+		{fault: "step#1:HUP"},
 		{fault: "save checkpoint_best.safetensors#1:KILL", killed: true, repair: "repaired checkpoint_best.safetensors"},
 		{fault: "save checkpoint_final.safetensors#1:KILL", killed: true, repair: "repaired checkpoint_final.safetensors"},
 		// Killed half-way through writing checkpoint_latest (issue 9, case 9): the temporary is

@@ -30,7 +30,7 @@ the image with the predicted region tinted.`,
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "predictions", Usage: "output folder"},
 			&cli.Float64Flag{Name: "threshold", Usage: "also write <name>_mask.png: 255 where probability ≥ threshold (e.g. 0.5)"},
 			&cli.BoolFlag{Name: "overlay", Usage: "also write <name>_overlay.png"},
-			&cli.IntFlag{Name: "size", Usage: "inference size (default: the checkpoint's training size, else 352)"},
+			&cli.IntFlag{Name: "size", Usage: "inference size", DefaultText: "the checkpoint's training size, else 352"},
 		}, append(limitFlags(), modelFlags()...)...),
 		Action: predictAction,
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/chnet/chnet/train/data"
 	"github.com/chnet/chnet/train/metrics"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 )
 
 func testOutputFlags() []cli.Flag {
@@ -46,7 +47,7 @@ per_image.csv, with report.md showing sample predictions beside the ground truth
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "checkpoint (.safetensors from chnet train, or an official CHNet .pth)"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "test-results", Usage: "output folder"},
-			&cli.IntFlag{Name: "size", Usage: "inference size (default: the checkpoint's training size, else 352)"},
+			&cli.IntFlag{Name: "size", Usage: "inference size", DefaultText: "the checkpoint's training size, else 352"},
 		}, append(append(testOutputFlags(), limitFlags()...), modelFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if err := flagsAfterArgs(c); err != nil {
@@ -419,19 +420,26 @@ func diceAt128(pred, gt []uint8) float64 {
 	return 2 * float64(tp) / float64(2*tp+fp+fn)
 }
 
-// signalContext is cancelled by Ctrl-C or SIGTERM: the command stops at its next safe point
-// (training saves its position first). A second signal ends the process at once with exit 130,
+// signalContext is cancelled by Ctrl-C, SIGTERM or SIGHUP (a closed terminal or ssh session,
+// which would otherwise kill the run and lose its partial epoch): the command stops at its next
+// safe point (training saves its position first), and says so at once. A second signal ends the process at once with exit 130,
 // so that nothing — a read that never returns, a stuck device — can leave chnet deaf to Ctrl-C
 // (issue 9, case 8); atomic writes keep every file whole even then.
 func signalContext(parent context.Context, w io.Writer) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(parent)
 	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// On a terminal the progress line has no newline yet: the acknowledgement starts a line of
+	// its own rather than trailing the bar, where the next redraw would bury it.
+	nl := ""
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		nl = "\n"
+	}
 	done := make(chan struct{})
 	go func() {
 		select {
 		case s := <-ch:
-			fmt.Fprintf(w, "chnet: %v: stopping at the next safe point (again to stop at once)\n", s)
+			fmt.Fprintf(w, "%schnet: %v: stopping at the next safe point (training: after the step in progress, saving its position); again to stop at once\n", nl, s)
 			cancel()
 		case <-done:
 			return

@@ -53,8 +53,8 @@ func trainCommand() *cli.Command {
 		Usage:     "train a network (CHNet by default) with the official recipe",
 		ArgsUsage: " ",
 		Description: `Trains on --data (a folder with images/ and masks/, paired by base name) with the
-released recipe: SGD nesterov (momentum 0.9, weight decay 5e-4), peak lr 0.05 on a per-epoch
-triangular schedule, the structure loss, flips, rotations in [-10°, 10°) and per-batch sizes
+released recipe: SGD nesterov (momentum 0.9, weight decay 5e-4), lr on a per-epoch triangle
+rising linearly to 0.05 at mid-run and back (the log prints this run's rates), the structure loss, flips, rotations in [-10°, 10°) and per-batch sizes
 224..352. A share of the data (--val-fraction) is held out and scored every epoch.
 
 The run folder (--out) receives config.json, train.log, metrics.jsonl, progress.png,
@@ -71,16 +71,16 @@ and writes predictions: a complete run of the main job on any machine.`,
 			&cli.IntFlag{Name: "folds", Category: "data", Usage: "K-fold cross-validation over --data (as the paper does on BUSI)"},
 			&cli.StringSliceFlag{Name: "test", Category: "data", Usage: "test folders to score after training (repeatable)"},
 			&cli.BoolFlag{Name: "skip-bad", Category: "data", Usage: "leave out unreadable or unpaired samples (listed) instead of stopping"},
-			&cli.IntFlag{Name: "workers", Category: "data", Usage: "data-loading goroutines (default: one per core)"},
+			&cli.IntFlag{Name: "workers", Category: "data", Usage: "data-loading goroutines", DefaultText: "one per core"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Category: "run", Usage: "run folder (default runs/<date-time>)"},
 			&cli.BoolFlag{Name: "resume", Category: "run", Usage: "continue the run in --out from checkpoint_latest"},
 			&cli.IntFlag{Name: "epochs", Value: 50, Category: "recipe", Usage: "epochs (paper: polyp 50, breast 100, lung 200)"},
 			&cli.IntFlag{Name: "batch-size", Value: 16, Category: "recipe", Usage: "images per batch"},
 			&cli.IntFlag{Name: "size", Value: 352, Category: "recipe", Usage: "base image size; validation and test run at it"},
 			&cli.IntSliceFlag{Name: "sizes", Category: "recipe", Usage: "per-batch training sizes (default 224,256,288,320,352 scaled to --size)"},
-			&cli.Float64Flag{Name: "lr", Value: 0.05, Category: "recipe", Usage: "peak learning rate"},
-			&cli.Float64Flag{Name: "momentum", Value: 0.9, Category: "recipe"},
-			&cli.Float64Flag{Name: "weight-decay", Value: 5e-4, Category: "recipe"},
+			&cli.Float64Flag{Name: "lr", Value: 0.05, Category: "recipe", Usage: "top of the per-epoch triangular schedule: epoch e of E trains at lr·(1 − |2e/(E+1) − 1|), e = 1..E, rising linearly to the middle epoch and falling back (so lr itself is reached only when --epochs is odd; the log prints the schedule)"},
+			&cli.Float64Flag{Name: "momentum", Value: 0.9, Category: "recipe", Usage: "SGD momentum (nesterov)"},
+			&cli.Float64Flag{Name: "weight-decay", Value: 5e-4, Category: "recipe", Usage: "SGD weight decay (L2, added to the gradient)"},
 			&cli.StringFlag{Name: "loss", Value: "official", Category: "recipe", Usage: "structure loss: official (global BCE + weighted IoU, as executed) or weighted (F3Net's pixel-weighted BCE)"},
 			&cli.BoolFlag{Name: "no-augment", Category: "recipe", Usage: "disable flips and rotations"},
 			&cli.Uint64Flag{Name: "seed", Value: 0, Category: "recipe", Usage: "seed for initialisation, splits, shuffling and augmentation"},
@@ -243,6 +243,7 @@ func trainAction(c *cli.Context) error {
 
 	fmt.Fprintf(log, "%s chnet %s: training %s (%s backbone) on %s with the %s backend; run folder %s\n",
 		time.Now().Format("2006-01-02 15:04:05"), version(), spec.Arch, spec.Backbone, rc.Data, b.Name(), out)
+	fmt.Fprintf(log, "schedule: %s\n", train.DescribeSchedule(rc.Recipe.LR, rc.Recipe.Epochs))
 
 	// Every file of the run is checked before the run starts.
 	folders := []dataFolder{{"train", rc.Data}}
