@@ -286,6 +286,9 @@ func DescribeSchedule(peak float64, epochs int) string {
 			at = append(at, e+1)
 		}
 	}
+	if len(at) == epochs {
+		return fmt.Sprintf("lr %.4g in every epoch (--lr %g is the triangle's top, reached when --epochs is odd)", top, peak)
+	}
 	where := fmt.Sprintf("epoch %d", at[0])
 	if len(at) > 1 {
 		where = fmt.Sprintf("epochs %d-%d", at[0], at[len(at)-1])

@@ -112,6 +112,7 @@ func TestDescribeSchedule(t *testing.T) {
 		epochs int
 		want   string
 	}{
+		{2, "lr 0.03333 in every epoch"},
 		{4, "lr 0.02 in epoch 1, rising linearly to 0.04 in epochs 2-3, falling to 0.02 in epoch 4"},
 		{5, "lr 0.01667 in epoch 1, rising linearly to 0.05 in epoch 3, falling to 0.01667 in epoch 5"},
 		{50, "lr 0.001961 in epoch 1, rising linearly to 0.04902 in epochs 25-26, falling to 0.001961 in epoch 50"},

@@ -105,6 +105,7 @@ type Trainer struct {
 	Log   io.Writer       // human-readable lines (stderr and train.log)
 	Term  io.Writer       // the progress line (stderr)
 	TTY   bool            // whether Term is a terminal
+	Width func() int      // Term's width in columns (nil: no limit)
 	Meta  json.RawMessage // model config stored in checkpoints
 	State State
 	// Hook, if set, is called at named points of the loop: "step" after each training step,
@@ -173,8 +174,9 @@ func (tr *Trainer) trainEpoch(ctx context.Context, e int, lr float64, nBatches i
 		return err
 	}
 	defer it.Close()
-	prog := NewProgress(tr.Term, tr.TTY, e+1, tr.Cfg.Epochs, nBatches)
+	prog := NewProgress(tr.Term, tr.TTY, tr.Width, e+1, tr.Cfg.Epochs, nBatches, tr.State.Step, tr.State.Images)
 	defer prog.Clear()
+	prog.Start()
 	start := time.Now()
 	var inflight *PendingLoss
 	inflightN := 0

@@ -35,7 +35,7 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			trainCommand(), testCommand(), evalCommand(), predictCommand(), benchCommand(), experimentCommand(), convertCommand(), devicesCommand(), versionCommand(),
 		},
-		ErrWriter: os.Stderr,
+		ErrWriter: newStderr(),
 		// Errors are printed once by run, with the exit code chosen there.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {

@@ -24,7 +24,6 @@ import (
 	"github.com/chnet/chnet/train/data"
 	"github.com/chnet/chnet/train/metrics"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 )
 
 func testOutputFlags() []cli.Flag {
@@ -432,7 +431,7 @@ func signalContext(parent context.Context, w io.Writer) (context.Context, contex
 	// On a terminal the progress line has no newline yet: the acknowledgement starts a line of
 	// its own rather than trailing the bar, where the next redraw would bury it.
 	nl := ""
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if tty, _, _ := terminalOf(w); tty {
 		nl = "\n"
 	}
 	done := make(chan struct{})

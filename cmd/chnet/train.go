@@ -23,7 +23,6 @@ import (
 	"github.com/chnet/chnet/train"
 	"github.com/chnet/chnet/train/data"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 )
 
 // Built-in demo data: small enough that `chnet train` with no flags trains, tests and writes
@@ -287,7 +286,6 @@ func trainAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	tty := term.IsTerminal(int(os.Stderr.Fd()))
 	folds := 1
 	if rc.Folds > 1 {
 		folds = rc.Folds
@@ -299,7 +297,7 @@ func trainAction(c *cli.Context) error {
 			dir = filepath.Join(out, fmt.Sprintf("fold_%d", k))
 			fmt.Fprintf(log, "fold %d of %d\n", k+1, folds)
 		}
-		res, err := trainOne(ctx, c, b, rc, ds, valSet, splits, k, dir, log, tty)
+		res, err := trainOne(ctx, c, b, rc, ds, valSet, splits, k, dir, log)
 		if err != nil {
 			if errors.Is(err, train.ErrInterrupted) {
 				return classified{exitInterrupted, err}
@@ -511,7 +509,7 @@ func loadOrMakeSplits(path string, ds *data.Dataset, rc runConfig) (*data.Splits
 var trainHook func(ctx context.Context, point string)
 
 // trainOne trains fold k into dir and returns its final validation metrics.
-func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, ds, valSet *data.Dataset, splits *data.Splits, k int, dir string, log io.Writer, tty bool) (map[string]float64, error) {
+func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, ds, valSet *data.Dataset, splits *data.Splits, k int, dir string, log io.Writer) (map[string]float64, error) {
 	if err := train.EnsureDir(dir); err != nil {
 		return nil, err
 	}
@@ -574,8 +572,9 @@ func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, 
 	if err != nil {
 		return nil, err
 	}
+	tty, width, raw := terminalOf(c.App.ErrWriter)
 	tr := &train.Trainer{B: b, Model: m, Opt: opt, Data: data.TrainData{Loader: loader}, Val: val, Cfg: rc.Recipe,
-		Dir: dir, Log: log, Term: c.App.ErrWriter, TTY: tty, Meta: meta, Hook: trainHook}
+		Dir: dir, Log: log, Term: raw, TTY: tty, Width: width, Meta: meta, Hook: trainHook}
 	if c.Bool("resume") {
 		latest := filepath.Join(dir, train.LatestName)
 		switch _, err := os.Stat(latest); {

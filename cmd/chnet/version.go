@@ -45,7 +45,7 @@ func versionOf(info *debug.BuildInfo, ok bool, linked string) string {
 		rev, dirty = strings.CutSuffix(linked, "-dirty")
 	}
 	if rev == "" {
-		return v + " (no VCS information: build with `go tool task build` or from a git clone)"
+		return v
 	}
 	if len(rev) > 12 {
 		rev = rev[:12]
@@ -66,6 +66,9 @@ func versionCommand() *cli.Command {
 		Usage: "print the version, Go version, build settings and compiled backends",
 		Action: func(c *cli.Context) error {
 			fmt.Fprintf(c.App.Writer, "chnet %s\n%s %s/%s\nbackends: %v\n", version(), runtime.Version(), runtime.GOOS, runtime.GOARCH, ops.Registered())
+			if !strings.Contains(version(), " ") {
+				fmt.Fprintln(c.App.Writer, "no commit recorded: build with `go tool task build`, or with go build from a git clone (not a worktree)")
+			}
 			if info, ok := debug.ReadBuildInfo(); ok {
 				for _, s := range info.Settings {
 					if s.Key == "GOEXPERIMENT" || s.Key == "CGO_ENABLED" || s.Key == "GOAMD64" {

@@ -23,7 +23,8 @@ func TestVersionNamesTheCommit(t *testing.T) {
 	}{
 		{stamped("(devel)", "vcs.revision", rev, "vcs.time", "2026-12-05T07:13:32Z", "vcs.modified", "false"), "", "devel 0a77129b3c4d (2026-12-05T07:13:32Z)"},
 		{stamped("(devel)", "vcs.revision", rev, "vcs.modified", "true"), "", "devel 0a77129b3c4d-dirty"},
-		{stamped("v1.2.0"), "", "v1.2.0 (no VCS information: build with `go tool task build` or from a git clone)"},
+		{stamped("v1.2.0"), "", "v1.2.0"},
+		{stamped("(devel)"), "", "devel"},
 		{stamped("(devel)"), rev + "-dirty", "devel 0a77129b3c4d-dirty"},
 		{stamped("(devel)"), rev, "devel 0a77129b3c4d"},
 		// The stamp wins over the linker's value.
