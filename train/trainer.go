@@ -112,6 +112,12 @@ type Trainer struct {
 	// "validate" before validation, "save <file name>" before each checkpoint is written. Tests
 	// use it to interrupt or kill a run at an exact place, or to sample memory.
 	Hook func(ctx context.Context, point string)
+
+	// epochTimes are the wall times of the whole epochs (training, validation, checkpoints) this
+	// process ran, for the run's remaining time; estimated is set once the first steps' time
+	// has been announced.
+	epochTimes []time.Duration
+	estimated  bool
 }
 
 // Checkpoint file names in a run folder.
@@ -151,6 +157,7 @@ func (tr *Trainer) Run(ctx context.Context) error {
 		if tr.State.Step == 0 {
 			tr.State.LossSum, tr.State.Images, tr.State.Seconds = 0, 0, 0
 		}
+		whole, started := tr.State.Step == 0, time.Now()
 		// A run stopped after an epoch's last step but before its end (in validation, or
 		// before it) has only the end left: its saved step is nBatches.
 		if tr.State.Step < nBatches {
@@ -158,12 +165,46 @@ func (tr *Trainer) Run(ctx context.Context) error {
 				return err
 			}
 		}
-		if err := tr.endEpoch(ctx, e, lr); err != nil {
+		if !whole {
+			started = time.Time{}
+		}
+		if err := tr.endEpoch(ctx, e, lr, started); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// epochLength is the expected wall time of one whole epoch: the mean of those this process
+// ran, else guess (the current epoch's training time at its present speed).
+func (tr *Trainer) epochLength(guess time.Duration) time.Duration {
+	if len(tr.epochTimes) == 0 {
+		return guess
+	}
+	var sum time.Duration
+	for _, d := range tr.epochTimes {
+		sum += d
+	}
+	return sum / time.Duration(len(tr.epochTimes))
+}
+
+// announce logs, once, what the first steps measured: the time of a step, an epoch and the
+// rest of the run on this device, with what would shorten a long run.
+func (tr *Trainer) announce(perStep time.Duration, measured string, e, nBatches int) {
+	tr.estimated = true
+	epoch := perStep * time.Duration(nBatches)
+	run := epoch*time.Duration(tr.Cfg.Epochs-e) - perStep*time.Duration(tr.State.Step)
+	line := fmt.Sprintf("estimate: %s per step (%s) on %s: %s per epoch of %d steps, about %s left of this run of %d epochs (validation adds to it)",
+		FormatDuration(perStep), measured, tr.B.Name(), FormatDuration(epoch), nBatches, FormatDuration(run), tr.Cfg.Epochs)
+	if run > 2*time.Hour {
+		line += "; to shorten it: a smaller --size (time grows with its square), fewer --epochs or images, or a GPU"
+	}
+	tr.logf("%s", line)
+}
+
+// measuredSteps is how many steps after the first (which includes warm-up: capture, caches)
+// the estimate waits for.
+const measuredSteps = 2
 
 // trainEpoch runs epoch e (0-based) from batch tr.State.Step to its end. One step stays in
 // flight: its loss is read (settled) after the next step is recorded, so the device never waits
@@ -178,6 +219,11 @@ func (tr *Trainer) trainEpoch(ctx context.Context, e int, lr float64, nBatches i
 	defer prog.Clear()
 	prog.Start()
 	start := time.Now()
+	prog.RunLeft = func(left, length time.Duration) time.Duration {
+		return left + tr.epochLength(length)*time.Duration(tr.Cfg.Epochs-e-1)
+	}
+	var first time.Time // when this process's first step of the epoch was settled
+	settled := 0
 	var inflight *PendingLoss
 	inflightN := 0
 	settle := func() error {
@@ -202,6 +248,18 @@ func (tr *Trainer) trainEpoch(ctx context.Context, e int, lr float64, nBatches i
 		tr.State.LossSum += loss * float64(inflightN)
 		tr.State.Images += inflightN
 		prog.Update(tr.State.Step, tr.State.LossSum/float64(tr.State.Images), lr, tr.State.Images)
+		if settled++; settled == 1 {
+			first = time.Now()
+		}
+		if !tr.estimated && (settled == measuredSteps+1 || tr.State.Step == nBatches) {
+			measured := fmt.Sprintf("measured on steps %d-%d", tr.State.Step-settled+2, tr.State.Step)
+			per := time.Since(first) / time.Duration(max(settled-1, 1))
+			if settled == 1 {
+				measured, per = "one step, warm-up included", time.Since(start)
+			}
+			prog.Clear()
+			tr.announce(per, measured, e, nBatches)
+		}
 		tr.hook(ctx, "step")
 		return nil
 	}
@@ -264,7 +322,8 @@ func (tr *Trainer) step(b Batch) (*PendingLoss, error) {
 }
 
 // endEpoch validates, records, plots and checkpoints a finished epoch e (0-based).
-func (tr *Trainer) endEpoch(ctx context.Context, e int, lr float64) error {
+// started is when the epoch began, zero if this process ran only part of it.
+func (tr *Trainer) endEpoch(ctx context.Context, e int, lr float64, started time.Time) error {
 	rec := EpochRecord{
 		Epoch: e + 1, LR: lr, Steps: tr.State.Step, Images: tr.State.Images, Seconds: tr.State.Seconds,
 		TrainLoss: tr.State.LossSum / math.Max(float64(tr.State.Images), 1), Time: time.Now().Format(time.RFC3339),
@@ -320,6 +379,12 @@ func (tr *Trainer) endEpoch(ctx context.Context, e int, lr float64) error {
 	}
 	if rec.Best {
 		line += "  (best)"
+	}
+	if !started.IsZero() {
+		tr.epochTimes = append(tr.epochTimes, time.Since(started))
+	}
+	if left := tr.Cfg.Epochs - e - 1; left > 0 && len(tr.epochTimes) > 0 {
+		line += "  total ETA " + FormatDuration(tr.epochLength(0)*time.Duration(left))
 	}
 	tr.logf("%s", line)
 	return nil

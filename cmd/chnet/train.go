@@ -617,6 +617,13 @@ func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, 
 // pixel data, label-coded masks — stops the run now, listed, or with --skip-bad leaves the
 // sample out, instead of failing mid-epoch.
 func decodeAll(ctx context.Context, c *cli.Context, l *data.Loader, what string, log io.Writer) error {
+	start := time.Now()
+	fmt.Fprintf(log, "data: decoding the %d %s images once (then cached)…\n", l.Len(), what)
+	defer func() {
+		if d := time.Since(start); d >= 5*time.Second {
+			fmt.Fprintf(log, "data: decoded in %s\n", train.FormatDuration(d))
+		}
+	}()
 	rep, err := l.Check(ctx, c.Bool("skip-bad"))
 	if err != nil {
 		if ctx.Err() != nil {
