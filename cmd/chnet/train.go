@@ -181,6 +181,9 @@ func trainAction(c *cli.Context) error {
 		if builtin {
 			useBuiltinData(c, &rc, out)
 		}
+		if err := resolvePaths(&rc); err != nil {
+			return err
+		}
 		if err := checkRecipe(&rc, lim.MaxPixels); err != nil {
 			return err
 		}
@@ -206,6 +209,15 @@ func trainAction(c *cli.Context) error {
 		}
 		if err := sameRun(c, rc, saved); err != nil {
 			return err
+		}
+		if saved.BuiltinSet {
+			// The generated set lives in the run folder, wherever that is now.
+			saved.Data = filepath.Join(out, "builtin", "train")
+			for i, d := range saved.Test {
+				if strings.HasSuffix(filepath.ToSlash(d), "/builtin/test") || d == filepath.Join("builtin", "test") {
+					saved.Test[i] = filepath.Join(out, "builtin", "test")
+				}
+			}
 		}
 		saved.Backend, saved.Version = "", version()
 		rc = saved
@@ -366,13 +378,71 @@ func parseRunConfig(b []byte, maxPixels int64) (runConfig, error) {
 	return rc, nil
 }
 
-// sameRun checks that every flag given explicitly with --resume agrees with the saved run.
+// resolvePaths makes the run's paths absolute, so that config.json names the same files from
+// any directory and the run can be resumed from anywhere (issue 11, point 4). The built-in set
+// is the exception: it lives in the run folder and is found there on resume.
+func resolvePaths(rc *runConfig) error {
+	ps := []*string{&rc.Data, &rc.Val, &rc.Backbone, &rc.InitFrom}
+	for i := range rc.Test {
+		ps = append(ps, &rc.Test[i])
+	}
+	for _, p := range ps {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("resolving %s: %w", *p, err)
+		}
+		*p = abs
+	}
+	return nil
+}
+
+// samePath reports whether two paths name the same file or folder: the same once made
+// absolute and cleaned, or, where both exist, the same file however reached (links, mounts).
+func samePath(a, b string) bool {
+	if a == "" || b == "" {
+		return a == b
+	}
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	if err1 == nil && err2 == nil && aa == bb {
+		return true
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// sameRun checks that every flag given explicitly with --resume agrees with the saved run;
+// paths agree when they name the same file, however written.
 func sameRun(c *cli.Context, now, saved runConfig) error {
+	paths := []struct {
+		flag      string
+		got, want []string
+	}{
+		{"data", []string{now.Data}, []string{saved.Data}}, {"val", []string{now.Val}, []string{saved.Val}},
+		{"test", now.Test, saved.Test}, {"backbone-weights", []string{now.Backbone}, []string{saved.Backbone}},
+		{"init-from", []string{now.InitFrom}, []string{saved.InitFrom}},
+	}
+	for _, p := range paths {
+		if !c.IsSet(p.flag) {
+			continue
+		}
+		same := len(p.got) == len(p.want)
+		for i := 0; same && i < len(p.got); i++ {
+			same = samePath(p.got[i], p.want[i])
+		}
+		if !same {
+			return usagef("--"+p.flag, "is %s, but the run being resumed was started with %s", strings.Join(p.got, ", "), strings.Join(p.want, ", "))
+		}
+	}
 	checks := []struct {
 		flag      string
 		got, want any
 	}{
-		{"data", now.Data, saved.Data}, {"val", now.Val, saved.Val}, {"epochs", now.Recipe.Epochs, saved.Recipe.Epochs},
+		{"epochs", now.Recipe.Epochs, saved.Recipe.Epochs},
 		{"batch-size", now.BatchSize, saved.BatchSize}, {"size", now.Size, saved.Size},
 		{"sizes", fmt.Sprint(now.Sizes), fmt.Sprint(saved.Sizes)}, {"lr", now.Recipe.LR, saved.Recipe.LR},
 		{"momentum", now.Recipe.Momentum, saved.Recipe.Momentum}, {"weight-decay", now.Recipe.WeightDecay, saved.Recipe.WeightDecay},
@@ -380,8 +450,7 @@ func sameRun(c *cli.Context, now, saved runConfig) error {
 		{"val-fraction", now.ValFrac, saved.ValFrac}, {"arch", now.Model.Arch, saved.Model.Arch},
 		{"backbone", now.Model.Backbone, saved.Model.Backbone}, {"head-width", now.Model.HeadWidth, saved.Model.HeadWidth},
 		{"head-kernel", now.Model.HeadKernel, saved.Model.HeadKernel}, {"no-augment", !now.Augment, !saved.Augment},
-		{"freeze-backbone", now.Freeze, saved.Freeze}, {"init-from", now.InitFrom, saved.InitFrom},
-		{"backbone-weights", now.Backbone, saved.Backbone}, {"test", fmt.Sprint(now.Test), fmt.Sprint(saved.Test)},
+		{"freeze-backbone", now.Freeze, saved.Freeze},
 	}
 	for _, ch := range checks {
 		if c.IsSet(ch.flag) && fmt.Sprint(ch.got) != fmt.Sprint(ch.want) {
