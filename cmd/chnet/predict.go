@@ -27,7 +27,8 @@ an all-background map into false positives). --threshold also writes binary mask
 the image with the predicted region tinted.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "checkpoint (.safetensors from chnet train, or an official CHNet .pth)"},
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "predictions", Usage: "output folder"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "output folder", DefaultText: "predictions-<checkpoint> beside the checkpoint (in its run folder)"},
+			forceFlag(),
 			&cli.Float64Flag{Name: "threshold", Usage: "also write <name>_mask.png: 255 where probability ≥ threshold (e.g. 0.5)"},
 			&cli.BoolFlag{Name: "overlay", Usage: "also write <name>_overlay.png"},
 			&cli.IntFlag{Name: "size", Usage: "inference size", DefaultText: "the checkpoint's training size, else 352"},
@@ -54,8 +55,13 @@ func predictAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var inputs []string
+	var inputs, args []string
 	for _, arg := range c.Args().Slice() {
+		// A data set folder (images/, perhaps masks/) is read as its images, as test does.
+		if st, err := os.Stat(filepath.Join(arg, "images")); err == nil && st.IsDir() {
+			arg = filepath.Join(arg, "images")
+		}
+		args = append(args, arg)
 		files, _, err := data.ListImages(arg)
 		if err != nil {
 			return dataErr(err)
@@ -65,7 +71,7 @@ func predictAction(c *cli.Context) error {
 	if len(inputs) == 0 {
 		return dataErr(fmt.Errorf("no images found in %v", c.Args().Slice()))
 	}
-	out := c.String("out")
+	out := outFolder(c, "predictions")
 	suffixes := []string{""}
 	if c.IsSet("threshold") {
 		suffixes = append(suffixes, "_mask")
@@ -73,8 +79,19 @@ func predictAction(c *cli.Context) error {
 	if c.Bool("overlay") {
 		suffixes = append(suffixes, "_overlay")
 	}
-	skip, err := checkOutputs(out, c.Args().Slice(), inputs, suffixes)
+	skip, err := checkOutputs(out, args, inputs, suffixes)
 	if err != nil {
+		return err
+	}
+	var existing []string
+	for _, in := range inputs {
+		for _, suf := range suffixes {
+			if p := filepath.Join(out, outputName(in, suf)); fileExists(p) {
+				existing = append(existing, p)
+			}
+		}
+	}
+	if err := refuseOverwrite(c, out, existing); err != nil {
 		return err
 	}
 	b, err := openBackend(c)
@@ -230,4 +247,9 @@ func writeOverlay(dst, src string, prob []float32, lim data.Limits) error {
 		return err
 	}
 	return atomicfile.Write(dst, buf.Bytes())
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }

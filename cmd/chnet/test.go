@@ -45,7 +45,8 @@ trained at (352 for the official recipe), resized back to each image's own size 
 per_image.csv, with report.md showing sample predictions beside the ground truth.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "checkpoint (.safetensors from chnet train, or an official CHNet .pth)"},
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "test-results", Usage: "output folder"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "output folder", DefaultText: "test-<checkpoint> beside the checkpoint (in its run folder)"},
+			forceFlag(),
 			&cli.IntFlag{Name: "size", Usage: "inference size", DefaultText: "the checkpoint's training size, else 352"},
 		}, append(append(testOutputFlags(), limitFlags()...), modelFlags()...)...),
 		Action: func(c *cli.Context) error {
@@ -55,16 +56,29 @@ per_image.csv, with report.md showing sample predictions beside the ground truth
 			if c.NArg() == 0 {
 				return usageErr(fmt.Errorf("name at least one test folder (with images/ and masks/)"))
 			}
+			if _, err := backendName(c); err != nil {
+				return err
+			}
+			out := outFolder(c, "test")
+			var existing []string
+			for _, dir := range c.Args().Slice() {
+				if p := filepath.Join(out, filepath.Base(filepath.Clean(dir))); fileExists(filepath.Join(p, "metrics.json")) || fileExists(filepath.Join(p, "maps")) {
+					existing = append(existing, p)
+				}
+			}
+			if err := refuseOverwrite(c, out, existing); err != nil {
+				return err
+			}
 			b, err := openBackend(c)
 			if err != nil {
 				return err
 			}
 			ctx, stop := signalContext(c.Context, c.App.ErrWriter)
 			defer stop()
-			if err := os.MkdirAll(c.String("out"), 0o755); err != nil {
+			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
-			release, temps, err := claimFolder(c.String("out"), "--out", 2)
+			release, temps, err := claimFolder(out, "--out", 2)
 			if err != nil {
 				return err
 			}
@@ -90,7 +104,7 @@ per_image.csv, with report.md showing sample predictions beside the ground truth
 			}
 			var bad []string
 			for _, cf := range checked {
-				left, err := testFolder(ctx, c, b, lm, cf, filepath.Join(c.String("out"), filepath.Base(filepath.Clean(cf.dir))), c.App.ErrWriter)
+				left, err := testFolder(ctx, c, b, lm, cf, filepath.Join(out, filepath.Base(filepath.Clean(cf.dir))), c.App.ErrWriter)
 				if err != nil {
 					return err
 				}
@@ -121,6 +135,9 @@ func loadModel(c *cli.Context, b ops.Backend, path string) (*loadedModel, error)
 			return nil, dataErr(fmt.Errorf("%s: %w", path, err))
 		}
 		st = ck.Model
+		if err := checkpointModelFlags(c, path, &spec); err != nil {
+			return nil, err
+		}
 	} else {
 		if st, err = loadStateFile(path); err != nil {
 			return nil, err
@@ -161,6 +178,27 @@ func loadModel(c *cli.Context, b ops.Backend, path string) (*loadedModel, error)
 	}
 	nn.SetTraining(m, false)
 	return &loadedModel{m: m, spec: spec, size: size}, nil
+}
+
+// checkpointModelFlags applies the model flags to a chnet checkpoint, which records its own
+// network: --literal-head (the same function computed in another order) is honoured, and a
+// flag that would describe another network is refused rather than ignored.
+func checkpointModelFlags(c *cli.Context, path string, spec *zoo.Spec) error {
+	for _, f := range []struct {
+		flag      string
+		got, want any
+	}{
+		{"arch", c.String("arch"), spec.Arch}, {"backbone", c.String("backbone"), spec.Backbone},
+		{"head-width", c.Int("head-width"), spec.HeadWidth}, {"head-kernel", c.Int("head-kernel"), spec.HeadKernel},
+	} {
+		if c.IsSet(f.flag) && fmt.Sprint(f.got) != fmt.Sprint(f.want) {
+			return usagef("--"+f.flag, "is %v, but %s records a network with %v; the model flags describe PyTorch .pth files, whose network is not recorded", f.got, path, f.want)
+		}
+	}
+	if c.Bool("literal-head") {
+		spec.Factorized = false
+	}
+	return nil
 }
 
 func trimModule(n string) string {
