@@ -15,6 +15,23 @@ import (
 	"github.com/chnet/chnet/train/metrics"
 )
 
+// rawDiceName names the per-sample Dice of the report, the one value computed here rather than
+// by a convention: each Dice definition has its own name (issue 11, point 5).
+const (
+	rawDiceName       = "Dice@0.5 of the raw map"
+	rawDiceDefinition = "the map as saved (probability × 255, not normalised) ≥ 128, against the mask > 128: 2|P∩G|/(|P|+|G|), 1 when both are empty"
+)
+
+// tableColumnOf is " (the table's mDice)" when key feeds a column of the task's table.
+func tableColumnOf(tv []metrics.TaskValue, key string) string {
+	for _, v := range tv {
+		if v.Key == key {
+			return " (the table's " + v.Column + ")"
+		}
+	}
+	return ""
+}
+
 // reportSample is one test image with its ground truth and predicted map (8-bit, full size).
 type reportSample struct {
 	name, image string
@@ -50,7 +67,14 @@ func writeReport(out, name, task string, res metrics.Results, samples []reportSa
 		md += fmt.Sprintf("| %s | %.4f |\n", k, res.Values[k])
 	}
 	md += "\n</details>\n"
-	md += "\n## Samples (worst first, by Dice at 0.5)\n\n"
+	md += "\n## Which Dice is which\n\n"
+	md += "- **" + rawDiceName + "** (the samples below): " + rawDiceDefinition + ".\n"
+	for _, k := range res.Keys() {
+		if d := metrics.Definition(res.Convention, k); d != "" {
+			md += fmt.Sprintf("- **%s**%s: %s.\n", k, tableColumnOf(tv, k), d)
+		}
+	}
+	md += "\n## Samples (worst first, by " + rawDiceName + ")\n\n"
 	for _, s := range pick {
 		img, err := data.DecodeImage(s.image, data.Limits{})
 		if err != nil {
@@ -65,7 +89,7 @@ func writeReport(out, name, task string, res metrics.Results, samples []reportSa
 		if err := atomicfile.Write(filepath.Join(dir, file), buf.Bytes()); err != nil {
 			return err
 		}
-		md += fmt.Sprintf("**%s** — Dice %.3f\n\n![%s](report/%s)\n\n", s.name, s.dice, s.name, file)
+		md += fmt.Sprintf("**%s** — %s %.3f\n\n![%s](report/%s)\n\n", s.name, rawDiceName, s.dice, s.name, file)
 	}
 	return atomicfile.Write(filepath.Join(out, "report.md"), []byte(md))
 }
