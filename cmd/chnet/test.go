@@ -26,6 +26,11 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+// ttaFlag is --tta of test, predict and train's --test.
+func ttaFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "tta", Category: "evaluation", Usage: "flip test-time augmentation: average each map with the mirrored map of the mirrored image (twice the time)"}
+}
+
 func testOutputFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "convention", Value: "pysod", Category: "evaluation", Usage: "metric definitions: pysod (PySODMetrics), matlab (PraNet's toolbox) or chnet (CHNet's eval.py)"},
@@ -48,7 +53,7 @@ per_image.csv, with report.md showing sample predictions beside the ground truth
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "output folder", DefaultText: "test-<checkpoint> beside the checkpoint (in its run folder)"},
 			forceFlag(),
 			&cli.IntFlag{Name: "size", Usage: "inference size", DefaultText: "the checkpoint's training size, else 352"},
-		}, append(append(testOutputFlags(), limitFlags()...), modelFlags()...)...),
+		}, append(append(append(testOutputFlags(), ttaFlag()), limitFlags()...), modelFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if err := flagsAfterArgs(c); err != nil {
 				return err
@@ -120,6 +125,7 @@ type loadedModel struct {
 	m    nn.Segmenter
 	spec zoo.Spec
 	size int
+	tta  bool // average with the prediction of the mirrored image (--tta)
 }
 
 // loadModel rebuilds the network a checkpoint was trained as. chnet checkpoints carry their
@@ -177,7 +183,7 @@ func loadModel(c *cli.Context, b ops.Backend, path string) (*loadedModel, error)
 		return nil, dataErr(fmt.Errorf("%s: %w", path, err))
 	}
 	nn.SetTraining(m, false)
-	return &loadedModel{m: m, spec: spec, size: size}, nil
+	return &loadedModel{m: m, spec: spec, size: size, tta: c.Bool("tta")}, nil
 }
 
 // checkpointModelFlags applies the model flags to a chnet checkpoint, which records its own
@@ -208,18 +214,53 @@ func trimModule(n string) string {
 	return n
 }
 
+// predict returns the probability map of one prepared image [3, size, size]. With --tta it is
+// the mean of the map and the mirrored map of the mirrored image (flip test-time augmentation).
+func (lm *loadedModel) predict(b ops.Backend, pix []float32) ([]float32, error) {
+	p, err := lm.forward(b, pix)
+	if err != nil || !lm.tta {
+		return p, err
+	}
+	q, err := lm.forward(b, flipW(pix, 3, lm.size, lm.size))
+	if err != nil {
+		return nil, err
+	}
+	q = flipW(q, 1, lm.size, lm.size)
+	for i := range p {
+		p[i] = (p[i] + q[i]) / 2
+	}
+	return p, nil
+}
+
+func (lm *loadedModel) forward(b ops.Backend, pix []float32) ([]float32, error) {
+	x, err := ops.FromHost(b, pix, 1, 3, lm.size, lm.size)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Release(x.Storage())
+	return train.Predict(b, lm.m, x)
+}
+
+// flipW mirrors c planes of h×w values left to right, into a new slice.
+func flipW(v []float32, c, h, w int) []float32 {
+	out := make([]float32, len(v))
+	for k := 0; k < c*h; k++ {
+		row := v[k*w : (k+1)*w]
+		dst := out[k*w : (k+1)*w]
+		for x := range row {
+			dst[w-1-x] = row[x]
+		}
+	}
+	return out
+}
+
 // predictFile returns the probability map of one image at its original size.
 func (lm *loadedModel) predictFile(b ops.Backend, path string, lim data.Limits) (*data.Input, []float32, error) {
 	in, err := data.LoadInput(path, lm.size, data.ImageNetStats, lim)
 	if err != nil {
 		return nil, nil, dataErr(err)
 	}
-	x, err := ops.FromHost(b, in.Pix, 1, 3, lm.size, lm.size)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer b.Release(x.Storage())
-	p, err := train.Predict(b, lm.m, x)
+	p, err := lm.predict(b, in.Pix)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -86,7 +86,7 @@ and writes predictions: a complete run of the main job on any machine.`,
 			&cli.StringFlag{Name: "backbone-weights", Category: "model", Usage: "ImageNet Res2Net weights (.pth or .safetensors) for the backbone"},
 			&cli.StringFlag{Name: "init-from", Category: "model", Usage: "initialise the backbone from another trained checkpoint (decoupling study)"},
 			&cli.BoolFlag{Name: "freeze-backbone", Category: "model", Usage: "train only the decoder; the backbone keeps its weights and statistics"},
-		}, modelFlags()...), append(testOutputFlags(), limitFlags()...)...),
+		}, modelFlags()...), append(append(testOutputFlags(), ttaFlag()), limitFlags()...)...),
 		Action: trainAction,
 	}
 }
