@@ -53,7 +53,15 @@ type Config struct {
 	Loss        ops.StructureLossForm `json:"loss"`
 	// SelectMetric picks the best checkpoint ("dice"); empty keeps none but latest and final.
 	SelectMetric string `json:"select_metric"`
+	// SaveEvery and ValEvery space checkpoint_latest and validation out to every N epochs (0 or
+	// 1: every epoch). The last epoch is always validated and saved, and a best epoch saved;
+	// an interrupt saves the position whatever they are.
+	SaveEvery int `json:"save_every,omitempty"`
+	ValEvery  int `json:"val_every,omitempty"`
 }
+
+// every reports whether epoch e (1-based) is one of every n.
+func every(n, e int) bool { return n <= 1 || e%n == 0 }
 
 // OfficialConfig is the released recipe: SGD nesterov, momentum 0.9, weight decay 5e-4, peak lr
 // 0.05, the official (effective) structure loss.
@@ -329,7 +337,8 @@ func (tr *Trainer) endEpoch(ctx context.Context, e int, lr float64, started time
 		TrainLoss: tr.State.LossSum / math.Max(float64(tr.State.Images), 1), Time: time.Now().Format(time.RFC3339),
 	}
 	rec.ImagesPerSec = float64(tr.State.Images) / math.Max(tr.State.Seconds, 1e-9)
-	if tr.Val != nil {
+	last := e+1 == tr.Cfg.Epochs
+	if tr.Val != nil && (last || every(tr.Cfg.ValEvery, e+1)) {
 		tr.hook(ctx, "validate")
 		nn.SetTraining(tr.Model, false)
 		val, err := tr.Val.Validate(ctx, tr.B, tr.Model)
@@ -351,9 +360,13 @@ func (tr *Trainer) endEpoch(ctx context.Context, e int, lr float64, started time
 		return err
 	}
 	tr.State.Epoch, tr.State.Step = e+1, 0
-	tr.State.Finished = e+1 == tr.Cfg.Epochs
-	if err := tr.save(LatestName); err != nil {
-		return err
+	tr.State.Finished = last
+	// Records past latest's epoch are dropped on resume (Resume truncates metrics.jsonl), so a
+	// skipped save costs the epochs since the last one, never consistency.
+	if last || rec.Best || every(tr.Cfg.SaveEvery, e+1) {
+		if err := tr.save(LatestName); err != nil {
+			return err
+		}
 	}
 	if rec.Best {
 		if err := tr.linkLatest(BestName); err != nil {

@@ -109,7 +109,7 @@ per_image.csv, with report.md showing sample predictions beside the ground truth
 			}
 			var bad []string
 			for _, cf := range checked {
-				left, err := testFolder(ctx, c, b, lm, cf, filepath.Join(out, filepath.Base(filepath.Clean(cf.dir))), c.App.ErrWriter)
+				left, err := testFolder(ctx, c, b, lm, cf, filepath.Join(out, filepath.Base(filepath.Clean(cf.dir))), c.App.ErrWriter, c.App.Writer)
 				if err != nil {
 					return err
 				}
@@ -275,7 +275,8 @@ func (lm *loadedModel) predictFile(b ops.Backend, path string, lim data.Limits) 
 // against the masks. A pair that fails to decode is left out, not fatal: the others are still
 // scored (issue 9, case 11). It returns every sample left out, the pre-flight check's included,
 // as "folder: path: why" lines; its error is for what stops all work (a device error, Ctrl-C).
-func testFolder(ctx context.Context, c *cli.Context, b ops.Backend, lm *loadedModel, cf *checkedFolder, out string, log io.Writer) ([]string, error) {
+// The table of scores goes to table (stdout, and train.log for train's --test).
+func testFolder(ctx context.Context, c *cli.Context, b ops.Backend, lm *loadedModel, cf *checkedFolder, out string, log, table io.Writer) ([]string, error) {
 	conv, err := metrics.ParseConvention(c.String("convention"))
 	if err != nil {
 		return nil, usagef("--convention", "%v", err)
@@ -335,7 +336,7 @@ func testFolder(ctx context.Context, c *cli.Context, b ops.Backend, lm *loadedMo
 		return nil, dataErr(fmt.Errorf("%s: no image could be scored:%s", cf.dir, listing(bad)))
 	}
 	res := ev.Result()
-	if err := writeResults(c.App.Writer, out, name, res, task, bad); err != nil {
+	if err := writeResults(table, out, name, res, task, bad); err != nil {
 		return nil, err
 	}
 	return bad, writeReport(out, name, task, res, samples)

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,9 +71,13 @@ and writes predictions: a complete run of the main job on any machine.`,
 			&cli.IntFlag{Name: "folds", Category: "data", Usage: "K-fold cross-validation over --data (as the paper does on BUSI)"},
 			&cli.StringSliceFlag{Name: "test", Category: "data", Usage: "test folders to score after training (repeatable)"},
 			&cli.BoolFlag{Name: "skip-bad", Category: "data", Usage: "leave out unreadable or unpaired samples (listed) instead of stopping"},
+			&cli.IntFlag{Name: "limit", Category: "data", Usage: "train on a seeded sample of at most this many images of --data (a quick try; 0: all)"},
 			&cli.IntFlag{Name: "workers", Category: "data", Usage: "data-loading goroutines", DefaultText: "one per core"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Category: "run", Usage: "run folder (default runs/<date-time>)"},
 			&cli.BoolFlag{Name: "resume", Category: "run", Usage: "continue the run in --out from checkpoint_latest"},
+			&cli.IntFlag{Name: "save-every", Value: 1, Category: "run", Usage: "write checkpoint_latest every N epochs (and at the best and last epochs; Ctrl-C always saves); --resume goes back to it"},
+			&cli.IntFlag{Name: "val-every", Value: 1, Category: "run", Usage: "validate every N epochs (and after the last)"},
+			&cli.StringFlag{Name: "test-on", Value: "final", Category: "run", Usage: "checkpoint --test scores: final (the last epoch's) or best (the best validation Dice's; final without validation)"},
 			&cli.IntFlag{Name: "epochs", Value: 50, Category: "recipe", Usage: "epochs (paper: polyp 50, breast 100, lung 200)"},
 			&cli.IntFlag{Name: "batch-size", Value: 16, Category: "recipe", Usage: "images per batch"},
 			&cli.IntFlag{Name: "size", Value: 352, Category: "recipe", Usage: "base image size; validation and test run at it"},
@@ -107,6 +112,7 @@ type runConfig struct {
 	InitFrom   string       `json:"init_from,omitempty"`
 	Freeze     bool         `json:"freeze_backbone,omitempty"`
 	Folds      int          `json:"folds,omitempty"`
+	Limit      int          `json:"limit,omitempty"`
 	ValFrac    float64      `json:"val_fraction"`
 	Backend    string       `json:"backend"`
 	Version    string       `json:"chnet_version"`
@@ -154,9 +160,19 @@ func trainAction(c *cli.Context) error {
 		BatchSize: c.Int("batch-size"), Size: c.Int("size"), Sizes: c.IntSlice("sizes"), Augment: !c.Bool("no-augment"),
 		Seed: c.Uint64("seed"), Backbone: c.String("backbone-weights"), InitFrom: c.String("init-from"),
 		Freeze: c.Bool("freeze-backbone"), Folds: c.Int("folds"), ValFrac: c.Float64("val-fraction"), Version: version(),
+		Limit: c.Int("limit"),
 	}
 	rc.Recipe = train.OfficialConfig(c.Int("epochs"))
 	rc.Recipe.LR, rc.Recipe.Momentum, rc.Recipe.WeightDecay = c.Float64("lr"), c.Float64("momentum"), c.Float64("weight-decay")
+	rc.Recipe.SaveEvery, rc.Recipe.ValEvery = c.Int("save-every"), c.Int("val-every")
+	for _, f := range []string{"save-every", "val-every"} {
+		if c.Int(f) < 1 {
+			return usagef("--"+f, "must be at least 1, got %d", c.Int(f))
+		}
+	}
+	if t := c.String("test-on"); t != "final" && t != "best" {
+		return usagef("--test-on", "must be final or best, got %q", t)
+	}
 	switch c.String("loss") {
 	case "official":
 	case "weighted":
@@ -282,6 +298,12 @@ func trainAction(c *cli.Context) error {
 		}
 	}
 	ds := checked[0].ds
+	if rc.Limit > 0 && rc.Limit < len(ds.Pairs) {
+		if ds, err = limitSet(ds, rc.Limit, rc.Seed); err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "data: --limit %d: training on a seeded sample of %d of the %d images\n", rc.Limit, rc.Limit, len(checked[0].ds.Pairs))
+	}
 	var valSet *data.Dataset
 	samples := len(ds.Pairs)
 	if rc.Val != "" {
@@ -322,21 +344,44 @@ func trainAction(c *cli.Context) error {
 		return reportFolds(c.App.Writer, log, out, results)
 	}
 	if len(rc.Test) == 0 {
+		fmt.Fprintf(log, "done: checkpoints, progress.png and train.log are in %s\n", out)
 		return nil
 	}
-	lm, err := loadModel(c, b, filepath.Join(out, train.FinalName))
+	bad, err := testRunFolder(ctx, c, b, checked[len(checked)-len(rc.Test):], out, log, logFile)
 	if err != nil {
 		return err
 	}
-	var bad []string
-	for _, cf := range checked[len(checked)-len(rc.Test):] {
-		left, err := testFolder(ctx, c, b, lm, cf, filepath.Join(out, "test", filepath.Base(filepath.Clean(cf.dir))), log)
+	return leftOutErr(bad)
+}
+
+// testRunFolder scores a trained run folder's checkpoint (--test-on) on the test folders into
+// dir/test/<folder>, adds each table to train.log, and ends with where the reports are.
+func testRunFolder(ctx context.Context, c *cli.Context, b ops.Backend, tests []*checkedFolder, dir string, log, logFile io.Writer) ([]string, error) {
+	ckpt, why := filepath.Join(dir, train.FinalName), "the last epoch's"
+	if c.String("test-on") == "best" {
+		if _, err := os.Stat(filepath.Join(dir, train.BestName)); err == nil {
+			ckpt, why = filepath.Join(dir, train.BestName), "the best validation Dice's"
+		} else {
+			why = "the last epoch's: --test-on best, but the run has no validation"
+		}
+	}
+	fmt.Fprintf(log, "testing %s (%s checkpoint; --test-on chooses)\n", ckpt, why)
+	lm, err := loadModel(c, b, ckpt)
+	if err != nil {
+		return nil, err
+	}
+	var bad, reports []string
+	for _, cf := range tests {
+		out := filepath.Join(dir, "test", filepath.Base(filepath.Clean(cf.dir)))
+		left, err := testFolder(ctx, c, b, lm, cf, out, log, io.MultiWriter(c.App.Writer, logFile))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		bad = append(bad, left...)
+		reports = append(reports, filepath.Join(out, "report.md"))
 	}
-	return leftOutErr(bad)
+	fmt.Fprintf(log, "done: reports %s; training curves %s\n", strings.Join(reports, ", "), filepath.Join(dir, "progress.png"))
+	return bad, nil
 }
 
 // readRunConfig reads a run folder's config.json for --resume: a missing file is a usage error
@@ -450,7 +495,8 @@ func sameRun(c *cli.Context, now, saved runConfig) error {
 		{"val-fraction", now.ValFrac, saved.ValFrac}, {"arch", now.Model.Arch, saved.Model.Arch},
 		{"backbone", now.Model.Backbone, saved.Model.Backbone}, {"head-width", now.Model.HeadWidth, saved.Model.HeadWidth},
 		{"head-kernel", now.Model.HeadKernel, saved.Model.HeadKernel}, {"no-augment", !now.Augment, !saved.Augment},
-		{"freeze-backbone", now.Freeze, saved.Freeze},
+		{"freeze-backbone", now.Freeze, saved.Freeze}, {"limit", now.Limit, saved.Limit},
+		{"save-every", now.Recipe.SaveEvery, saved.Recipe.SaveEvery}, {"val-every", now.Recipe.ValEvery, saved.Recipe.ValEvery},
 	}
 	for _, ch := range checks {
 		if c.IsSet(ch.flag) && fmt.Sprint(ch.got) != fmt.Sprint(ch.want) {
@@ -526,6 +572,12 @@ func checkRecipe(rc *runConfig, maxPixels int64) error {
 		return usagef("--folds", "must be at least 2 (or 0 for none), got %d", rc.Folds)
 	case rc.Folds > 1 && rc.Val != "":
 		return usagef("--folds", "cross-validation holds out its own folds; drop --val")
+	case rc.Limit < 0:
+		return usagef("--limit", "must not be negative, got %d", rc.Limit)
+	case rc.Recipe.SaveEvery < 0:
+		return usagef("--save-every", "must be at least 1, got %d", rc.Recipe.SaveEvery)
+	case rc.Recipe.ValEvery < 0:
+		return usagef("--val-every", "must be at least 1, got %d", rc.Recipe.ValEvery)
 	}
 	if len(rc.Sizes) == 0 {
 		for _, s := range data.OfficialSizes {
@@ -817,4 +869,20 @@ func writeJSONAtomic(path string, v any) error {
 		return err
 	}
 	return atomicfile.Write(path, append(b, '\n'))
+}
+
+// limitSet is a seeded sample of n pairs of ds (--limit), in ds's order: the same on resume.
+func limitSet(ds *data.Dataset, n int, seed uint64) (*data.Dataset, error) {
+	names := ds.Names()
+	pick := tensor.NewRNG(seed, 11).Perm(len(names))[:n]
+	slices.Sort(pick)
+	sub := make([]string, n)
+	for i, k := range pick {
+		sub[i] = names[k]
+	}
+	s, err := ds.Subset(sub)
+	if err != nil {
+		return nil, dataErr(err)
+	}
+	return s, nil
 }
