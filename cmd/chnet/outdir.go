@@ -27,7 +27,10 @@ func outFolder(c *cli.Context, kind string) string {
 	if c.IsSet("out") {
 		return c.String("out")
 	}
-	out := defaultOut(c.String("model"), kind)
+	out := defaultOut(c.StringSlice("model")[0], kind)
+	if n := len(c.StringSlice("model")); n > 1 {
+		out += fmt.Sprintf("-ensemble%d", n)
+	}
 	fmt.Fprintf(c.App.ErrWriter, "chnet: writing to %s (choose another folder with --out)\n", out)
 	return out
 }

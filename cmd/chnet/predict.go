@@ -26,7 +26,7 @@ the image's size. Maps are not min-max normalised (PraNet's test script does tha
 an all-background map into false positives). --threshold also writes binary masks, --overlay
 the image with the predicted region tinted.`,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "checkpoint (.safetensors from chnet train, or an official CHNet .pth)"},
+			modelFlag(),
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "output folder", DefaultText: "predictions-<checkpoint> beside the checkpoint (in its run folder)"},
 			forceFlag(),
 			&cli.Float64Flag{Name: "threshold", Usage: "also write <name>_mask.png: 255 where probability ≥ threshold (e.g. 0.5)"},
@@ -99,7 +99,7 @@ func predictAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	lm, err := loadModel(c, b, c.String("model"))
+	lm, err := loadModels(c, b, c.StringSlice("model"))
 	if err != nil {
 		return err
 	}

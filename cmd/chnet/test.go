@@ -49,7 +49,7 @@ trained at (352 for the official recipe), resized back to each image's own size 
 --task under --convention are printed and written as metrics.md, metrics.csv, metrics.json and
 per_image.csv, with report.md showing sample predictions beside the ground truth.`,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "checkpoint (.safetensors from chnet train, or an official CHNet .pth)"},
+			modelFlag(),
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "output folder", DefaultText: "test-<checkpoint> beside the checkpoint (in its run folder)"},
 			forceFlag(),
 			&cli.IntFlag{Name: "size", Usage: "inference size", DefaultText: "the checkpoint's training size, else 352"},
@@ -103,7 +103,7 @@ per_image.csv, with report.md showing sample predictions beside the ground truth
 			if err != nil {
 				return err
 			}
-			lm, err := loadModel(c, b, c.String("model"))
+			lm, err := loadModels(c, b, c.StringSlice("model"))
 			if err != nil {
 				return err
 			}
@@ -126,6 +126,33 @@ type loadedModel struct {
 	spec zoo.Spec
 	size int
 	tta  bool // average with the prediction of the mirrored image (--tta)
+	// more are the other networks of an ensemble (several --model): their maps are averaged.
+	more []nn.Segmenter
+}
+
+// modelFlag is test's and predict's --model: one checkpoint, or several for an ensemble.
+func modelFlag() cli.Flag {
+	return &cli.StringSliceFlag{Name: "model", Aliases: []string{"m"}, Required: true,
+		Usage: "checkpoint (.safetensors from chnet train, or an official CHNet .pth); repeat it to average several (an ensemble, e.g. the folds of --folds)"}
+}
+
+// loadModels loads one checkpoint, or several as an ensemble predicting at the first's size.
+func loadModels(c *cli.Context, b ops.Backend, paths []string) (*loadedModel, error) {
+	lm, err := loadModel(c, b, paths[0])
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range paths[1:] {
+		o, err := loadModel(c, b, p)
+		if err != nil {
+			return nil, err
+		}
+		if o.size != lm.size {
+			return nil, usagef("--model", "%s predicts at %d px and %s at %d: give --size for the ensemble", paths[0], lm.size, p, o.size)
+		}
+		lm.more = append(lm.more, o.m)
+	}
+	return lm, nil
 }
 
 // loadModel rebuilds the network a checkpoint was trained as. chnet checkpoints carry their
@@ -232,13 +259,31 @@ func (lm *loadedModel) predict(b ops.Backend, pix []float32) ([]float32, error) 
 	return p, nil
 }
 
+// forward is the network's map, or the mean of the ensemble's maps.
 func (lm *loadedModel) forward(b ops.Backend, pix []float32) ([]float32, error) {
 	x, err := ops.FromHost(b, pix, 1, 3, lm.size, lm.size)
 	if err != nil {
 		return nil, err
 	}
 	defer b.Release(x.Storage())
-	return train.Predict(b, lm.m, x)
+	p, err := train.Predict(b, lm.m, x)
+	if err != nil || len(lm.more) == 0 {
+		return p, err
+	}
+	for _, m := range lm.more {
+		q, err := train.Predict(b, m, x)
+		if err != nil {
+			return nil, err
+		}
+		for i := range p {
+			p[i] += q[i]
+		}
+	}
+	n := float32(1 + len(lm.more))
+	for i := range p {
+		p[i] /= n
+	}
+	return p, nil
 }
 
 // flipW mirrors c planes of h×w values left to right, into a new slice.

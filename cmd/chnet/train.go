@@ -60,7 +60,8 @@ rising linearly to 0.05 at mid-run and back (the log prints this run's rates), t
 The run folder (--out) receives config.json, train.log, metrics.jsonl, progress.png,
 splits.json and checkpoint_{latest,best,final}.safetensors; --resume continues it exactly,
 and Ctrl-C saves the position first. With --folds K it runs K-fold cross-validation into
-fold_0..fold_K-1 and reports mean ± std.
+fold_0..fold_K-1 and reports mean ± std; --test then scores each fold's model and the K
+together (their maps averaged, as nnU-Net's ensemble).
 
 Without --data, chnet trains on a built-in synthetic polyp set for a few minutes, then tests
 and writes predictions: a complete run of the main job on any machine.`,
@@ -277,10 +278,8 @@ func trainAction(c *cli.Context) error {
 	if rc.Val != "" {
 		folders = append(folders, dataFolder{"val", rc.Val})
 	}
-	if rc.Folds <= 1 {
-		for _, d := range rc.Test {
-			folders = append(folders, dataFolder{"test " + filepath.Base(filepath.Clean(d)), d})
-		}
+	for _, d := range rc.Test {
+		folders = append(folders, dataFolder{"test " + filepath.Base(filepath.Clean(d)), d})
 	}
 	checked, err := preflight(ctx, folders, lim, c.Int("workers"))
 	if err != nil {
@@ -329,7 +328,7 @@ func trainAction(c *cli.Context) error {
 		dir := out
 		if rc.Folds > 1 {
 			dir = filepath.Join(out, fmt.Sprintf("fold_%d", k))
-			fmt.Fprintf(log, "fold %d of %d\n", k+1, folds)
+			fmt.Fprintf(log, "fold_%d (%d of %d)\n", k, k+1, folds)
 		}
 		res, err := trainOne(ctx, c, b, rc, ds, valSet, splits, k, dir, log)
 		if err != nil {
@@ -341,32 +340,60 @@ func trainAction(c *cli.Context) error {
 		results = append(results, res)
 	}
 	if rc.Folds > 1 {
-		return reportFolds(c.App.Writer, log, out, results)
+		if err := reportFolds(c.App.Writer, log, out, results); err != nil {
+			return err
+		}
 	}
 	if len(rc.Test) == 0 {
 		fmt.Fprintf(log, "done: checkpoints, progress.png and train.log are in %s\n", out)
 		return nil
 	}
-	bad, err := testRunFolder(ctx, c, b, checked[len(checked)-len(rc.Test):], out, log, logFile)
+	tests := checked[len(checked)-len(rc.Test):]
+	if rc.Folds <= 1 {
+		bad, err := testRunFolder(ctx, c, b, tests, []string{out}, out, log, logFile)
+		if err != nil {
+			return err
+		}
+		return leftOutErr(bad)
+	}
+	// Cross-validation: each fold's model on the test folders, then the folds together (their
+	// maps averaged), as nnU-Net predicts with its five folds.
+	var bad, dirs []string
+	for k := 0; k < folds; k++ {
+		dir := filepath.Join(out, fmt.Sprintf("fold_%d", k))
+		dirs = append(dirs, dir)
+		left, err := testRunFolder(ctx, c, b, tests, []string{dir}, dir, log, logFile)
+		if err != nil {
+			return err
+		}
+		bad = append(bad, left...)
+	}
+	fmt.Fprintf(log, "the ensemble of the %d folds:\n", folds)
+	left, err := testRunFolder(ctx, c, b, tests, dirs, out, log, logFile)
 	if err != nil {
 		return err
 	}
-	return leftOutErr(bad)
+	return leftOutErr(append(bad, left...))
 }
 
-// testRunFolder scores a trained run folder's checkpoint (--test-on) on the test folders into
-// dir/test/<folder>, adds each table to train.log, and ends with where the reports are.
-func testRunFolder(ctx context.Context, c *cli.Context, b ops.Backend, tests []*checkedFolder, dir string, log, logFile io.Writer) ([]string, error) {
-	ckpt, why := filepath.Join(dir, train.FinalName), "the last epoch's"
-	if c.String("test-on") == "best" {
-		if _, err := os.Stat(filepath.Join(dir, train.BestName)); err == nil {
-			ckpt, why = filepath.Join(dir, train.BestName), "the best validation Dice's"
-		} else {
-			why = "the last epoch's: --test-on best, but the run has no validation"
+// testRunFolder scores the checkpoint (--test-on) of each run folder in runs — one, or the folds
+// of a cross-validation as an ensemble — on the test folders into dir/test/<folder>, adds each
+// table to train.log, and ends with where the reports are.
+func testRunFolder(ctx context.Context, c *cli.Context, b ops.Backend, tests []*checkedFolder, runs []string, dir string, log, logFile io.Writer) ([]string, error) {
+	var ckpts []string
+	for _, run := range runs {
+		ckpt, why := filepath.Join(run, train.FinalName), "the last epoch's"
+		if c.String("test-on") == "best" {
+			if _, err := os.Stat(filepath.Join(run, train.BestName)); err == nil {
+				ckpt, why = filepath.Join(run, train.BestName), "the best validation Dice's"
+			} else {
+				why = "the last epoch's: --test-on best, but the run has no validation"
+			}
 		}
+		fmt.Fprintf(log, "testing %s (%s checkpoint; --test-on chooses)\n", ckpt, why)
+		ckpts = append(ckpts, ckpt)
 	}
-	fmt.Fprintf(log, "testing %s (%s checkpoint; --test-on chooses)\n", ckpt, why)
-	lm, err := loadModel(c, b, ckpt)
+	lm, err := loadModels(c, b, ckpts)
 	if err != nil {
 		return nil, err
 	}
