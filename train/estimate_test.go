@@ -21,7 +21,7 @@ func TestEstimateAndTotalETA(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
-	est := regexp.MustCompile(`estimate: \S+ per step \(measured on steps 2-3\) on cpu: \S+ per epoch of 4 steps, about \S+ left of this run of 3 epochs`)
+	est := regexp.MustCompile(`estimate: \S+ per step \(measured on 2 steps after the first\) on cpu: \S+ per epoch of 4 steps, about \S+ left of this run of 3 epochs`)
 	var estimates, epochs []string
 	for _, l := range lines {
 		switch {
@@ -36,6 +36,16 @@ func TestEstimateAndTotalETA(t *testing.T) {
 	}
 	if strings.Index(log.String(), "estimate:") > strings.Index(log.String(), "epoch 1/3") {
 		t.Error("the estimate comes after the first epoch's line")
+	}
+	// An epoch of 2 steps is too short for a mid-epoch measurement: its mean is used.
+	var short bytes.Buffer
+	tr2 := newTinyTrainer(t, t.TempDir(), newMemData(4, 32, 2), 1)
+	tr2.Log = &short
+	if err := tr2.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(short.String(), "per step (the mean of this epoch's 2 steps, warm-up included)") {
+		t.Errorf("short epoch: %s", short.String())
 	}
 	if len(epochs) != 3 {
 		t.Fatalf("epoch lines: %q", epochs)

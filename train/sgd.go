@@ -287,12 +287,12 @@ func DescribeSchedule(peak float64, epochs int) string {
 		}
 	}
 	if len(at) == epochs {
-		return fmt.Sprintf("lr %.4g in every epoch (--lr %g is the triangle's top, reached when --epochs is odd)", top, peak)
+		return fmt.Sprintf("lr %.4g in every epoch (the triangle's top, %g, is reached only with an odd number of epochs)", top, peak)
 	}
 	where := fmt.Sprintf("epoch %d", at[0])
 	if len(at) > 1 {
 		where = fmt.Sprintf("epochs %d-%d", at[0], at[len(at)-1])
 	}
-	return fmt.Sprintf("lr %.4g in epoch 1, rising linearly to %.4g in %s, falling to %.4g in epoch %d (--lr %g is the triangle's top, reached when --epochs is odd)",
+	return fmt.Sprintf("lr %.4g in epoch 1, rising linearly to %.4g in %s, falling to %.4g in epoch %d (the triangle's top, %g, is reached only with an odd number of epochs)",
 		TriangularLR(peak, 0, epochs), top, where, TriangularLR(peak, epochs-1, epochs), epochs, peak)
 }

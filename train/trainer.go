@@ -259,14 +259,17 @@ func (tr *Trainer) trainEpoch(ctx context.Context, e int, lr float64, nBatches i
 		if settled++; settled == 1 {
 			first = time.Now()
 		}
-		if !tr.estimated && (settled == measuredSteps+1 || tr.State.Step == nBatches) {
-			measured := fmt.Sprintf("measured on steps %d-%d", tr.State.Step-settled+2, tr.State.Step)
-			per := time.Since(first) / time.Duration(max(settled-1, 1))
-			if settled == 1 {
-				measured, per = "one step, warm-up included", time.Since(start)
-			}
+		// One step stays in flight, and on the CPU a step computes as it is recorded: the time
+		// between two settles is the next step's. A mid-epoch interval is measured; in an epoch
+		// too short for one, its whole time, warm-up included.
+		switch {
+		case tr.estimated:
+		case settled == measuredSteps+1 && tr.State.Step < nBatches:
 			prog.Clear()
-			tr.announce(per, measured, e, nBatches)
+			tr.announce(time.Since(first)/measuredSteps, fmt.Sprintf("measured on %d steps after the first", measuredSteps), e, nBatches)
+		case tr.State.Step == nBatches:
+			prog.Clear()
+			tr.announce(time.Since(start)/time.Duration(settled), fmt.Sprintf("the mean of this epoch's %d steps, warm-up included", settled), e, nBatches)
 		}
 		tr.hook(ctx, "step")
 		return nil

@@ -271,20 +271,29 @@ func TestRunFolderIsLocked(t *testing.T) {
 // temporary behind, and the run resumes once there is room.
 func TestFullDiskExits74KeepingTheCheckpoint(t *testing.T) {
 	args := tinyRunArgs(t)
-	out := filepath.Join(t.TempDir(), "run")
+	noRoom := []string{fsizeEnv + "=" + strconv.Itoa(16<<20)} // files may not exceed 16 MB
 	// Killed just before checkpoint_best is written: latest (finished) is there, best is not.
-	if _, stderr, signaled := childRun(t, "save checkpoint_best.safetensors#1:KILL", args(out)...); !signaled {
+	// Resuming rebuilds best as a link to latest (issue 11, point 10), which needs no room.
+	linked := filepath.Join(t.TempDir(), "run")
+	if _, stderr, signaled := childRun(t, "save checkpoint_best.safetensors#1:KILL", args(linked)...); !signaled {
 		t.Fatalf("the run was not killed:\n%s", stderr)
+	}
+	if code, stderr, _ := childRunEnv(t, noRoom, "train", "--out", linked, "--resume"); code != 0 || !strings.Contains(stderr, "repaired checkpoint_best") {
+		t.Fatalf("resume that only repairs best, with no room: exit %d, want 0\n%s", code, stderr)
+	}
+	// Stopped (SIGTERM) in validation: resuming writes checkpoint_latest, a 35 MB write.
+	out := filepath.Join(t.TempDir(), "run")
+	if code, stderr, _ := childRun(t, "validate#1:TERM", args(out)...); code != exitInterrupted {
+		t.Fatalf("the run was not interrupted: exit %d\n%s", code, stderr)
 	}
 	latest := filepath.Join(out, "checkpoint_latest.safetensors")
 	before, err := os.ReadFile(latest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Resuming rebuilds best from latest, a 70 MB write; files may not exceed 16 MB.
-	code, stderr, _ := childRunEnv(t, []string{fsizeEnv + "=" + strconv.Itoa(16<<20)}, "train", "--out", out, "--resume")
-	if code != exitIO || !strings.Contains(stderr, filepath.Join(out, "checkpoint_best.safetensors")) {
-		t.Fatalf("resume with no room: exit %d, want %d naming checkpoint_best\n%s", code, exitIO, stderr)
+	code, stderr, _ := childRunEnv(t, noRoom, "train", "--out", out, "--resume")
+	if code != exitIO || !strings.Contains(stderr, latest) {
+		t.Fatalf("resume with no room: exit %d, want %d naming checkpoint_latest\n%s", code, exitIO, stderr)
 	}
 	if after, err := os.ReadFile(latest); err != nil || !bytes.Equal(after, before) {
 		t.Errorf("checkpoint_latest changed by the failed run (%v)", err)

@@ -387,10 +387,10 @@ func testRunFolder(ctx context.Context, c *cli.Context, b ops.Backend, tests []*
 			if _, err := os.Stat(filepath.Join(run, train.BestName)); err == nil {
 				ckpt, why = filepath.Join(run, train.BestName), "the best validation Dice's"
 			} else {
-				why = "the last epoch's: --test-on best, but the run has no validation"
+				why = "the last epoch's: the best was asked for, but the run has no validation"
 			}
 		}
-		fmt.Fprintf(log, "testing %s (%s checkpoint; --test-on chooses)\n", ckpt, why)
+		fmt.Fprintf(log, "testing %s (%s checkpoint)\n", ckpt, why)
 		ckpts = append(ckpts, ckpt)
 	}
 	lm, err := loadModels(c, b, ckpts)
