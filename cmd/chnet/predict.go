@@ -24,13 +24,13 @@ func predictCommand() *cli.Command {
 		Description: `Writes OUT/<name>.png, the sigmoid probability × 255 as 8-bit grey, resized back to
 the image's size. Maps are not min-max normalised (PraNet's test script does that, which turns
 an all-background map into false positives). --threshold also writes binary masks, --overlay
-the image with the predicted region tinted.`,
+the image with the predicted region outlined.`,
 		Flags: append([]cli.Flag{
 			modelFlag(),
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "output folder", DefaultText: "predictions-<checkpoint> beside the checkpoint (in its run folder)"},
 			forceFlag(),
 			&cli.Float64Flag{Name: "threshold", Usage: "also write <name>_mask.png: 255 where probability ≥ threshold (e.g. 0.5)"},
-			&cli.BoolFlag{Name: "overlay", Usage: "also write <name>_overlay.png"},
+			&cli.BoolFlag{Name: "overlay", Usage: "also write <name>_overlay.png: the image with the predicted region outlined in blue (at --threshold, else 0.5)"},
 			ttaFlag(),
 			&cli.IntFlag{Name: "size", Usage: "inference size", DefaultText: "the checkpoint's training size, else 352"},
 		}, append(limitFlags(), modelFlags()...)...),
@@ -221,7 +221,11 @@ func predictOne(c *cli.Context, b ops.Backend, lm *loadedModel, path, out string
 		}
 	}
 	if c.Bool("overlay") {
-		if err := writeOverlay(filepath.Join(out, outputName(path, "_overlay")), path, prob, lim); err != nil {
+		th := 0.5
+		if c.IsSet("threshold") {
+			th = c.Float64("threshold")
+		}
+		if err := writeOverlay(filepath.Join(out, outputName(path, "_overlay")), path, prob, th, lim); err != nil {
 			return err
 		}
 	}
@@ -229,20 +233,19 @@ func predictOne(c *cli.Context, b ops.Backend, lm *loadedModel, path, out string
 	return nil
 }
 
-// writeOverlay tints the image red in proportion to the predicted probability.
-func writeOverlay(dst, src string, prob []float32, lim data.Limits) error {
+// writeOverlay draws the outline of the predicted region (probability ≥ threshold) over the image.
+func writeOverlay(dst, src string, prob []float32, threshold float64, lim data.Limits) error {
 	img, err := data.DecodeImage(src, lim)
 	if err != nil {
 		return dataErr(err)
 	}
 	out := image.NewRGBA(image.Rect(0, 0, img.W, img.H))
-	for i := 0; i < img.W*img.H; i++ {
-		a := float64(min(max(prob[i], 0), 1)) * 0.6
-		r := float64(img.Pix[3*i])*(1-a) + 255*a
-		g := float64(img.Pix[3*i+1]) * (1 - a)
-		bl := float64(img.Pix[3*i+2]) * (1 - a)
-		out.Pix[4*i], out.Pix[4*i+1], out.Pix[4*i+2], out.Pix[4*i+3] = uint8(r), uint8(g), uint8(bl), 255
+	pred := make([]bool, img.W*img.H)
+	for i := range pred {
+		out.Pix[4*i], out.Pix[4*i+1], out.Pix[4*i+2], out.Pix[4*i+3] = img.Pix[3*i], img.Pix[3*i+1], img.Pix[3*i+2], 255
+		pred[i] = float64(prob[i]) >= threshold
 	}
+	drawContours(out, nil, pred)
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, out); err != nil {
 		return err
