@@ -58,9 +58,9 @@ func predictAction(c *cli.Context) error {
 	}
 	var inputs, args []string
 	for _, arg := range c.Args().Slice() {
-		// A data set folder (images/, perhaps masks/) is read as its images, as test does.
-		if st, err := os.Stat(filepath.Join(arg, "images")); err == nil && st.IsDir() {
-			arg = filepath.Join(arg, "images")
+		// A data set folder, in any layout test reads, is read as its images.
+		if lay, err := data.DetectLayout(arg); err == nil {
+			arg = lay.Images
 		}
 		args = append(args, arg)
 		files, _, err := data.ListImages(arg)

@@ -43,7 +43,8 @@ func testCommand() *cli.Command {
 		Name:      "test",
 		Usage:     "run a checkpoint over test folders, save the probability maps and score them",
 		ArgsUsage: "FOLDER...",
-		Description: `Each FOLDER holds images/ and masks/. Maps are predicted at the size the model was
+		Description: `Each FOLDER holds images/ and masks/ (or PraNet's image/ and mask/, or nnU-Net's
+imagesTr/ and labelsTr/). Maps are predicted at the size the model was
 trained at (352 for the official recipe), resized back to each image's own size and written as
 8-bit PNGs (probability × 255, no min-max normalisation) to OUT/<folder>/maps. The scores of
 --task under --convention are printed and written as metrics.md, metrics.csv, metrics.json and
@@ -59,7 +60,7 @@ per_image.csv, with report.md showing sample predictions beside the ground truth
 				return err
 			}
 			if c.NArg() == 0 {
-				return usageErr(fmt.Errorf("name at least one test folder (with images/ and masks/)"))
+				return usageErr(fmt.Errorf("name at least one test folder (%s)", data.LayoutNames))
 			}
 			if _, err := backendName(c); err != nil {
 				return err
@@ -430,7 +431,14 @@ func readGT(p data.Pair, lim data.Limits) (metrics.Gray, error) {
 		if err != nil {
 			return gt, err
 		}
-		if err := notLabelCoded(path, g); err != nil {
+		if p.LabelMap {
+			// nnU-Net's label maps: foreground is label 1 (any non-zero value).
+			for j, v := range g.Pix {
+				if v > 0 {
+					g.Pix[j] = 255
+				}
+			}
+		} else if err := notLabelCoded(path, g); err != nil {
 			return gt, err
 		}
 		if i == 0 {

@@ -52,7 +52,8 @@ func trainCommand() *cli.Command {
 		Name:      "train",
 		Usage:     "train a network (CHNet by default) with the official recipe",
 		ArgsUsage: " ",
-		Description: `Trains on --data (a folder with images/ and masks/, paired by base name) with the
+		Description: `Trains on --data (images/ and masks/ paired by base name, PraNet's image/ and mask/, or
+nnU-Net's raw 2-D imagesTr/ and labelsTr/) with the
 released recipe: SGD nesterov (momentum 0.9, weight decay 5e-4), lr on a per-epoch triangle
 rising linearly to 0.05 at mid-run and back (the log prints this run's rates), the structure loss, flips, rotations in [-10°, 10°) and per-batch sizes
 224..352. A share of the data (--val-fraction) is held out and scored every epoch.
@@ -66,7 +67,7 @@ together (their maps averaged, as nnU-Net's ensemble).
 Without --data, chnet trains on a built-in synthetic polyp set for a few minutes, then tests
 and writes predictions: a complete run of the main job on any machine.`,
 		Flags: append(append([]cli.Flag{
-			&cli.StringFlag{Name: "data", Category: "data", Usage: "training folder (images/ and masks/); default: built-in synthetic set"},
+			&cli.StringFlag{Name: "data", Category: "data", Usage: "training folder: images/ and masks/, image/ and mask/, or nnU-Net's imagesTr/ and labelsTr/", DefaultText: "a built-in synthetic set"},
 			&cli.StringFlag{Name: "val", Category: "data", Usage: "validation folder (default: hold out --val-fraction of --data)"},
 			&cli.Float64Flag{Name: "val-fraction", Value: 0.1, Category: "data", Usage: "share of --data held out for validation (0: none)"},
 			&cli.IntFlag{Name: "folds", Category: "data", Usage: "K-fold cross-validation over --data (as the paper does on BUSI)"},
