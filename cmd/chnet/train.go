@@ -52,11 +52,11 @@ func trainCommand() *cli.Command {
 		Name:      "train",
 		Usage:     "train a network (CHNet by default) with the official recipe",
 		ArgsUsage: " ",
-		Description: `Trains on --data (images/ and masks/ paired by base name, PraNet's image/ and mask/, or
-nnU-Net's raw 2-D imagesTr/ and labelsTr/) with the
-released recipe: SGD nesterov (momentum 0.9, weight decay 5e-4), lr on a per-epoch triangle
-rising linearly to 0.05 at mid-run and back (the log prints this run's rates), the structure loss, flips, rotations in [-10°, 10°) and per-batch sizes
-224..352. A share of the data (--val-fraction) is held out and scored every epoch.
+		Description: `Trains on --data (images/ and masks/ paired by base name, PraNet's image/ and
+mask/, or nnU-Net's raw 2-D imagesTr/ and labelsTr/) with the released recipe: SGD nesterov
+(momentum 0.9, weight decay 5e-4), lr on a per-epoch triangle rising linearly to 0.05 at
+mid-run and back (the log prints this run's rates), the structure loss, flips, rotations in
+[-10°, 10°) and per-batch sizes 224..352. A share of the data (--val-fraction) is held out and scored every epoch.
 
 The run folder (--out) receives config.json, train.log, metrics.jsonl, progress.png,
 splits.json and checkpoint_{latest,best,final}.safetensors; --resume continues it exactly,
@@ -68,14 +68,14 @@ Without --data, chnet trains on a built-in synthetic polyp set for a few minutes
 and writes predictions: a complete run of the main job on any machine.`,
 		Flags: append(append([]cli.Flag{
 			&cli.StringFlag{Name: "data", Category: "data", Usage: "training folder: images/ and masks/, image/ and mask/, or nnU-Net's imagesTr/ and labelsTr/", DefaultText: "a built-in synthetic set"},
-			&cli.StringFlag{Name: "val", Category: "data", Usage: "validation folder (default: hold out --val-fraction of --data)"},
+			&cli.StringFlag{Name: "val", Category: "data", Usage: "validation folder", DefaultText: "hold out --val-fraction of --data"},
 			&cli.Float64Flag{Name: "val-fraction", Value: 0.1, Category: "data", Usage: "share of --data held out for validation (0: none)"},
 			&cli.IntFlag{Name: "folds", Category: "data", Usage: "K-fold cross-validation over --data (as the paper does on BUSI)"},
 			&cli.StringSliceFlag{Name: "test", Category: "data", Usage: "test folders to score after training (repeatable)"},
 			&cli.BoolFlag{Name: "skip-bad", Category: "data", Usage: "leave out unreadable or unpaired samples (listed) instead of stopping"},
 			&cli.IntFlag{Name: "limit", Category: "data", Usage: "train on a seeded sample of at most this many images of --data (a quick try; 0: all)"},
 			&cli.IntFlag{Name: "workers", Category: "data", Usage: "data-loading goroutines", DefaultText: "one per core"},
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Category: "run", Usage: "run folder (default runs/<date-time>)"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Category: "run", Usage: "run folder", DefaultText: "runs/<date-time>"},
 			&cli.BoolFlag{Name: "resume", Category: "run", Usage: "continue the run in --out from checkpoint_latest"},
 			&cli.IntFlag{Name: "save-every", Value: 1, Category: "run", Usage: "write checkpoint_latest every N epochs (and at the best and last epochs; Ctrl-C always saves); --resume goes back to it"},
 			&cli.IntFlag{Name: "val-every", Value: 1, Category: "run", Usage: "validate every N epochs (and after the last)"},
