@@ -124,16 +124,35 @@ func TestRepairRebuildsBestAndFinal(t *testing.T) {
 	if err != nil || stale == nil {
 		t.Fatalf("latest: %v; stale best captured: %v", err, stale != nil)
 	}
+	linked := func(name string) bool {
+		a, err1 := os.Stat(filepath.Join(dir, LatestName))
+		b, err2 := os.Stat(filepath.Join(dir, name))
+		return err1 == nil && err2 == nil && os.SameFile(a, b)
+	}
+	// The run's last epoch is its best: best and final are latest's file, not copies of it.
+	if !linked(BestName) || !linked(FinalName) {
+		t.Fatalf("best linked to latest: %v, final: %v; want both", linked(BestName), linked(FinalName))
+	}
+	// Best and final are hard links to latest (Trainer.linkLatest): a damaged one is a new file
+	// in its place, as every writer of chnet's (atomicfile) and a killed one leave it. Written in
+	// place, the damage would reach latest through the link too.
+	replace := func(name string, b []byte) {
+		p := filepath.Join(dir, name)
+		os.Remove(p)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, tc := range []struct {
 		name   string
 		damage func()
 	}{
 		{"final missing", func() { os.Remove(filepath.Join(dir, FinalName)) }},
-		{"best from an older epoch", func() { os.WriteFile(filepath.Join(dir, BestName), stale, 0o644) }},
-		{"final torn", func() { os.WriteFile(filepath.Join(dir, FinalName), latest[:len(latest)/2], 0o644) }},
+		{"best from an older epoch", func() { replace(BestName, stale) }},
+		{"final torn", func() { replace(FinalName, latest[:len(latest)/2]) }},
 		{"both", func() {
 			os.Remove(filepath.Join(dir, FinalName))
-			os.WriteFile(filepath.Join(dir, BestName), stale, 0o644)
+			replace(BestName, stale)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,6 +169,9 @@ func TestRepairRebuildsBestAndFinal(t *testing.T) {
 				b, err := os.ReadFile(filepath.Join(dir, name))
 				if err != nil || !bytes.Equal(b, latest) {
 					t.Errorf("%s after repair: %d bytes (%v), want the %d bytes of latest", name, len(b), err, len(latest))
+				}
+				if !linked(name) {
+					t.Errorf("%s after repair is not latest's file", name)
 				}
 			}
 			if notes, err := re.Repair(); err != nil || len(notes) != 0 {

@@ -14,7 +14,7 @@ import (
 // loaded from checkpoint_latest (tr.State). Each is written right after latest at the epoch it
 // records, so a kill while writing it leaves it missing or holding an older epoch while latest
 // already records the new one. When latest stands exactly at the epoch the file should hold, it
-// is rebuilt as a copy of latest — the bytes the interrupted write would have produced. It
+// is rebuilt as a link to latest — the file the interrupted write would have produced. It
 // returns one line per file repaired or found beyond repair.
 func (tr *Trainer) Repair() ([]string, error) {
 	var notes []string
@@ -49,7 +49,7 @@ func (tr *Trainer) Repair() ([]string, error) {
 				f.name, why, f.epoch, LatestName))
 			continue
 		}
-		if err := atomicfile.Copy(path, filepath.Join(tr.Dir, LatestName)); err != nil {
+		if err := atomicfile.Link(path, filepath.Join(tr.Dir, LatestName)); err != nil {
 			return notes, fmt.Errorf("repair %s: %w", f.name, err)
 		}
 		notes = append(notes, fmt.Sprintf("repaired %s: it %s, should hold epoch %d; rebuilt from %s, which records that epoch", f.name, why, f.epoch, LatestName))

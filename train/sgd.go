@@ -273,3 +273,26 @@ func TriangularLR(peak float64, epoch, epochs int) float64 {
 	}
 	return peak * (1 - x)
 }
+
+// DescribeSchedule says what TriangularLR does over a run in one line: the first epoch's rate, the
+// highest and the epochs that have it, and the last epoch's rate.
+func DescribeSchedule(peak float64, epochs int) string {
+	top, at := 0.0, []int{}
+	for e := range epochs {
+		switch lr := TriangularLR(peak, e, epochs); {
+		case lr > top*(1+1e-12):
+			top, at = lr, []int{e + 1}
+		case lr >= top*(1-1e-12):
+			at = append(at, e+1)
+		}
+	}
+	if len(at) == epochs {
+		return fmt.Sprintf("lr %.4g in every epoch (the triangle's top, %g, is reached only with an odd number of epochs)", top, peak)
+	}
+	where := fmt.Sprintf("epoch %d", at[0])
+	if len(at) > 1 {
+		where = fmt.Sprintf("epochs %d-%d", at[0], at[len(at)-1])
+	}
+	return fmt.Sprintf("lr %.4g in epoch 1, rising linearly to %.4g in %s, falling to %.4g in epoch %d (the triangle's top, %g, is reached only with an odd number of epochs)",
+		TriangularLR(peak, 0, epochs), top, where, TriangularLR(peak, epochs-1, epochs), epochs, peak)
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/chnet/chnet/internal/vkrt"
@@ -102,4 +103,22 @@ func TestSGDMatchesTorch(t *testing.T) {
 		defer b.Close()
 		optest.GoldenSGD(t, b, openOptimizerSGD(b))
 	})
+}
+
+// The help said "peak 0.05" where a 4-epoch run peaks at 0.04 (issue 11, point 10): the log
+// says what the schedule does for the run's own --epochs.
+func TestDescribeSchedule(t *testing.T) {
+	for _, tc := range []struct {
+		epochs int
+		want   string
+	}{
+		{2, "lr 0.03333 in every epoch"},
+		{4, "lr 0.02 in epoch 1, rising linearly to 0.04 in epochs 2-3, falling to 0.02 in epoch 4"},
+		{5, "lr 0.01667 in epoch 1, rising linearly to 0.05 in epoch 3, falling to 0.01667 in epoch 5"},
+		{50, "lr 0.001961 in epoch 1, rising linearly to 0.04902 in epochs 25-26, falling to 0.001961 in epoch 50"},
+	} {
+		if got := DescribeSchedule(0.05, tc.epochs); !strings.HasPrefix(got, tc.want+" (") {
+			t.Errorf("%d epochs: %q, want it to begin %q", tc.epochs, got, tc.want)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/chnet/chnet/internal/atomicfile"
 	"github.com/chnet/chnet/nn"
 	"github.com/chnet/chnet/ops"
 )
@@ -52,7 +53,15 @@ type Config struct {
 	Loss        ops.StructureLossForm `json:"loss"`
 	// SelectMetric picks the best checkpoint ("dice"); empty keeps none but latest and final.
 	SelectMetric string `json:"select_metric"`
+	// SaveEvery and ValEvery space checkpoint_latest and validation out to every N epochs (0 or
+	// 1: every epoch). The last epoch is always validated and saved, and a best epoch saved;
+	// an interrupt saves the position whatever they are.
+	SaveEvery int `json:"save_every,omitempty"`
+	ValEvery  int `json:"val_every,omitempty"`
 }
+
+// every reports whether epoch e (1-based) is one of every n.
+func every(n, e int) bool { return n <= 1 || e%n == 0 }
 
 // OfficialConfig is the released recipe: SGD nesterov, momentum 0.9, weight decay 5e-4, peak lr
 // 0.05, the official (effective) structure loss.
@@ -104,12 +113,19 @@ type Trainer struct {
 	Log   io.Writer       // human-readable lines (stderr and train.log)
 	Term  io.Writer       // the progress line (stderr)
 	TTY   bool            // whether Term is a terminal
+	Width func() int      // Term's width in columns (nil: no limit)
 	Meta  json.RawMessage // model config stored in checkpoints
 	State State
 	// Hook, if set, is called at named points of the loop: "step" after each training step,
 	// "validate" before validation, "save <file name>" before each checkpoint is written. Tests
 	// use it to interrupt or kill a run at an exact place, or to sample memory.
 	Hook func(ctx context.Context, point string)
+
+	// epochTimes are the wall times of the whole epochs (training, validation, checkpoints) this
+	// process ran, for the run's remaining time; estimated is set once the first steps' time
+	// has been announced.
+	epochTimes []time.Duration
+	estimated  bool
 }
 
 // Checkpoint file names in a run folder.
@@ -149,6 +165,7 @@ func (tr *Trainer) Run(ctx context.Context) error {
 		if tr.State.Step == 0 {
 			tr.State.LossSum, tr.State.Images, tr.State.Seconds = 0, 0, 0
 		}
+		whole, started := tr.State.Step == 0, time.Now()
 		// A run stopped after an epoch's last step but before its end (in validation, or
 		// before it) has only the end left: its saved step is nBatches.
 		if tr.State.Step < nBatches {
@@ -156,12 +173,46 @@ func (tr *Trainer) Run(ctx context.Context) error {
 				return err
 			}
 		}
-		if err := tr.endEpoch(ctx, e, lr); err != nil {
+		if !whole {
+			started = time.Time{}
+		}
+		if err := tr.endEpoch(ctx, e, lr, started); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// epochLength is the expected wall time of one whole epoch: the mean of those this process
+// ran, else guess (the current epoch's training time at its present speed).
+func (tr *Trainer) epochLength(guess time.Duration) time.Duration {
+	if len(tr.epochTimes) == 0 {
+		return guess
+	}
+	var sum time.Duration
+	for _, d := range tr.epochTimes {
+		sum += d
+	}
+	return sum / time.Duration(len(tr.epochTimes))
+}
+
+// announce logs, once, what the first steps measured: the time of a step, an epoch and the
+// rest of the run on this device, with what would shorten a long run.
+func (tr *Trainer) announce(perStep time.Duration, measured string, e, nBatches int) {
+	tr.estimated = true
+	epoch := perStep * time.Duration(nBatches)
+	run := epoch*time.Duration(tr.Cfg.Epochs-e) - perStep*time.Duration(tr.State.Step)
+	line := fmt.Sprintf("estimate: %s per step (%s) on %s: %s per epoch of %d steps, about %s left of this run of %d epochs (validation adds to it)",
+		FormatDuration(perStep), measured, tr.B.Name(), FormatDuration(epoch), nBatches, FormatDuration(run), tr.Cfg.Epochs)
+	if run > 2*time.Hour {
+		line += "; to shorten it: a smaller --size (time grows with its square), fewer --epochs or images, or a GPU"
+	}
+	tr.logf("%s", line)
+}
+
+// measuredSteps is how many steps after the first (which includes warm-up: capture, caches)
+// the estimate waits for.
+const measuredSteps = 2
 
 // trainEpoch runs epoch e (0-based) from batch tr.State.Step to its end. One step stays in
 // flight: its loss is read (settled) after the next step is recorded, so the device never waits
@@ -172,9 +223,15 @@ func (tr *Trainer) trainEpoch(ctx context.Context, e int, lr float64, nBatches i
 		return err
 	}
 	defer it.Close()
-	prog := NewProgress(tr.Term, tr.TTY, e+1, tr.Cfg.Epochs, nBatches)
+	prog := NewProgress(tr.Term, tr.TTY, tr.Width, e+1, tr.Cfg.Epochs, nBatches, tr.State.Step, tr.State.Images)
 	defer prog.Clear()
+	prog.Start()
 	start := time.Now()
+	prog.RunLeft = func(left, length time.Duration) time.Duration {
+		return left + tr.epochLength(length)*time.Duration(tr.Cfg.Epochs-e-1)
+	}
+	var first time.Time // when this process's first step of the epoch was settled
+	settled := 0
 	var inflight *PendingLoss
 	inflightN := 0
 	settle := func() error {
@@ -199,6 +256,21 @@ func (tr *Trainer) trainEpoch(ctx context.Context, e int, lr float64, nBatches i
 		tr.State.LossSum += loss * float64(inflightN)
 		tr.State.Images += inflightN
 		prog.Update(tr.State.Step, tr.State.LossSum/float64(tr.State.Images), lr, tr.State.Images)
+		if settled++; settled == 1 {
+			first = time.Now()
+		}
+		// One step stays in flight, and on the CPU a step computes as it is recorded: the time
+		// between two settles is the next step's. A mid-epoch interval is measured; in an epoch
+		// too short for one, its whole time, warm-up included.
+		switch {
+		case tr.estimated:
+		case settled == measuredSteps+1 && tr.State.Step < nBatches:
+			prog.Clear()
+			tr.announce(time.Since(first)/measuredSteps, fmt.Sprintf("measured on %d steps after the first", measuredSteps), e, nBatches)
+		case tr.State.Step == nBatches:
+			prog.Clear()
+			tr.announce(time.Since(start)/time.Duration(settled), fmt.Sprintf("the mean of this epoch's %d steps, warm-up included", settled), e, nBatches)
+		}
 		tr.hook(ctx, "step")
 		return nil
 	}
@@ -261,13 +333,15 @@ func (tr *Trainer) step(b Batch) (*PendingLoss, error) {
 }
 
 // endEpoch validates, records, plots and checkpoints a finished epoch e (0-based).
-func (tr *Trainer) endEpoch(ctx context.Context, e int, lr float64) error {
+// started is when the epoch began, zero if this process ran only part of it.
+func (tr *Trainer) endEpoch(ctx context.Context, e int, lr float64, started time.Time) error {
 	rec := EpochRecord{
 		Epoch: e + 1, LR: lr, Steps: tr.State.Step, Images: tr.State.Images, Seconds: tr.State.Seconds,
 		TrainLoss: tr.State.LossSum / math.Max(float64(tr.State.Images), 1), Time: time.Now().Format(time.RFC3339),
 	}
 	rec.ImagesPerSec = float64(tr.State.Images) / math.Max(tr.State.Seconds, 1e-9)
-	if tr.Val != nil {
+	last := e+1 == tr.Cfg.Epochs
+	if tr.Val != nil && (last || every(tr.Cfg.ValEvery, e+1)) {
 		tr.hook(ctx, "validate")
 		nn.SetTraining(tr.Model, false)
 		val, err := tr.Val.Validate(ctx, tr.B, tr.Model)
@@ -289,17 +363,21 @@ func (tr *Trainer) endEpoch(ctx context.Context, e int, lr float64) error {
 		return err
 	}
 	tr.State.Epoch, tr.State.Step = e+1, 0
-	tr.State.Finished = e+1 == tr.Cfg.Epochs
-	if err := tr.save(LatestName); err != nil {
-		return err
+	tr.State.Finished = last
+	// Records past latest's epoch are dropped on resume (Resume truncates metrics.jsonl), so a
+	// skipped save costs the epochs since the last one, never consistency.
+	if last || rec.Best || every(tr.Cfg.SaveEvery, e+1) {
+		if err := tr.save(LatestName); err != nil {
+			return err
+		}
 	}
 	if rec.Best {
-		if err := tr.save(BestName); err != nil {
+		if err := tr.linkLatest(BestName); err != nil {
 			return err
 		}
 	}
 	if tr.State.Finished {
-		if err := tr.save(FinalName); err != nil {
+		if err := tr.linkLatest(FinalName); err != nil {
 			return err
 		}
 	}
@@ -317,6 +395,12 @@ func (tr *Trainer) endEpoch(ctx context.Context, e int, lr float64) error {
 	}
 	if rec.Best {
 		line += "  (best)"
+	}
+	if !started.IsZero() {
+		tr.epochTimes = append(tr.epochTimes, time.Since(started))
+	}
+	if left := tr.Cfg.Epochs - e - 1; left > 0 && len(tr.epochTimes) > 0 {
+		line += "  total ETA " + FormatDuration(tr.epochLength(0)*time.Duration(left))
 	}
 	tr.logf("%s", line)
 	return nil
@@ -348,6 +432,15 @@ func (tr *Trainer) save(name string) error {
 		return err
 	}
 	return SaveCheckpoint(filepath.Join(tr.Dir, name), &Checkpoint{Model: st, Momentum: mom, ModelConfig: tr.Meta, TrainState: ts}, false)
+}
+
+// linkLatest makes checkpoint name the file just saved as checkpoint_latest, which holds
+// exactly what it would: a hard link, renamed into place atomically, instead of a second copy of
+// the same bytes (70 MB at 352 px). latest is only ever replaced by renames, so the next epoch's
+// latest is a new file and name keeps this one.
+func (tr *Trainer) linkLatest(name string) error {
+	tr.hook(context.Background(), "save "+name)
+	return atomicfile.Link(filepath.Join(tr.Dir, name), filepath.Join(tr.Dir, LatestName))
 }
 
 // Resume restores model, optimiser and run state from a checkpoint written by a Trainer.

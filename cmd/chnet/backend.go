@@ -15,14 +15,18 @@ func backendFlags() []cli.Flag {
 		&cli.StringFlag{Name: "backend", Value: "auto", EnvVars: []string{"CHNET_BACKEND"}, Category: "device",
 			Usage: "compute backend: auto (Vulkan if a device is found, else CPU), cpu, or vulkan"},
 		&cli.StringFlag{Name: "device", EnvVars: []string{"CHNET_DEVICE"}, Category: "device",
-			Usage: "Vulkan device: an index from `chnet devices` or part of its name (default: the best one)"},
+			Usage: "Vulkan device: an index from 'chnet devices' or part of its name (default: the best one)"},
 	}
 }
 
 // openBackend opens the backend chosen by the global flags. With "auto" a missing Vulkan device
 // is one line on stderr and the CPU backend; an explicitly requested device that fails is an error.
 func openBackend(c *cli.Context) (ops.Backend, error) {
-	name, device := c.String("backend"), c.String("device")
+	name, err := backendName(c)
+	if err != nil {
+		return nil, err
+	}
+	device := globalString(c, "device")
 	switch name {
 	case "cpu":
 		return ops.Open("cpu", "")
@@ -61,4 +65,15 @@ func openBackend(c *cli.Context) (ops.Backend, error) {
 		return ops.Open("cpu", "")
 	}
 	return nil, usagef("--backend", "must be auto, cpu or vulkan, got %q", name)
+}
+
+// backendName is the --backend value, checked: commands that write files check it before
+// creating any.
+func backendName(c *cli.Context) (string, error) {
+	switch name := globalString(c, "backend"); name {
+	case "auto", "cpu", "vulkan":
+		return name, nil
+	default:
+		return "", usagef("--backend", "must be auto, cpu or vulkan, got %q", name)
+	}
 }

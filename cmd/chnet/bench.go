@@ -45,7 +45,8 @@ time with its range, images per second at the median, and peak memory (device ar
 process resident memory on the CPU).`,
 				Flags: append([]cli.Flag{
 					&cli.StringFlag{Name: "mode", Value: "both", Usage: "train, infer or both"},
-					&cli.IntFlag{Name: "batch", Value: 16, Usage: "images per step"},
+					&cli.IntFlag{Name: "batch-size", Value: 16, Usage: "images per step"},
+					batchAliasFlag(),
 					&cli.IntFlag{Name: "size", Value: 352, Usage: "input size (square)"},
 					&cli.IntFlag{Name: "warmup", Value: 2, Usage: "untimed steps first"},
 					&cli.IntFlag{Name: "repeat", Value: 5, Usage: "timed steps"},
@@ -78,10 +79,12 @@ func benchSpeed(c *cli.Context) error {
 	default:
 		return usagef("--mode", "must be train, infer or both, got %q", c.String("mode"))
 	}
-	for _, f := range []string{"batch", "repeat"} {
-		if c.Int(f) < 1 {
-			return usagef("--"+f, "must be at least 1, got %d", c.Int(f))
-		}
+	batch, batchFlag, err := benchBatch(c)
+	if err != nil {
+		return err
+	}
+	if c.Int("repeat") < 1 {
+		return usagef("--repeat", "must be at least 1, got %d", c.Int("repeat"))
 	}
 	if c.Int("size") < 32 || int64(c.Int("size"))*int64(c.Int("size")) > data.DefaultMaxPixels {
 		return usagef("--size", "must be in 32..%d, got %d", maxSide, c.Int("size"))
@@ -92,15 +95,15 @@ func benchSpeed(c *cli.Context) error {
 	}
 	// Random inputs on the host and a step's tensors: refused before allocating if too big.
 	for _, tr := range modes {
-		batch, size := c.Int("batch"), c.Int("size")
-		if err := checkFit(b, fitQuery{spec: spec, training: tr, batch: batch, size: size, batchFlag: "--batch",
-			what: fmt.Sprintf("--batch %d at --size %d", batch, size), data: func(n int) int64 { return int64(n) * 16 * int64(size) * int64(size) }}, io.Discard); err != nil {
+		size := c.Int("size")
+		if err := checkFit(b, fitQuery{spec: spec, training: tr, batch: batch, size: size, batchFlag: batchFlag,
+			what: fmt.Sprintf("%s %d at --size %d", batchFlag, batch, size), data: func(n int) int64 { return int64(n) * 16 * int64(size) * int64(size) }}, io.Discard); err != nil {
 			return err
 		}
 	}
 	var results []*bench.SpeedResult
 	for _, tr := range modes {
-		r, err := bench.MeasureSpeed(b, bench.SpeedConfig{Model: spec, Batch: c.Int("batch"), Size: c.Int("size"), Warmup: c.Int("warmup"), Repeat: c.Int("repeat"), Train: tr, Profile: c.Bool("profile")})
+		r, err := bench.MeasureSpeed(b, bench.SpeedConfig{Model: spec, Batch: batch, Size: c.Int("size"), Warmup: c.Int("warmup"), Repeat: c.Int("repeat"), Train: tr, Profile: c.Bool("profile")})
 		if err != nil {
 			return err
 		}
@@ -216,4 +219,25 @@ func printCostTable(w io.Writer, rows []bench.CostRow, markdown, breakdown bool)
 	if !markdown {
 		fmt.Fprintln(w, "\npaper: Table 5 of Wei et al. (input size not stated; its figures match 256x256 under the thop-old rules).")
 	}
+}
+
+// batchAliasFlag is bench's former name for --batch-size, kept so that scripts go on working.
+// It is a flag of its own rather than an alias, so that messages can quote the name typed.
+func batchAliasFlag() cli.Flag {
+	return &cli.IntFlag{Name: "batch", Hidden: true, Usage: "the same as --batch-size"}
+}
+
+// benchBatch is the batch size of bench speed and bench plan and the flag that set it.
+func benchBatch(c *cli.Context) (int, string, error) {
+	n, flag := c.Int("batch-size"), "--batch-size"
+	if c.IsSet("batch") {
+		if c.IsSet("batch-size") && c.Int("batch") != n {
+			return 0, "", usagef("--batch", "is %d but --batch-size is %d; give one", c.Int("batch"), n)
+		}
+		n, flag = c.Int("batch"), "--batch"
+	}
+	if n < 1 {
+		return 0, "", usagef(flag, "must be at least 1, got %d", n)
+	}
+	return n, flag, nil
 }

@@ -24,6 +24,7 @@ given (CHNet's eval.py resizes them; PySODMetrics and the MATLAB toolbox expect 
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "also write metrics.{md,csv,json} and per_image.csv here"},
 			&cli.StringFlag{Name: "format", Value: "table", Usage: "stdout format: table, markdown, csv or json"},
 			&cli.BoolFlag{Name: "resize-pred", Usage: "resize maps to their mask's size (bilinear) instead of refusing"},
+			&cli.StringFlag{Name: "name", Usage: "data set name the results are labelled with", DefaultText: "the --gt data set folder's name"},
 		}, append(testOutputFlags(), limitFlags()...)...),
 		Action: evalAction,
 	}
@@ -78,7 +79,10 @@ func evalAction(c *cli.Context) error {
 		return dataErr(fmt.Errorf("%d of %d pairs cannot be scored; nothing was scored:%s", len(problems), len(gts), listing(problems)))
 	}
 	res := ev.Result()
-	name := filepath.Base(filepath.Clean(c.String("pred")))
+	name := datasetName(c.String("gt"))
+	if c.IsSet("name") {
+		name = c.String("name")
+	}
 	if out := c.String("out"); out != "" {
 		if err := writeResults(c.App.ErrWriter, out, name, res, c.String("task"), nil); err != nil {
 			return err
@@ -172,4 +176,14 @@ func resizeGray(g metrics.Gray, w, h int) metrics.Gray {
 		out.Pix[i] = uint8(min(max(v+0.5, 0), 255))
 	}
 	return out
+}
+
+// datasetName labels eval's results: the data set folder's name (Kvasir for Kvasir/masks or
+// Kvasir), not the prediction folder's, which is often just "maps" (issue 11, point 5).
+func datasetName(gt string) string {
+	gt = filepath.Clean(gt)
+	if filepath.Base(gt) == "masks" {
+		return filepath.Base(filepath.Dir(gt))
+	}
+	return filepath.Base(gt)
 }

@@ -48,16 +48,16 @@ polyp split for polyp, tested on CVC-ClinicDB and Kvasir. For a CPU, scale it do
 			&cli.IntFlag{Name: "limit", Category: "scale", Usage: "train on a seeded sample of at most this many images (0: all)"},
 			&cli.IntFlag{Name: "test-limit", Category: "scale", Usage: "test on a seeded sample of at most this many images per test set (0: all)"},
 			&cli.IntFlag{Name: "size", Value: experiment.PaperSize, Category: "scale", Usage: "image size; per-batch sizes scale with it"},
-			&cli.IntFlag{Name: "epochs", Category: "scale", Usage: "epochs (default: the paper's, lung 200, polyp 50)"},
-			&cli.IntFlag{Name: "frozen-epochs", Category: "scale", Usage: "epochs of the decoupling study's decoders on frozen backbones (default: --epochs)"},
-			&cli.IntFlag{Name: "batch-size", Value: experiment.PaperBatch, Category: "scale"},
+			&cli.IntFlag{Name: "epochs", Category: "scale", Usage: "epochs", DefaultText: "the paper's, lung 200, polyp 50"},
+			&cli.IntFlag{Name: "frozen-epochs", Category: "scale", Usage: "epochs of the decoupling study's decoders on frozen backbones", DefaultText: "--epochs"},
+			&cli.IntFlag{Name: "batch-size", Value: experiment.PaperBatch, Category: "scale", Usage: "images per batch"},
 			&cli.IntFlag{Name: "seeds", Value: 1, Category: "scale", Usage: "runs per network with seeds 0..N-1; summaries give mean ± std"},
 			&cli.Float64Flag{Name: "val-fraction", Category: "scale", Usage: "hold out a share of the training images for per-epoch validation (paper: 0)"},
 			&cli.StringSliceFlag{Name: "archs", Category: "runs", Usage: "networks of table1 and polyp, and of the decoupling study among chnet, unet, attunet, fcn (default: every one of the paper's tables, and FCN-32s)"},
 			&cli.IntSliceFlag{Name: "head-widths", Category: "runs", Usage: "CHNet head widths of table6 (default 32,128: the released code's and the paper's)"},
 			&cli.StringFlag{Name: "backbone-weights", Category: "runs", Usage: "ImageNet Res2Net-50 weights for every backbone (the paper's); adds Fig. 4(b)'s ImageNet backbone"},
 			&cli.StringFlag{Name: "convention", Value: "matlab", Category: "evaluation", Usage: "metric convention: matlab (PraNet's toolbox), pysod or chnet"},
-			&cli.IntFlag{Name: "workers", Category: "runs", Usage: "data-loading goroutines per run (default: one per core)"},
+			&cli.IntFlag{Name: "workers", Category: "runs", Usage: "data-loading goroutines per run", DefaultText: "one per core"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print each run's state and the command that would continue it; train nothing"},
 			&cli.BoolFlag{Name: "summary-only", Usage: "write the summaries from the runs on disk, under the settings --out was started with; train nothing"},
 		},
@@ -115,8 +115,8 @@ func experimentAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("finding the chnet binary to start runs with: %w", err)
 	}
-	global := []string{"--backend", c.String("backend")}
-	if d := c.String("device"); d != "" {
+	global := []string{"--backend", globalString(c, "backend")}
+	if d := globalString(c, "device"); d != "" {
 		global = append(global, "--device", d)
 	}
 	log := c.App.ErrWriter

@@ -48,7 +48,7 @@ func setChildFaults() {
 	at, sigName, ok := strings.Cut(spec, ":")
 	point, nth, ok2 := strings.Cut(at, "#")
 	n, err := strconv.Atoi(nth)
-	sig, ok3 := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL, "WAIT": 0, "KILLMID": 0}[sigName]
+	sig, ok3 := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "KILL": syscall.SIGKILL, "HUP": syscall.SIGHUP, "WAIT": 0, "KILLMID": 0}[sigName]
 	if !ok || !ok2 || !ok3 || err != nil {
 		fmt.Fprintf(os.Stderr, "bad %s=%q\n", faultEnv, spec)
 		os.Exit(2)
@@ -163,6 +163,9 @@ func TestSignalsAtEpochEndAndKillsAtCheckpoints(t *testing.T) {
 		repair string // a line the resumed run must log
 	}{
 		{fault: "validate#1:TERM"},
+		// A closed terminal (SIGHUP) mid-epoch saves the position as Ctrl-C does (issue 11,
+		// point 10: it killed the run and lost the partial epoch).
+		{fault: "step#1:HUP"},
 		{fault: "save checkpoint_best.safetensors#1:KILL", killed: true, repair: "repaired checkpoint_best.safetensors"},
 		{fault: "save checkpoint_final.safetensors#1:KILL", killed: true, repair: "repaired checkpoint_final.safetensors"},
 		// Killed half-way through writing checkpoint_latest (issue 9, case 9): the temporary is
@@ -268,20 +271,29 @@ func TestRunFolderIsLocked(t *testing.T) {
 // temporary behind, and the run resumes once there is room.
 func TestFullDiskExits74KeepingTheCheckpoint(t *testing.T) {
 	args := tinyRunArgs(t)
-	out := filepath.Join(t.TempDir(), "run")
+	noRoom := []string{fsizeEnv + "=" + strconv.Itoa(16<<20)} // files may not exceed 16 MB
 	// Killed just before checkpoint_best is written: latest (finished) is there, best is not.
-	if _, stderr, signaled := childRun(t, "save checkpoint_best.safetensors#1:KILL", args(out)...); !signaled {
+	// Resuming rebuilds best as a link to latest (issue 11, point 10), which needs no room.
+	linked := filepath.Join(t.TempDir(), "run")
+	if _, stderr, signaled := childRun(t, "save checkpoint_best.safetensors#1:KILL", args(linked)...); !signaled {
 		t.Fatalf("the run was not killed:\n%s", stderr)
+	}
+	if code, stderr, _ := childRunEnv(t, noRoom, "train", "--out", linked, "--resume"); code != 0 || !strings.Contains(stderr, "repaired checkpoint_best") {
+		t.Fatalf("resume that only repairs best, with no room: exit %d, want 0\n%s", code, stderr)
+	}
+	// Stopped (SIGTERM) in validation: resuming writes checkpoint_latest, a 35 MB write.
+	out := filepath.Join(t.TempDir(), "run")
+	if code, stderr, _ := childRun(t, "validate#1:TERM", args(out)...); code != exitInterrupted {
+		t.Fatalf("the run was not interrupted: exit %d\n%s", code, stderr)
 	}
 	latest := filepath.Join(out, "checkpoint_latest.safetensors")
 	before, err := os.ReadFile(latest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Resuming rebuilds best from latest, a 70 MB write; files may not exceed 16 MB.
-	code, stderr, _ := childRunEnv(t, []string{fsizeEnv + "=" + strconv.Itoa(16<<20)}, "train", "--out", out, "--resume")
-	if code != exitIO || !strings.Contains(stderr, filepath.Join(out, "checkpoint_best.safetensors")) {
-		t.Fatalf("resume with no room: exit %d, want %d naming checkpoint_best\n%s", code, exitIO, stderr)
+	code, stderr, _ := childRunEnv(t, noRoom, "train", "--out", out, "--resume")
+	if code != exitIO || !strings.Contains(stderr, latest) {
+		t.Fatalf("resume with no room: exit %d, want %d naming checkpoint_latest\n%s", code, exitIO, stderr)
 	}
 	if after, err := os.ReadFile(latest); err != nil || !bytes.Equal(after, before) {
 		t.Errorf("checkpoint_latest changed by the failed run (%v)", err)

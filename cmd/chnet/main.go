@@ -35,13 +35,14 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			trainCommand(), testCommand(), evalCommand(), predictCommand(), benchCommand(), experimentCommand(), convertCommand(), devicesCommand(), versionCommand(),
 		},
-		ErrWriter: os.Stderr,
+		ErrWriter: newStderr(),
 		// Errors are printed once by run, with the exit code chosen there.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageErr(err)
 		},
 	}
+	addGlobalFlags(app.Commands)
 	markActions(app.Commands)
 	return app
 }

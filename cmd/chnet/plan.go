@@ -21,7 +21,8 @@ convolutions and matrix products), the multiply-adds of each compute kernel, and
 allocator's peak device memory. A test checks these counts against a real lavapipe step.`,
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "mode", Value: "both", Usage: "train, infer or both"},
-			&cli.IntFlag{Name: "batch", Value: 16, Usage: "images per step"},
+			&cli.IntFlag{Name: "batch-size", Value: 16, Usage: "images per step"},
+			batchAliasFlag(),
 			&cli.IntFlag{Name: "size", Value: 352, Usage: "input size (square)"},
 			&cli.StringFlag{Name: "target", Value: "h100", Usage: "device to plan for: h100, lavapipe, or local (this machine's chosen Vulkan device)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
@@ -46,8 +47,9 @@ func benchPlan(c *cli.Context) error {
 	default:
 		return usagef("--mode", "must be train, infer or both, got %q", c.String("mode"))
 	}
-	if c.Int("batch") < 1 {
-		return usagef("--batch", "must be at least 1, got %d", c.Int("batch"))
+	batch, _, err := benchBatch(c)
+	if err != nil {
+		return err
 	}
 	if c.Int("size") < 32 {
 		return usagef("--size", "must be at least 32, got %d", c.Int("size"))
@@ -58,7 +60,7 @@ func benchPlan(c *cli.Context) error {
 		if err != nil {
 			return deviceErr(fmt.Errorf("--target local: %w", err))
 		}
-		if info, err = vkrt.Choose(devs, c.String("device")); err != nil {
+		if info, err = vkrt.Choose(devs, globalString(c, "device")); err != nil {
 			return deviceErr(fmt.Errorf("--target local: %w", err))
 		}
 	} else if info, err = vkrt.Profile(p); err != nil {
@@ -71,7 +73,7 @@ func benchPlan(c *cli.Context) error {
 		if err != nil {
 			return deviceErr(err)
 		}
-		r, err := bench.MeasurePlan(b, bench.PlanConfig{Model: spec, Batch: c.Int("batch"), Size: c.Int("size"), Train: tr})
+		r, err := bench.MeasurePlan(b, bench.PlanConfig{Model: spec, Batch: batch, Size: c.Int("size"), Train: tr})
 		b.Close()
 		if err != nil {
 			return err

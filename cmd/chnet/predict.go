@@ -24,13 +24,15 @@ func predictCommand() *cli.Command {
 		Description: `Writes OUT/<name>.png, the sigmoid probability × 255 as 8-bit grey, resized back to
 the image's size. Maps are not min-max normalised (PraNet's test script does that, which turns
 an all-background map into false positives). --threshold also writes binary masks, --overlay
-the image with the predicted region tinted.`,
+the image with the predicted region outlined.`,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "checkpoint (.safetensors from chnet train, or an official CHNet .pth)"},
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "predictions", Usage: "output folder"},
+			modelFlag(),
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "output folder", DefaultText: "predictions-<checkpoint> beside the checkpoint (in its run folder)"},
+			forceFlag(),
 			&cli.Float64Flag{Name: "threshold", Usage: "also write <name>_mask.png: 255 where probability ≥ threshold (e.g. 0.5)"},
-			&cli.BoolFlag{Name: "overlay", Usage: "also write <name>_overlay.png"},
-			&cli.IntFlag{Name: "size", Usage: "inference size (default: the checkpoint's training size, else 352)"},
+			&cli.BoolFlag{Name: "overlay", Usage: "also write <name>_overlay.png: the image with the predicted region outlined in blue (at --threshold, else 0.5)"},
+			ttaFlag(),
+			&cli.IntFlag{Name: "size", Usage: "inference size", DefaultText: "the checkpoint's training size, else 352"},
 		}, append(limitFlags(), modelFlags()...)...),
 		Action: predictAction,
 	}
@@ -43,6 +45,9 @@ func predictAction(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return usageErr(fmt.Errorf("name at least one image or folder"))
 	}
+	if _, err := backendName(c); err != nil {
+		return err
+	}
 	th := c.Float64("threshold")
 	if c.IsSet("threshold") && !(th > 0 && th < 1) {
 		return usagef("--threshold", "must be in (0, 1), got %v", th)
@@ -51,8 +56,13 @@ func predictAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var inputs []string
+	var inputs, args []string
 	for _, arg := range c.Args().Slice() {
+		// A data set folder, in any layout test reads, is read as its images.
+		if lay, err := data.DetectLayout(arg); err == nil {
+			arg = lay.Images
+		}
+		args = append(args, arg)
 		files, _, err := data.ListImages(arg)
 		if err != nil {
 			return dataErr(err)
@@ -62,7 +72,7 @@ func predictAction(c *cli.Context) error {
 	if len(inputs) == 0 {
 		return dataErr(fmt.Errorf("no images found in %v", c.Args().Slice()))
 	}
-	out := c.String("out")
+	out := outFolder(c, "predictions")
 	suffixes := []string{""}
 	if c.IsSet("threshold") {
 		suffixes = append(suffixes, "_mask")
@@ -70,15 +80,26 @@ func predictAction(c *cli.Context) error {
 	if c.Bool("overlay") {
 		suffixes = append(suffixes, "_overlay")
 	}
-	skip, err := checkOutputs(out, c.Args().Slice(), inputs, suffixes)
+	skip, err := checkOutputs(out, args, inputs, suffixes)
 	if err != nil {
+		return err
+	}
+	var existing []string
+	for _, in := range inputs {
+		for _, suf := range suffixes {
+			if p := filepath.Join(out, outputName(in, suf)); fileExists(p) {
+				existing = append(existing, p)
+			}
+		}
+	}
+	if err := refuseOverwrite(c, out, existing); err != nil {
 		return err
 	}
 	b, err := openBackend(c)
 	if err != nil {
 		return err
 	}
-	lm, err := loadModel(c, b, c.String("model"))
+	lm, err := loadModels(c, b, c.StringSlice("model"))
 	if err != nil {
 		return err
 	}
@@ -200,7 +221,11 @@ func predictOne(c *cli.Context, b ops.Backend, lm *loadedModel, path, out string
 		}
 	}
 	if c.Bool("overlay") {
-		if err := writeOverlay(filepath.Join(out, outputName(path, "_overlay")), path, prob, lim); err != nil {
+		th := 0.5
+		if c.IsSet("threshold") {
+			th = c.Float64("threshold")
+		}
+		if err := writeOverlay(filepath.Join(out, outputName(path, "_overlay")), path, prob, th, lim); err != nil {
 			return err
 		}
 	}
@@ -208,23 +233,27 @@ func predictOne(c *cli.Context, b ops.Backend, lm *loadedModel, path, out string
 	return nil
 }
 
-// writeOverlay tints the image red in proportion to the predicted probability.
-func writeOverlay(dst, src string, prob []float32, lim data.Limits) error {
+// writeOverlay draws the outline of the predicted region (probability ≥ threshold) over the image.
+func writeOverlay(dst, src string, prob []float32, threshold float64, lim data.Limits) error {
 	img, err := data.DecodeImage(src, lim)
 	if err != nil {
 		return dataErr(err)
 	}
 	out := image.NewRGBA(image.Rect(0, 0, img.W, img.H))
-	for i := 0; i < img.W*img.H; i++ {
-		a := float64(min(max(prob[i], 0), 1)) * 0.6
-		r := float64(img.Pix[3*i])*(1-a) + 255*a
-		g := float64(img.Pix[3*i+1]) * (1 - a)
-		bl := float64(img.Pix[3*i+2]) * (1 - a)
-		out.Pix[4*i], out.Pix[4*i+1], out.Pix[4*i+2], out.Pix[4*i+3] = uint8(r), uint8(g), uint8(bl), 255
+	pred := make([]bool, img.W*img.H)
+	for i := range pred {
+		out.Pix[4*i], out.Pix[4*i+1], out.Pix[4*i+2], out.Pix[4*i+3] = img.Pix[3*i], img.Pix[3*i+1], img.Pix[3*i+2], 255
+		pred[i] = float64(prob[i]) >= threshold
 	}
+	drawContours(out, nil, pred)
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, out); err != nil {
 		return err
 	}
 	return atomicfile.Write(dst, buf.Bytes())
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }

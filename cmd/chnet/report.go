@@ -15,6 +15,23 @@ import (
 	"github.com/chnet/chnet/train/metrics"
 )
 
+// rawDiceName names the per-sample Dice of the report, the one value computed here rather than
+// by a convention: each Dice definition has its own name (issue 11, point 5).
+const (
+	rawDiceName       = "Dice@0.5 of the raw map"
+	rawDiceDefinition = "the map as saved (probability × 255, not normalised) ≥ 128, against the mask > 128: 2|P∩G|/(|P|+|G|), 1 when both are empty"
+)
+
+// tableColumnOf is " (the table's mDice)" when key feeds a column of the task's table.
+func tableColumnOf(tv []metrics.TaskValue, key string) string {
+	for _, v := range tv {
+		if v.Key == key {
+			return " (the table's " + v.Column + ")"
+		}
+	}
+	return ""
+}
+
 // reportSample is one test image with its ground truth and predicted map (8-bit, full size).
 type reportSample struct {
 	name, image string
@@ -24,7 +41,7 @@ type reportSample struct {
 }
 
 // writeReport writes report.md: the scores, then the worst and best predictions as panels of
-// image, ground truth, predicted map and overlay (green: ground truth, red: prediction ≥ 0.5).
+// image, ground truth, predicted map and overlay (outlines: overlayLegend).
 func writeReport(out, name, task string, res metrics.Results, samples []reportSample) error {
 	dir := filepath.Join(out, "report")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -35,7 +52,7 @@ func writeReport(out, name, task string, res metrics.Results, samples []reportSa
 	if len(samples) > 8 {
 		pick = append(append([]reportSample{}, samples[:4]...), samples[len(samples)-4:]...)
 	}
-	md := fmt.Sprintf("# %s\n\n%d images, %s convention. Panels: image, ground truth, predicted map, overlay (green: ground truth, red: prediction ≥ 0.5).\n\n", name, res.Images, res.Convention)
+	md := fmt.Sprintf("# %s\n\n%d images, %s convention. Panels: image, ground truth, predicted map, overlay (%s).\n\n", name, res.Images, res.Convention, overlayLegend)
 	// The paper's columns first; every metric of the convention after them.
 	tv, err := res.Task(task)
 	if err != nil {
@@ -50,7 +67,14 @@ func writeReport(out, name, task string, res metrics.Results, samples []reportSa
 		md += fmt.Sprintf("| %s | %.4f |\n", k, res.Values[k])
 	}
 	md += "\n</details>\n"
-	md += "\n## Samples (worst first, by Dice at 0.5)\n\n"
+	md += "\n## Which Dice is which\n\n"
+	md += "- **" + rawDiceName + "** (the samples below): " + rawDiceDefinition + ".\n"
+	for _, k := range res.Keys() {
+		if d := metrics.Definition(res.Convention, k); d != "" {
+			md += fmt.Sprintf("- **%s**%s: %s.\n", k, tableColumnOf(tv, k), d)
+		}
+	}
+	md += "\n## Samples (worst first, by " + rawDiceName + ")\n\n"
 	for _, s := range pick {
 		img, err := data.DecodeImage(s.image, data.Limits{})
 		if err != nil {
@@ -65,7 +89,7 @@ func writeReport(out, name, task string, res metrics.Results, samples []reportSa
 		if err := atomicfile.Write(filepath.Join(dir, file), buf.Bytes()); err != nil {
 			return err
 		}
-		md += fmt.Sprintf("**%s** — Dice %.3f\n\n![%s](report/%s)\n\n", s.name, s.dice, s.name, file)
+		md += fmt.Sprintf("**%s** — %s %.3f\n\n![%s](report/%s)\n\n", s.name, rawDiceName, s.dice, s.name, file)
 	}
 	return atomicfile.Write(filepath.Join(out, "report.md"), []byte(md))
 }
@@ -80,20 +104,28 @@ func composite(img *data.RGB, gt metrics.Gray, pred []uint8) image.Image {
 		for x := 0; x < pw; x++ {
 			sx := x * img.W / pw
 			i := sy*img.W + sx
-			r, g, b := img.Pix[3*i], img.Pix[3*i+1], img.Pix[3*i+2]
-			out.Set(x, y, color.RGBA{r, g, b, 255})
+			out.Set(x, y, color.RGBA{img.Pix[3*i], img.Pix[3*i+1], img.Pix[3*i+2], 255})
 			m := gt.Pix[i]
 			out.Set(pw+4+x, y, color.RGBA{m, m, m, 255})
 			p := pred[i]
 			out.Set(2*pw+8+x, y, color.RGBA{p, p, p, 255})
-			or, og, ob := float64(r), float64(g), float64(b)
-			if m > 128 {
-				og = 0.5*og + 127
-			}
-			if p >= 128 {
-				or = 0.5*or + 127
-			}
-			out.Set(3*pw+12+x, y, color.RGBA{uint8(or), uint8(og), uint8(ob), 255})
+		}
+	}
+	// The overlay: the image with both outlines, drawn at the panel's size.
+	ov := image.NewRGBA(image.Rect(0, 0, pw, ph))
+	gtIn, predIn := make([]bool, pw*ph), make([]bool, pw*ph)
+	for y := 0; y < ph; y++ {
+		sy := y * img.H / ph
+		for x := 0; x < pw; x++ {
+			i := sy*img.W + x*img.W/pw
+			ov.SetRGBA(x, y, color.RGBA{img.Pix[3*i], img.Pix[3*i+1], img.Pix[3*i+2], 255})
+			gtIn[y*pw+x], predIn[y*pw+x] = gt.Pix[i] > 128, pred[i] >= 128
+		}
+	}
+	drawContours(ov, gtIn, predIn)
+	for y := 0; y < ph; y++ {
+		for x := 0; x < pw; x++ {
+			out.SetRGBA(3*pw+12+x, y, ov.RGBAAt(x, y))
 		}
 	}
 	return out

@@ -26,6 +26,11 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+// ttaFlag is --tta of test, predict and train's --test.
+func ttaFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "tta", Category: "evaluation", Usage: "flip test-time augmentation: average each map with the mirrored map of the mirrored image (twice the time)"}
+}
+
 func testOutputFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "convention", Value: "pysod", Category: "evaluation", Usage: "metric definitions: pysod (PySODMetrics), matlab (PraNet's toolbox) or chnet (CHNet's eval.py)"},
@@ -38,22 +43,37 @@ func testCommand() *cli.Command {
 		Name:      "test",
 		Usage:     "run a checkpoint over test folders, save the probability maps and score them",
 		ArgsUsage: "FOLDER...",
-		Description: `Each FOLDER holds images/ and masks/. Maps are predicted at the size the model was
+		Description: `Each FOLDER holds images/ and masks/ (or PraNet's image/ and mask/, or nnU-Net's
+imagesTr/ and labelsTr/). Maps are predicted at the size the model was
 trained at (352 for the official recipe), resized back to each image's own size and written as
 8-bit PNGs (probability × 255, no min-max normalisation) to OUT/<folder>/maps. The scores of
 --task under --convention are printed and written as metrics.md, metrics.csv, metrics.json and
 per_image.csv, with report.md showing sample predictions beside the ground truth.`,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "checkpoint (.safetensors from chnet train, or an official CHNet .pth)"},
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "test-results", Usage: "output folder"},
-			&cli.IntFlag{Name: "size", Usage: "inference size (default: the checkpoint's training size, else 352)"},
-		}, append(append(testOutputFlags(), limitFlags()...), modelFlags()...)...),
+			modelFlag(),
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "output folder", DefaultText: "test-<checkpoint> beside the checkpoint (in its run folder)"},
+			forceFlag(),
+			&cli.IntFlag{Name: "size", Usage: "inference size", DefaultText: "the checkpoint's training size, else 352"},
+		}, append(append(append(testOutputFlags(), ttaFlag()), limitFlags()...), modelFlags()...)...),
 		Action: func(c *cli.Context) error {
 			if err := flagsAfterArgs(c); err != nil {
 				return err
 			}
 			if c.NArg() == 0 {
-				return usageErr(fmt.Errorf("name at least one test folder (with images/ and masks/)"))
+				return usageErr(fmt.Errorf("name at least one test folder (%s)", data.LayoutNames))
+			}
+			if _, err := backendName(c); err != nil {
+				return err
+			}
+			out := outFolder(c, "test")
+			var existing []string
+			for _, dir := range c.Args().Slice() {
+				if p := filepath.Join(out, filepath.Base(filepath.Clean(dir))); fileExists(filepath.Join(p, "metrics.json")) || fileExists(filepath.Join(p, "maps")) {
+					existing = append(existing, p)
+				}
+			}
+			if err := refuseOverwrite(c, out, existing); err != nil {
+				return err
 			}
 			b, err := openBackend(c)
 			if err != nil {
@@ -61,10 +81,10 @@ per_image.csv, with report.md showing sample predictions beside the ground truth
 			}
 			ctx, stop := signalContext(c.Context, c.App.ErrWriter)
 			defer stop()
-			if err := os.MkdirAll(c.String("out"), 0o755); err != nil {
+			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
-			release, temps, err := claimFolder(c.String("out"), "--out", 2)
+			release, temps, err := claimFolder(out, "--out", 2)
 			if err != nil {
 				return err
 			}
@@ -84,13 +104,13 @@ per_image.csv, with report.md showing sample predictions beside the ground truth
 			if err != nil {
 				return err
 			}
-			lm, err := loadModel(c, b, c.String("model"))
+			lm, err := loadModels(c, b, c.StringSlice("model"))
 			if err != nil {
 				return err
 			}
 			var bad []string
 			for _, cf := range checked {
-				left, err := testFolder(ctx, c, b, lm, cf, filepath.Join(c.String("out"), filepath.Base(filepath.Clean(cf.dir))), c.App.ErrWriter)
+				left, err := testFolder(ctx, c, b, lm, cf, filepath.Join(out, filepath.Base(filepath.Clean(cf.dir))), c.App.ErrWriter, c.App.Writer)
 				if err != nil {
 					return err
 				}
@@ -106,6 +126,34 @@ type loadedModel struct {
 	m    nn.Segmenter
 	spec zoo.Spec
 	size int
+	tta  bool // average with the prediction of the mirrored image (--tta)
+	// more are the other networks of an ensemble (several --model): their maps are averaged.
+	more []nn.Segmenter
+}
+
+// modelFlag is test's and predict's --model: one checkpoint, or several for an ensemble.
+func modelFlag() cli.Flag {
+	return &cli.StringSliceFlag{Name: "model", Aliases: []string{"m"}, Required: true,
+		Usage: "checkpoint (.safetensors from chnet train, or an official CHNet .pth); repeat it to average several (an ensemble, e.g. the folds of --folds)"}
+}
+
+// loadModels loads one checkpoint, or several as an ensemble predicting at the first's size.
+func loadModels(c *cli.Context, b ops.Backend, paths []string) (*loadedModel, error) {
+	lm, err := loadModel(c, b, paths[0])
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range paths[1:] {
+		o, err := loadModel(c, b, p)
+		if err != nil {
+			return nil, err
+		}
+		if o.size != lm.size {
+			return nil, usagef("--model", "%s predicts at %d px and %s at %d: give --size for the ensemble", paths[0], lm.size, p, o.size)
+		}
+		lm.more = append(lm.more, o.m)
+	}
+	return lm, nil
 }
 
 // loadModel rebuilds the network a checkpoint was trained as. chnet checkpoints carry their
@@ -121,6 +169,9 @@ func loadModel(c *cli.Context, b ops.Backend, path string) (*loadedModel, error)
 			return nil, dataErr(fmt.Errorf("%s: %w", path, err))
 		}
 		st = ck.Model
+		if err := checkpointModelFlags(c, path, &spec); err != nil {
+			return nil, err
+		}
 	} else {
 		if st, err = loadStateFile(path); err != nil {
 			return nil, err
@@ -160,7 +211,28 @@ func loadModel(c *cli.Context, b ops.Backend, path string) (*loadedModel, error)
 		return nil, dataErr(fmt.Errorf("%s: %w", path, err))
 	}
 	nn.SetTraining(m, false)
-	return &loadedModel{m: m, spec: spec, size: size}, nil
+	return &loadedModel{m: m, spec: spec, size: size, tta: c.Bool("tta")}, nil
+}
+
+// checkpointModelFlags applies the model flags to a chnet checkpoint, which records its own
+// network: --literal-head (the same function computed in another order) is honoured, and a
+// flag that would describe another network is refused rather than ignored.
+func checkpointModelFlags(c *cli.Context, path string, spec *zoo.Spec) error {
+	for _, f := range []struct {
+		flag      string
+		got, want any
+	}{
+		{"arch", c.String("arch"), spec.Arch}, {"backbone", c.String("backbone"), spec.Backbone},
+		{"head-width", c.Int("head-width"), spec.HeadWidth}, {"head-kernel", c.Int("head-kernel"), spec.HeadKernel},
+	} {
+		if c.IsSet(f.flag) && fmt.Sprint(f.got) != fmt.Sprint(f.want) {
+			return usagef("--"+f.flag, "is %v, but %s records a network with %v; the model flags describe PyTorch .pth files, whose network is not recorded", f.got, path, f.want)
+		}
+	}
+	if c.Bool("literal-head") {
+		spec.Factorized = false
+	}
+	return nil
 }
 
 func trimModule(n string) string {
@@ -170,18 +242,71 @@ func trimModule(n string) string {
 	return n
 }
 
+// predict returns the probability map of one prepared image [3, size, size]. With --tta it is
+// the mean of the map and the mirrored map of the mirrored image (flip test-time augmentation).
+func (lm *loadedModel) predict(b ops.Backend, pix []float32) ([]float32, error) {
+	p, err := lm.forward(b, pix)
+	if err != nil || !lm.tta {
+		return p, err
+	}
+	q, err := lm.forward(b, flipW(pix, 3, lm.size, lm.size))
+	if err != nil {
+		return nil, err
+	}
+	q = flipW(q, 1, lm.size, lm.size)
+	for i := range p {
+		p[i] = (p[i] + q[i]) / 2
+	}
+	return p, nil
+}
+
+// forward is the network's map, or the mean of the ensemble's maps.
+func (lm *loadedModel) forward(b ops.Backend, pix []float32) ([]float32, error) {
+	x, err := ops.FromHost(b, pix, 1, 3, lm.size, lm.size)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Release(x.Storage())
+	p, err := train.Predict(b, lm.m, x)
+	if err != nil || len(lm.more) == 0 {
+		return p, err
+	}
+	for _, m := range lm.more {
+		q, err := train.Predict(b, m, x)
+		if err != nil {
+			return nil, err
+		}
+		for i := range p {
+			p[i] += q[i]
+		}
+	}
+	n := float32(1 + len(lm.more))
+	for i := range p {
+		p[i] /= n
+	}
+	return p, nil
+}
+
+// flipW mirrors c planes of h×w values left to right, into a new slice.
+func flipW(v []float32, c, h, w int) []float32 {
+	out := make([]float32, len(v))
+	for k := 0; k < c*h; k++ {
+		row := v[k*w : (k+1)*w]
+		dst := out[k*w : (k+1)*w]
+		for x := range row {
+			dst[w-1-x] = row[x]
+		}
+	}
+	return out
+}
+
 // predictFile returns the probability map of one image at its original size.
 func (lm *loadedModel) predictFile(b ops.Backend, path string, lim data.Limits) (*data.Input, []float32, error) {
 	in, err := data.LoadInput(path, lm.size, data.ImageNetStats, lim)
 	if err != nil {
 		return nil, nil, dataErr(err)
 	}
-	x, err := ops.FromHost(b, in.Pix, 1, 3, lm.size, lm.size)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer b.Release(x.Storage())
-	p, err := train.Predict(b, lm.m, x)
+	p, err := lm.predict(b, in.Pix)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -196,7 +321,8 @@ func (lm *loadedModel) predictFile(b ops.Backend, path string, lim data.Limits) 
 // against the masks. A pair that fails to decode is left out, not fatal: the others are still
 // scored (issue 9, case 11). It returns every sample left out, the pre-flight check's included,
 // as "folder: path: why" lines; its error is for what stops all work (a device error, Ctrl-C).
-func testFolder(ctx context.Context, c *cli.Context, b ops.Backend, lm *loadedModel, cf *checkedFolder, out string, log io.Writer) ([]string, error) {
+// The table of scores goes to table (stdout, and train.log for train's --test).
+func testFolder(ctx context.Context, c *cli.Context, b ops.Backend, lm *loadedModel, cf *checkedFolder, out string, log, table io.Writer) ([]string, error) {
 	conv, err := metrics.ParseConvention(c.String("convention"))
 	if err != nil {
 		return nil, usagef("--convention", "%v", err)
@@ -256,7 +382,7 @@ func testFolder(ctx context.Context, c *cli.Context, b ops.Backend, lm *loadedMo
 		return nil, dataErr(fmt.Errorf("%s: no image could be scored:%s", cf.dir, listing(bad)))
 	}
 	res := ev.Result()
-	if err := writeResults(c.App.Writer, out, name, res, task, bad); err != nil {
+	if err := writeResults(table, out, name, res, task, bad); err != nil {
 		return nil, err
 	}
 	return bad, writeReport(out, name, task, res, samples)
@@ -305,7 +431,14 @@ func readGT(p data.Pair, lim data.Limits) (metrics.Gray, error) {
 		if err != nil {
 			return gt, err
 		}
-		if err := notLabelCoded(path, g); err != nil {
+		if p.LabelMap {
+			// nnU-Net's label maps: foreground is label 1 (any non-zero value).
+			for j, v := range g.Pix {
+				if v > 0 {
+					g.Pix[j] = 255
+				}
+			}
+		} else if err := notLabelCoded(path, g); err != nil {
 			return gt, err
 		}
 		if i == 0 {
@@ -419,19 +552,26 @@ func diceAt128(pred, gt []uint8) float64 {
 	return 2 * float64(tp) / float64(2*tp+fp+fn)
 }
 
-// signalContext is cancelled by Ctrl-C or SIGTERM: the command stops at its next safe point
-// (training saves its position first). A second signal ends the process at once with exit 130,
+// signalContext is cancelled by Ctrl-C, SIGTERM or SIGHUP (a closed terminal or ssh session,
+// which would otherwise kill the run and lose its partial epoch): the command stops at its next
+// safe point (training saves its position first), and says so at once. A second signal ends the process at once with exit 130,
 // so that nothing — a read that never returns, a stuck device — can leave chnet deaf to Ctrl-C
 // (issue 9, case 8); atomic writes keep every file whole even then.
 func signalContext(parent context.Context, w io.Writer) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(parent)
 	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// On a terminal the progress line has no newline yet: the acknowledgement starts a line of
+	// its own rather than trailing the bar, where the next redraw would bury it.
+	nl := ""
+	if tty, _, _ := terminalOf(w); tty {
+		nl = "\n"
+	}
 	done := make(chan struct{})
 	go func() {
 		select {
 		case s := <-ch:
-			fmt.Fprintf(w, "chnet: %v: stopping at the next safe point (again to stop at once)\n", s)
+			fmt.Fprintf(w, "%schnet: %v: stopping at the next safe point (training: after the step in progress, saving its position); again to stop at once\n", nl, s)
 			cancel()
 		case <-done:
 			return

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,7 +24,6 @@ import (
 	"github.com/chnet/chnet/train"
 	"github.com/chnet/chnet/train/data"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 )
 
 // Built-in demo data: small enough that `chnet train` with no flags trains, tests and writes
@@ -52,42 +52,48 @@ func trainCommand() *cli.Command {
 		Name:      "train",
 		Usage:     "train a network (CHNet by default) with the official recipe",
 		ArgsUsage: " ",
-		Description: `Trains on --data (a folder with images/ and masks/, paired by base name) with the
-released recipe: SGD nesterov (momentum 0.9, weight decay 5e-4), peak lr 0.05 on a per-epoch
-triangular schedule, the structure loss, flips, rotations in [-10°, 10°) and per-batch sizes
-224..352. A share of the data (--val-fraction) is held out and scored every epoch.
+		Description: `Trains on --data (images/ and masks/ paired by base name, PraNet's image/ and
+mask/, or nnU-Net's raw 2-D imagesTr/ and labelsTr/) with the released recipe: SGD nesterov
+(momentum 0.9, weight decay 5e-4), lr on a per-epoch triangle rising linearly to 0.05 at
+mid-run and back (the log prints this run's rates), the structure loss, flips, rotations in
+[-10°, 10°) and per-batch sizes 224..352. A share of the data (--val-fraction) is held out and scored every epoch.
 
 The run folder (--out) receives config.json, train.log, metrics.jsonl, progress.png,
 splits.json and checkpoint_{latest,best,final}.safetensors; --resume continues it exactly,
 and Ctrl-C saves the position first. With --folds K it runs K-fold cross-validation into
-fold_0..fold_K-1 and reports mean ± std.
+fold_0..fold_K-1 and reports mean ± std; --test then scores each fold's model and the K
+together (their maps averaged, as nnU-Net's ensemble).
 
 Without --data, chnet trains on a built-in synthetic polyp set for a few minutes, then tests
 and writes predictions: a complete run of the main job on any machine.`,
 		Flags: append(append([]cli.Flag{
-			&cli.StringFlag{Name: "data", Category: "data", Usage: "training folder (images/ and masks/); default: built-in synthetic set"},
-			&cli.StringFlag{Name: "val", Category: "data", Usage: "validation folder (default: hold out --val-fraction of --data)"},
+			&cli.StringFlag{Name: "data", Category: "data", Usage: "training folder: images/ and masks/, image/ and mask/, or nnU-Net's imagesTr/ and labelsTr/", DefaultText: "a built-in synthetic set"},
+			&cli.StringFlag{Name: "val", Category: "data", Usage: "validation folder", DefaultText: "hold out --val-fraction of --data"},
 			&cli.Float64Flag{Name: "val-fraction", Value: 0.1, Category: "data", Usage: "share of --data held out for validation (0: none)"},
 			&cli.IntFlag{Name: "folds", Category: "data", Usage: "K-fold cross-validation over --data (as the paper does on BUSI)"},
 			&cli.StringSliceFlag{Name: "test", Category: "data", Usage: "test folders to score after training (repeatable)"},
 			&cli.BoolFlag{Name: "skip-bad", Category: "data", Usage: "leave out unreadable or unpaired samples (listed) instead of stopping"},
-			&cli.IntFlag{Name: "workers", Category: "data", Usage: "data-loading goroutines (default: one per core)"},
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Category: "run", Usage: "run folder (default runs/<date-time>)"},
+			&cli.IntFlag{Name: "limit", Category: "data", Usage: "train on a seeded sample of at most this many images of --data (a quick try; 0: all)"},
+			&cli.IntFlag{Name: "workers", Category: "data", Usage: "data-loading goroutines", DefaultText: "one per core"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Category: "run", Usage: "run folder", DefaultText: "runs/<date-time>"},
 			&cli.BoolFlag{Name: "resume", Category: "run", Usage: "continue the run in --out from checkpoint_latest"},
+			&cli.IntFlag{Name: "save-every", Value: 1, Category: "run", Usage: "write checkpoint_latest every N epochs (and at the best and last epochs; Ctrl-C always saves); --resume goes back to it"},
+			&cli.IntFlag{Name: "val-every", Value: 1, Category: "run", Usage: "validate every N epochs (and after the last)"},
+			&cli.StringFlag{Name: "test-on", Value: "final", Category: "run", Usage: "checkpoint --test scores: final (the last epoch's) or best (the best validation Dice's; final without validation)"},
 			&cli.IntFlag{Name: "epochs", Value: 50, Category: "recipe", Usage: "epochs (paper: polyp 50, breast 100, lung 200)"},
 			&cli.IntFlag{Name: "batch-size", Value: 16, Category: "recipe", Usage: "images per batch"},
 			&cli.IntFlag{Name: "size", Value: 352, Category: "recipe", Usage: "base image size; validation and test run at it"},
 			&cli.IntSliceFlag{Name: "sizes", Category: "recipe", Usage: "per-batch training sizes (default 224,256,288,320,352 scaled to --size)"},
-			&cli.Float64Flag{Name: "lr", Value: 0.05, Category: "recipe", Usage: "peak learning rate"},
-			&cli.Float64Flag{Name: "momentum", Value: 0.9, Category: "recipe"},
-			&cli.Float64Flag{Name: "weight-decay", Value: 5e-4, Category: "recipe"},
+			&cli.Float64Flag{Name: "lr", Value: 0.05, Category: "recipe", Usage: "top of the per-epoch triangular schedule: epoch e of E trains at lr·(1 − |2e/(E+1) − 1|), e = 1..E, rising linearly to the middle epoch and falling back (so lr itself is reached only when --epochs is odd; the log prints the schedule)"},
+			&cli.Float64Flag{Name: "momentum", Value: 0.9, Category: "recipe", Usage: "SGD momentum (nesterov)"},
+			&cli.Float64Flag{Name: "weight-decay", Value: 5e-4, Category: "recipe", Usage: "SGD weight decay (L2, added to the gradient)"},
 			&cli.StringFlag{Name: "loss", Value: "official", Category: "recipe", Usage: "structure loss: official (global BCE + weighted IoU, as executed) or weighted (F3Net's pixel-weighted BCE)"},
 			&cli.BoolFlag{Name: "no-augment", Category: "recipe", Usage: "disable flips and rotations"},
 			&cli.Uint64Flag{Name: "seed", Value: 0, Category: "recipe", Usage: "seed for initialisation, splits, shuffling and augmentation"},
 			&cli.StringFlag{Name: "backbone-weights", Category: "model", Usage: "ImageNet Res2Net weights (.pth or .safetensors) for the backbone"},
 			&cli.StringFlag{Name: "init-from", Category: "model", Usage: "initialise the backbone from another trained checkpoint (decoupling study)"},
 			&cli.BoolFlag{Name: "freeze-backbone", Category: "model", Usage: "train only the decoder; the backbone keeps its weights and statistics"},
-		}, modelFlags()...), append(testOutputFlags(), limitFlags()...)...),
+		}, modelFlags()...), append(append(testOutputFlags(), ttaFlag()), limitFlags()...)...),
 		Action: trainAction,
 	}
 }
@@ -108,6 +114,7 @@ type runConfig struct {
 	InitFrom   string       `json:"init_from,omitempty"`
 	Freeze     bool         `json:"freeze_backbone,omitempty"`
 	Folds      int          `json:"folds,omitempty"`
+	Limit      int          `json:"limit,omitempty"`
 	ValFrac    float64      `json:"val_fraction"`
 	Backend    string       `json:"backend"`
 	Version    string       `json:"chnet_version"`
@@ -143,6 +150,9 @@ func trainAction(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usageErr(fmt.Errorf("unexpected argument %q (folders are given with --data, --val, --test)", c.Args().First()))
 	}
+	if _, err := backendName(c); err != nil {
+		return err
+	}
 	spec, err := modelSpec(c)
 	if err != nil {
 		return err
@@ -152,9 +162,19 @@ func trainAction(c *cli.Context) error {
 		BatchSize: c.Int("batch-size"), Size: c.Int("size"), Sizes: c.IntSlice("sizes"), Augment: !c.Bool("no-augment"),
 		Seed: c.Uint64("seed"), Backbone: c.String("backbone-weights"), InitFrom: c.String("init-from"),
 		Freeze: c.Bool("freeze-backbone"), Folds: c.Int("folds"), ValFrac: c.Float64("val-fraction"), Version: version(),
+		Limit: c.Int("limit"),
 	}
 	rc.Recipe = train.OfficialConfig(c.Int("epochs"))
 	rc.Recipe.LR, rc.Recipe.Momentum, rc.Recipe.WeightDecay = c.Float64("lr"), c.Float64("momentum"), c.Float64("weight-decay")
+	rc.Recipe.SaveEvery, rc.Recipe.ValEvery = c.Int("save-every"), c.Int("val-every")
+	for _, f := range []string{"save-every", "val-every"} {
+		if c.Int(f) < 1 {
+			return usagef("--"+f, "must be at least 1, got %d", c.Int(f))
+		}
+	}
+	if t := c.String("test-on"); t != "final" && t != "best" {
+		return usagef("--test-on", "must be final or best, got %q", t)
+	}
 	switch c.String("loss") {
 	case "official":
 	case "weighted":
@@ -178,6 +198,9 @@ func trainAction(c *cli.Context) error {
 	if !resume {
 		if builtin {
 			useBuiltinData(c, &rc, out)
+		}
+		if err := resolvePaths(&rc); err != nil {
+			return err
 		}
 		if err := checkRecipe(&rc, lim.MaxPixels); err != nil {
 			return err
@@ -204,6 +227,15 @@ func trainAction(c *cli.Context) error {
 		}
 		if err := sameRun(c, rc, saved); err != nil {
 			return err
+		}
+		if saved.BuiltinSet {
+			// The generated set lives in the run folder, wherever that is now.
+			saved.Data = filepath.Join(out, "builtin", "train")
+			for i, d := range saved.Test {
+				if strings.HasSuffix(filepath.ToSlash(d), "/builtin/test") || d == filepath.Join("builtin", "test") {
+					saved.Test[i] = filepath.Join(out, "builtin", "test")
+				}
+			}
 		}
 		saved.Backend, saved.Version = "", version()
 		rc = saved
@@ -240,16 +272,15 @@ func trainAction(c *cli.Context) error {
 
 	fmt.Fprintf(log, "%s chnet %s: training %s (%s backbone) on %s with the %s backend; run folder %s\n",
 		time.Now().Format("2006-01-02 15:04:05"), version(), spec.Arch, spec.Backbone, rc.Data, b.Name(), out)
+	fmt.Fprintf(log, "schedule: %s\n", train.DescribeSchedule(rc.Recipe.LR, rc.Recipe.Epochs))
 
 	// Every file of the run is checked before the run starts.
 	folders := []dataFolder{{"train", rc.Data}}
 	if rc.Val != "" {
 		folders = append(folders, dataFolder{"val", rc.Val})
 	}
-	if rc.Folds <= 1 {
-		for _, d := range rc.Test {
-			folders = append(folders, dataFolder{"test " + filepath.Base(filepath.Clean(d)), d})
-		}
+	for _, d := range rc.Test {
+		folders = append(folders, dataFolder{"test " + filepath.Base(filepath.Clean(d)), d})
 	}
 	checked, err := preflight(ctx, folders, lim, c.Int("workers"))
 	if err != nil {
@@ -267,6 +298,12 @@ func trainAction(c *cli.Context) error {
 		}
 	}
 	ds := checked[0].ds
+	if rc.Limit > 0 && rc.Limit < len(ds.Pairs) {
+		if ds, err = limitSet(ds, rc.Limit, rc.Seed); err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "data: --limit %d: training on a seeded sample of %d of the %d images\n", rc.Limit, rc.Limit, len(checked[0].ds.Pairs))
+	}
 	var valSet *data.Dataset
 	samples := len(ds.Pairs)
 	if rc.Val != "" {
@@ -283,7 +320,6 @@ func trainAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	tty := term.IsTerminal(int(os.Stderr.Fd()))
 	folds := 1
 	if rc.Folds > 1 {
 		folds = rc.Folds
@@ -293,9 +329,9 @@ func trainAction(c *cli.Context) error {
 		dir := out
 		if rc.Folds > 1 {
 			dir = filepath.Join(out, fmt.Sprintf("fold_%d", k))
-			fmt.Fprintf(log, "fold %d of %d\n", k+1, folds)
+			fmt.Fprintf(log, "fold_%d (%d of %d)\n", k, k+1, folds)
 		}
-		res, err := trainOne(ctx, c, b, rc, ds, valSet, splits, k, dir, log, tty)
+		res, err := trainOne(ctx, c, b, rc, ds, valSet, splits, k, dir, log)
 		if err != nil {
 			if errors.Is(err, train.ErrInterrupted) {
 				return classified{exitInterrupted, err}
@@ -305,24 +341,75 @@ func trainAction(c *cli.Context) error {
 		results = append(results, res)
 	}
 	if rc.Folds > 1 {
-		return reportFolds(c.App.Writer, log, out, results)
+		if err := reportFolds(c.App.Writer, log, out, results); err != nil {
+			return err
+		}
 	}
 	if len(rc.Test) == 0 {
+		fmt.Fprintf(log, "done: checkpoints, progress.png and train.log are in %s\n", out)
 		return nil
 	}
-	lm, err := loadModel(c, b, filepath.Join(out, train.FinalName))
-	if err != nil {
-		return err
+	tests := checked[len(checked)-len(rc.Test):]
+	if rc.Folds <= 1 {
+		bad, err := testRunFolder(ctx, c, b, tests, []string{out}, out, log, logFile)
+		if err != nil {
+			return err
+		}
+		return leftOutErr(bad)
 	}
-	var bad []string
-	for _, cf := range checked[len(checked)-len(rc.Test):] {
-		left, err := testFolder(ctx, c, b, lm, cf, filepath.Join(out, "test", filepath.Base(filepath.Clean(cf.dir))), log)
+	// Cross-validation: each fold's model on the test folders, then the folds together (their
+	// maps averaged), as nnU-Net predicts with its five folds.
+	var bad, dirs []string
+	for k := 0; k < folds; k++ {
+		dir := filepath.Join(out, fmt.Sprintf("fold_%d", k))
+		dirs = append(dirs, dir)
+		left, err := testRunFolder(ctx, c, b, tests, []string{dir}, dir, log, logFile)
 		if err != nil {
 			return err
 		}
 		bad = append(bad, left...)
 	}
-	return leftOutErr(bad)
+	fmt.Fprintf(log, "the ensemble of the %d folds:\n", folds)
+	left, err := testRunFolder(ctx, c, b, tests, dirs, out, log, logFile)
+	if err != nil {
+		return err
+	}
+	return leftOutErr(append(bad, left...))
+}
+
+// testRunFolder scores the checkpoint (--test-on) of each run folder in runs — one, or the folds
+// of a cross-validation as an ensemble — on the test folders into dir/test/<folder>, adds each
+// table to train.log, and ends with where the reports are.
+func testRunFolder(ctx context.Context, c *cli.Context, b ops.Backend, tests []*checkedFolder, runs []string, dir string, log, logFile io.Writer) ([]string, error) {
+	var ckpts []string
+	for _, run := range runs {
+		ckpt, why := filepath.Join(run, train.FinalName), "the last epoch's"
+		if c.String("test-on") == "best" {
+			if _, err := os.Stat(filepath.Join(run, train.BestName)); err == nil {
+				ckpt, why = filepath.Join(run, train.BestName), "the best validation Dice's"
+			} else {
+				why = "the last epoch's: the best was asked for, but the run has no validation"
+			}
+		}
+		fmt.Fprintf(log, "testing %s (%s checkpoint)\n", ckpt, why)
+		ckpts = append(ckpts, ckpt)
+	}
+	lm, err := loadModels(c, b, ckpts)
+	if err != nil {
+		return nil, err
+	}
+	var bad, reports []string
+	for _, cf := range tests {
+		out := filepath.Join(dir, "test", filepath.Base(filepath.Clean(cf.dir)))
+		left, err := testFolder(ctx, c, b, lm, cf, out, log, io.MultiWriter(c.App.Writer, logFile))
+		if err != nil {
+			return nil, err
+		}
+		bad = append(bad, left...)
+		reports = append(reports, filepath.Join(out, "report.md"))
+	}
+	fmt.Fprintf(log, "done: reports %s; training curves %s\n", strings.Join(reports, ", "), filepath.Join(dir, "progress.png"))
+	return bad, nil
 }
 
 // readRunConfig reads a run folder's config.json for --resume: a missing file is a usage error
@@ -364,13 +451,71 @@ func parseRunConfig(b []byte, maxPixels int64) (runConfig, error) {
 	return rc, nil
 }
 
-// sameRun checks that every flag given explicitly with --resume agrees with the saved run.
+// resolvePaths makes the run's paths absolute, so that config.json names the same files from
+// any directory and the run can be resumed from anywhere (issue 11, point 4). The built-in set
+// is the exception: it lives in the run folder and is found there on resume.
+func resolvePaths(rc *runConfig) error {
+	ps := []*string{&rc.Data, &rc.Val, &rc.Backbone, &rc.InitFrom}
+	for i := range rc.Test {
+		ps = append(ps, &rc.Test[i])
+	}
+	for _, p := range ps {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("resolving %s: %w", *p, err)
+		}
+		*p = abs
+	}
+	return nil
+}
+
+// samePath reports whether two paths name the same file or folder: the same once made
+// absolute and cleaned, or, where both exist, the same file however reached (links, mounts).
+func samePath(a, b string) bool {
+	if a == "" || b == "" {
+		return a == b
+	}
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	if err1 == nil && err2 == nil && aa == bb {
+		return true
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// sameRun checks that every flag given explicitly with --resume agrees with the saved run;
+// paths agree when they name the same file, however written.
 func sameRun(c *cli.Context, now, saved runConfig) error {
+	paths := []struct {
+		flag      string
+		got, want []string
+	}{
+		{"data", []string{now.Data}, []string{saved.Data}}, {"val", []string{now.Val}, []string{saved.Val}},
+		{"test", now.Test, saved.Test}, {"backbone-weights", []string{now.Backbone}, []string{saved.Backbone}},
+		{"init-from", []string{now.InitFrom}, []string{saved.InitFrom}},
+	}
+	for _, p := range paths {
+		if !c.IsSet(p.flag) {
+			continue
+		}
+		same := len(p.got) == len(p.want)
+		for i := 0; same && i < len(p.got); i++ {
+			same = samePath(p.got[i], p.want[i])
+		}
+		if !same {
+			return usagef("--"+p.flag, "is %s, but the run being resumed was started with %s", strings.Join(p.got, ", "), strings.Join(p.want, ", "))
+		}
+	}
 	checks := []struct {
 		flag      string
 		got, want any
 	}{
-		{"data", now.Data, saved.Data}, {"val", now.Val, saved.Val}, {"epochs", now.Recipe.Epochs, saved.Recipe.Epochs},
+		{"epochs", now.Recipe.Epochs, saved.Recipe.Epochs},
 		{"batch-size", now.BatchSize, saved.BatchSize}, {"size", now.Size, saved.Size},
 		{"sizes", fmt.Sprint(now.Sizes), fmt.Sprint(saved.Sizes)}, {"lr", now.Recipe.LR, saved.Recipe.LR},
 		{"momentum", now.Recipe.Momentum, saved.Recipe.Momentum}, {"weight-decay", now.Recipe.WeightDecay, saved.Recipe.WeightDecay},
@@ -378,8 +523,8 @@ func sameRun(c *cli.Context, now, saved runConfig) error {
 		{"val-fraction", now.ValFrac, saved.ValFrac}, {"arch", now.Model.Arch, saved.Model.Arch},
 		{"backbone", now.Model.Backbone, saved.Model.Backbone}, {"head-width", now.Model.HeadWidth, saved.Model.HeadWidth},
 		{"head-kernel", now.Model.HeadKernel, saved.Model.HeadKernel}, {"no-augment", !now.Augment, !saved.Augment},
-		{"freeze-backbone", now.Freeze, saved.Freeze}, {"init-from", now.InitFrom, saved.InitFrom},
-		{"backbone-weights", now.Backbone, saved.Backbone}, {"test", fmt.Sprint(now.Test), fmt.Sprint(saved.Test)},
+		{"freeze-backbone", now.Freeze, saved.Freeze}, {"limit", now.Limit, saved.Limit},
+		{"save-every", now.Recipe.SaveEvery, saved.Recipe.SaveEvery}, {"val-every", now.Recipe.ValEvery, saved.Recipe.ValEvery},
 	}
 	for _, ch := range checks {
 		if c.IsSet(ch.flag) && fmt.Sprint(ch.got) != fmt.Sprint(ch.want) {
@@ -455,6 +600,12 @@ func checkRecipe(rc *runConfig, maxPixels int64) error {
 		return usagef("--folds", "must be at least 2 (or 0 for none), got %d", rc.Folds)
 	case rc.Folds > 1 && rc.Val != "":
 		return usagef("--folds", "cross-validation holds out its own folds; drop --val")
+	case rc.Limit < 0:
+		return usagef("--limit", "must not be negative, got %d", rc.Limit)
+	case rc.Recipe.SaveEvery < 0:
+		return usagef("--save-every", "must be at least 1, got %d", rc.Recipe.SaveEvery)
+	case rc.Recipe.ValEvery < 0:
+		return usagef("--val-every", "must be at least 1, got %d", rc.Recipe.ValEvery)
 	}
 	if len(rc.Sizes) == 0 {
 		for _, s := range data.OfficialSizes {
@@ -507,7 +658,7 @@ func loadOrMakeSplits(path string, ds *data.Dataset, rc runConfig) (*data.Splits
 var trainHook func(ctx context.Context, point string)
 
 // trainOne trains fold k into dir and returns its final validation metrics.
-func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, ds, valSet *data.Dataset, splits *data.Splits, k int, dir string, log io.Writer, tty bool) (map[string]float64, error) {
+func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, ds, valSet *data.Dataset, splits *data.Splits, k int, dir string, log io.Writer) (map[string]float64, error) {
 	if err := train.EnsureDir(dir); err != nil {
 		return nil, err
 	}
@@ -570,8 +721,9 @@ func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, 
 	if err != nil {
 		return nil, err
 	}
+	tty, width, raw := terminalOf(c.App.ErrWriter)
 	tr := &train.Trainer{B: b, Model: m, Opt: opt, Data: data.TrainData{Loader: loader}, Val: val, Cfg: rc.Recipe,
-		Dir: dir, Log: log, Term: c.App.ErrWriter, TTY: tty, Meta: meta, Hook: trainHook}
+		Dir: dir, Log: log, Term: raw, TTY: tty, Width: width, Meta: meta, Hook: trainHook}
 	if c.Bool("resume") {
 		latest := filepath.Join(dir, train.LatestName)
 		switch _, err := os.Stat(latest); {
@@ -614,6 +766,13 @@ func trainOne(ctx context.Context, c *cli.Context, b ops.Backend, rc runConfig, 
 // pixel data, label-coded masks — stops the run now, listed, or with --skip-bad leaves the
 // sample out, instead of failing mid-epoch.
 func decodeAll(ctx context.Context, c *cli.Context, l *data.Loader, what string, log io.Writer) error {
+	start := time.Now()
+	fmt.Fprintf(log, "data: decoding the %d %s images once (then cached)…\n", l.Len(), what)
+	defer func() {
+		if d := time.Since(start); d >= 5*time.Second {
+			fmt.Fprintf(log, "data: decoded in %s\n", train.FormatDuration(d))
+		}
+	}()
 	rep, err := l.Check(ctx, c.Bool("skip-bad"))
 	if err != nil {
 		if ctx.Err() != nil {
@@ -738,4 +897,20 @@ func writeJSONAtomic(path string, v any) error {
 		return err
 	}
 	return atomicfile.Write(path, append(b, '\n'))
+}
+
+// limitSet is a seeded sample of n pairs of ds (--limit), in ds's order: the same on resume.
+func limitSet(ds *data.Dataset, n int, seed uint64) (*data.Dataset, error) {
+	names := ds.Names()
+	pick := tensor.NewRNG(seed, 11).Perm(len(names))[:n]
+	slices.Sort(pick)
+	sub := make([]string, n)
+	for i, k := range pick {
+		sub[i] = names[k]
+	}
+	s, err := ds.Subset(sub)
+	if err != nil {
+		return nil, dataErr(err)
+	}
+	return s, nil
 }

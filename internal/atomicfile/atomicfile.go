@@ -5,12 +5,14 @@ package atomicfile
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/chnet/chnet/internal/regfile"
 )
@@ -123,4 +125,46 @@ func RemoveTemps(dir string, depth int) ([]string, error) {
 		return nil
 	})
 	return removed, err
+}
+
+// Link makes dst a hard link to the regular file src, atomically: a link under a temporary name
+// is renamed over dst, so dst is at every moment either its old file or src's. src must itself be
+// replaced only by renames (as WriteFunc does), never rewritten in place, or dst would change with
+// it. Where the filesystem has no hard links, dst is written as a copy.
+func Link(dst, src string) error {
+	if a, err := os.Stat(src); err == nil {
+		if b, err := os.Stat(dst); err == nil && os.SameFile(a, b) {
+			return nil
+		}
+	}
+	dir := filepath.Dir(dst)
+	var tmp string
+	for i := 0; ; i++ {
+		tmp = filepath.Join(dir, fmt.Sprintf(".%s.tmp-%d%d", filepath.Base(dst), time.Now().UnixNano(), i))
+		err := os.Link(src, tmp)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, fs.ErrExist) && i < 100 {
+			continue
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("link %s: %w", src, err)
+		}
+		return Copy(dst, src) // no hard links here (EPERM, EXDEV, ENOTSUP...)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("link %s: %w", dst, err)
+	}
+	// rename(2) of one link of a file over another link of the same file does nothing, leaving
+	// the temporary (a race with another writer only; checked above otherwise).
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // best effort, as in WriteFunc
+		d.Close()
+	}
+	return nil
 }

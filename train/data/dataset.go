@@ -31,6 +31,9 @@ type Pair struct {
 	Name  string   // base name shared by image and mask, e.g. "cju0qoxqj9q6s0835b43399p4"
 	Image string   // path of the image
 	Masks []string // mask paths; several (BUSI "<name>_mask.png", "<name>_mask_1.png") are unioned
+	// LabelMap marks label-map masks (nnU-Net's: background 0, foreground 1) rather than 0/255
+	// images: their foreground is every non-zero value.
+	LabelMap bool
 }
 
 // Dataset is a folder's pairs, sorted by name so listing order never depends on the filesystem.
@@ -116,14 +119,26 @@ func busiStem(stem string) (string, bool) {
 // masks, ClinicDB .png). A mask named exactly like an image pairs with it; otherwise BUSI-style
 // "<name>_mask" and "<name>_mask_<n>" masks all pair with image <name> and are unioned.
 // Every orphan and ambiguous name is listed in one *PairingError unless opt.SkipBad.
+//
+// The folder may be in any layout of DetectLayout; nnU-Net's images pair by case (the name
+// without its _0000 channel suffix).
 func List(dir string, opt ListOptions) (*Dataset, *Report, error) {
-	imgs, ignI, err := listFolder(filepath.Join(dir, "images"))
+	lay, err := DetectLayout(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("data: list %s: %w (want images/ and masks/ folders)", dir, err)
+		return nil, nil, err
 	}
-	masks, ignM, err := listFolder(filepath.Join(dir, "masks"))
+	imgs, ignI, err := listFolder(lay.Images)
 	if err != nil {
-		return nil, nil, fmt.Errorf("data: list %s: %w (want images/ and masks/ folders)", dir, err)
+		return nil, nil, fmt.Errorf("data: list %s: %w (want %s)", dir, err, LayoutNames)
+	}
+	masks, ignM, err := listFolder(lay.Masks)
+	if err != nil {
+		return nil, nil, fmt.Errorf("data: list %s: %w (want %s)", dir, err, LayoutNames)
+	}
+	if lay.NNUNet {
+		if imgs, err = byCase(lay, imgs); err != nil {
+			return nil, nil, err
+		}
 	}
 	rep := &Report{Ignored: append(ignI, ignM...)}
 	dup := func(name string, files []string) {
@@ -169,7 +184,7 @@ func List(dir string, opt ListOptions) (*Dataset, *Report, error) {
 			continue
 		}
 		sort.Strings(ms)
-		ds.Pairs = append(ds.Pairs, Pair{Name: stem, Image: files[0], Masks: ms})
+		ds.Pairs = append(ds.Pairs, Pair{Name: stem, Image: files[0], Masks: ms, LabelMap: lay.NNUNet})
 	}
 	sort.Slice(ds.Pairs, func(i, j int) bool { return ds.Pairs[i].Name < ds.Pairs[j].Name })
 	for _, l := range [][]string{rep.OrphanImages, rep.OrphanMasks, rep.Duplicates, rep.Ignored} {
@@ -183,6 +198,29 @@ func List(dir string, opt ListOptions) (*Dataset, *Report, error) {
 		return nil, rep, fmt.Errorf("data: %s: no image/mask pairs found", dir)
 	}
 	return ds, rep, nil
+}
+
+// byCase re-keys nnU-Net image files by case. Channel files past _0000 are refused: chnet reads
+// one file per case (RGB or grey), and dropping channels would train on less than the data.
+func byCase(lay *Layout, imgs map[string][]string) (map[string][]string, error) {
+	out := map[string][]string{}
+	var extra []string
+	for stem, files := range imgs {
+		name, ch, ok := caseName(stem)
+		switch {
+		case !ok:
+			out[stem] = append(out[stem], files...) // no channel suffix: listed as an orphan
+		case ch != "0000":
+			extra = append(extra, files...)
+		default:
+			out[name] = append(out[name], files...)
+		}
+	}
+	if len(extra) > 0 {
+		sort.Strings(extra)
+		return nil, fmt.Errorf("data: %s: %d images are channels past _0000 (e.g. %s): chnet reads one RGB or grey file per case", lay.Images, len(extra), extra[0])
+	}
+	return out, nil
 }
 
 // Names returns the pairs' base names, sorted.
@@ -260,7 +298,11 @@ func LoadPair(p Pair, lim Limits) (*RGB, *Mask, error) {
 	}
 	var out *Mask
 	for _, mp := range p.Masks {
-		m, err := DecodeMask(mp, lim)
+		decode := DecodeMask
+		if p.LabelMap {
+			decode = DecodeLabelMap
+		}
+		m, err := decode(mp, lim)
 		if err != nil {
 			return nil, nil, err
 		}

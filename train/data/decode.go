@@ -290,7 +290,25 @@ func DecodeMask(path string, lim Limits) (*Mask, error) {
 	return m, nil
 }
 
-func toMask(img image.Image) (*Mask, error) {
+// DecodeLabelMap reads a label-map mask (nnU-Net's: background 0, foreground 1): foreground
+// wherever the value is not 0.
+func DecodeLabelMap(path string, lim Limits) (*Mask, error) {
+	img, err := decodeFile(path, lim)
+	if err != nil {
+		return nil, err
+	}
+	m, err := binarise(img, 1)
+	if err != nil {
+		return nil, fileErr(path, err)
+	}
+	return m, nil
+}
+
+func toMask(img image.Image) (*Mask, error) { return binarise(img, MaskThreshold) }
+
+// binarise marks the pixels whose 8-bit grey value is at least threshold; at MaskThreshold it
+// refuses label maps.
+func binarise(img image.Image, threshold uint8) (*Mask, error) {
 	r := img.Bounds()
 	w, h := r.Dx(), r.Dy()
 	out := &Mask{W: w, H: h, Pix: make([]uint8, w*h)}
@@ -312,7 +330,7 @@ func toMask(img image.Image) (*Mask, error) {
 		if nseen < 3 {
 			note(g16)
 		}
-		if to8(uint32(g16)) >= MaskThreshold {
+		if to8(uint32(g16)) >= threshold {
 			out.Pix[i] = 1
 		}
 	}
@@ -348,7 +366,7 @@ func toMask(img image.Image) (*Mask, error) {
 			}
 		}
 	}
-	if nseen == 2 {
+	if nseen == 2 && threshold == MaskThreshold {
 		k := max(seen[0], seen[1])
 		if min(seen[0], seen[1]) == 0 && to8(uint32(k)) < MaskThreshold {
 			return nil, fmt.Errorf("%w: only 0 and %d (16-bit scale %d); chnet expects foreground ≥ %d of 255 — rescale the masks to 0/255",
