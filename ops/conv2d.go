@@ -19,7 +19,7 @@ func (t *Tape) Conv2D(x, w, bias *tensor.Tensor, p Conv2DParams) *tensor.Tensor 
 		t.Fail(err)
 		return nil
 	}
-	y := t.alloc(yShape, op)
+	y := t.allocOut(yShape, op)
 	if y == nil || !t.check(t.b.Conv2D(y, x, w, bias, p), fmt.Sprintf("%s %v * %v (%v)", op, x.Shape(), w.Shape(), p)) {
 		return nil
 	}
@@ -28,7 +28,7 @@ func (t *Tape) Conv2D(x, w, bias *tensor.Tensor, p Conv2DParams) *tensor.Tensor 
 			gy := gys[0]
 			var gx, gw, gb *tensor.Tensor
 			if x.RequiresGrad() {
-				if gx = t.alloc(x.Shape(), op+" grad input"); gx != nil {
+				if gx = t.allocGradView(x, op+" grad input"); gx != nil {
 					t.check(t.b.Conv2DGradInput(gx, gy, w, p), fmt.Sprintf("%s grad input %v (%v)", op, x.Shape(), p))
 				}
 			}

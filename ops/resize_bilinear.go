@@ -31,7 +31,7 @@ func (t *Tape) ResizeBilinear(x *tensor.Tensor, h, w int, alignCorners bool) *te
 	}
 	t.record(op, []*tensor.Tensor{y}, []*tensor.Tensor{x}, nil,
 		func(gys []*tensor.Tensor) []*tensor.Tensor {
-			gx := t.alloc(x.Shape(), op+" grad")
+			gx := t.allocGradView(x, op+" grad")
 			if gx != nil {
 				t.check(t.b.ResizeBilinearGrad(gx, gys[0], alignCorners), op+" grad")
 			}

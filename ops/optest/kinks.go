@@ -112,7 +112,19 @@ func (k *KinkPinner) Unary(op ops.UnaryOp, dst, x *tensor.Tensor) error {
 			k.Flips = append(k.Flips, desc)
 		}
 	}
-	return k.Backend.Upload(dst, y)
+	if dst.IsContiguous() {
+		return k.Backend.Upload(dst, y)
+	}
+	// A channel slice (the ReLU writes into a concatenation): upload beside it, then copy.
+	tmp, err := k.Backend.Alloc(dst.Shape())
+	if err != nil {
+		return err
+	}
+	defer k.Backend.Release(tmp.Storage())
+	if err := k.Backend.Upload(tmp, y); err != nil {
+		return err
+	}
+	return k.Backend.Copy(dst, tmp)
 }
 
 // Done reports whether the run made exactly the reference's ReLU calls.
