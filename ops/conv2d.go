@@ -28,7 +28,12 @@ func (t *Tape) Conv2D(x, w, bias *tensor.Tensor, p Conv2DParams) *tensor.Tensor 
 			gy := gys[0]
 			var gx, gw, gb *tensor.Tensor
 			if x.RequiresGrad() {
-				if gx = t.allocGradView(x, op+" grad input"); gx != nil {
+				if prev := t.accumTarget(x); prev != nil {
+					// x has another use whose gradient is pending: add into it.
+					if t.check(t.b.Conv2DGradInputAdd(prev, gy, w, p), fmt.Sprintf("%s grad input add %v (%v)", op, x.Shape(), p)) {
+						gx = prev
+					}
+				} else if gx = t.allocGradView(x, op+" grad input"); gx != nil {
 					t.check(t.b.Conv2DGradInput(gx, gy, w, p), fmt.Sprintf("%s grad input %v (%v)", op, x.Shape(), p))
 				}
 			}

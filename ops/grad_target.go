@@ -20,6 +20,23 @@ type splitRec struct {
 	bufParts []*tensor.Tensor
 }
 
+// accumTarget returns x's pending gradient when a rule may add x's next gradient into it in
+// place, saving the accumulating pass: x is an op's output (a leaf's gradient must outlive the
+// tape) and no other pending or in-flight gradient views that memory.
+func (t *Tape) accumTarget(x *tensor.Tensor) *tensor.Tensor {
+	if t.grads == nil || !t.produced[x] {
+		return nil
+	}
+	prev := t.grads.grads[x]
+	if prev == nil || t.regionShared(x, prev) {
+		return nil
+	}
+	if _, ok := prev.BatchStride(); !ok {
+		return nil
+	}
+	return prev
+}
+
 // maxPassDepth bounds how many pass-through ops gradTarget follows.
 const maxPassDepth = 4
 

@@ -11,7 +11,7 @@ import (
 // countingBackend counts the calls that only move or accumulate data.
 type countingBackend struct {
 	ops.Backend
-	copies, fills, axpbys, adds int
+	copies, fills, axpbys, adds, convAdds int
 }
 
 func (c *countingBackend) Copy(dst, src *tensor.Tensor) error {
@@ -127,6 +127,67 @@ func TestSplitConcatWithoutCopies(t *testing.T) {
 		// The fill seeds the backward pass; the axpbys are Scale and its gradient.
 		if c.copies != wantCopies || c.fills != 1 || c.axpbys != 2 {
 			t.Errorf("stage %v: %d copies, %d fills, %d axpbys; want %d, 1, 2", stage, c.copies, c.fills, c.axpbys, wantCopies)
+		}
+	}
+}
+
+func (c *countingBackend) Conv2DGradInputAdd(dst, gy, w *tensor.Tensor, p ops.Conv2DParams) error {
+	c.convAdds++
+	return c.Backend.Conv2DGradInputAdd(dst, gy, w, p)
+}
+
+// TestConvAccumulatesInputGradient checks that a tensor read by two convolutions gets its
+// gradient summed by the second convolution's kernel, without an add of its own, and that the
+// sum matches the separate gradients added.
+func TestConvAccumulatesInputGradient(t *testing.T) {
+	c := &countingBackend{Backend: cpu.New()}
+	rng := tensor.NewRNG(6, 0)
+	param := func(shape ...int) *tensor.Tensor {
+		v := make([]float32, tensor.Shape(shape).Numel())
+		for i := range v {
+			v[i] = float32(rng.Normal())
+		}
+		p, err := ops.FromHost(c, v, shape...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.SetRequiresGrad(true)
+	}
+	x, w1, w2 := param(2, 3, 6, 5), param(4, 3, 3, 3), param(4, 3, 3, 3)
+	p := ops.Conv2DParams{Pad: 1}
+	gradOf := func(ws ...*tensor.Tensor) []float32 {
+		x.Grad, w1.Grad, w2.Grad = nil, nil, nil
+		tp := ops.NewTape(c)
+		defer tp.Release()
+		s := tp.Scale(x, 1)
+		var sum *tensor.Tensor
+		for _, w := range ws {
+			y := tp.Conv2D(s, w, nil, p)
+			if sum == nil {
+				sum = y
+			} else {
+				sum = tp.Add(sum, y)
+			}
+		}
+		if err := tp.Backward(tp.Sum(sum, ops.AxesAll)); err != nil {
+			t.Fatal(err)
+		}
+		g, err := c.Download(x.Grad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	g1, g2 := gradOf(w1), gradOf(w2)
+	c.adds, c.convAdds = 0, 0
+	both := gradOf(w1, w2)
+	if c.convAdds != 1 || c.adds != 1 { // the forward add of the two outputs
+		t.Errorf("%d accumulating convolutions and %d adds, want 1 and 1", c.convAdds, c.adds)
+	}
+	for i := range both {
+		// Either order of the float32 sum; the kernel adds the later gradient to the earlier.
+		if both[i] != g1[i]+g2[i] && both[i] != g2[i]+g1[i] {
+			t.Fatalf("element %d: %g, want %g + %g", i, both[i], g1[i], g2[i])
 		}
 	}
 }

@@ -533,6 +533,20 @@ func (b *Backend) Conv2DGradInput(dst, gy, w *tensor.Tensor, p ops.Conv2DParams)
 	return nil
 }
 
+// Conv2DGradInputAdd implements ops.Backend: the input gradient into scratch, then added to dst
+// as a separate Add would.
+func (b *Backend) Conv2DGradInputAdd(dst, gy, w *tensor.Tensor, p ops.Conv2DParams) error {
+	tmp, err := b.Alloc(dst.Shape())
+	if err != nil {
+		return err
+	}
+	defer b.Release(tmp.Storage())
+	if err := b.Conv2DGradInput(tmp, gy, w, p); err != nil {
+		return err
+	}
+	return b.Binary(ops.Add, dst, dst, tmp)
+}
+
 // Below this many input channels per group the phase GEMMs of the input gradient have too few
 // rows (M = cg) to repay packing dY's windows, og·kh·kw values per pixel: the stem's 3-channel
 // 7×7 conv took 560 ms that way. Such convs compute col = Wᵀ·dY (M = cg·kh·kw, B = dY itself)

@@ -111,6 +111,9 @@ func gradCases() []gradCase {
 		{"avg_pool_2s2_ceil", [][]int{{2, 1, 5, 5}}, all(1), nil, pool(ops.PoolParams{Kernel: 2, Stride: 2, CeilMode: true}, false)},
 		{"resize_up_ac0", [][]int{{1, 2, 3, 4}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.ResizeBilinear(in[0], 7, 5, false) }},
 		{"resize_down_ac1", [][]int{{1, 2, 7, 6}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.ResizeBilinear(in[0], 3, 4, true) }},
+		{"resize_sum", [][]int{{2, 3, 4, 3}, {2, 3, 7, 6}, {2, 3, 9, 8}, {2, 3, 2, 2}}, all(4), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			return t.ResizeSum(in, 7, 6, false, false) // input 1 is already 7x6
+		}},
 		{"concat", [][]int{{2, 1, 2, 3}, {2, 3, 2, 3}}, all(2), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Concat(in[1], in[0]) }},
 		{"split_partial_use", [][]int{{2, 5, 2, 2}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
 			p := t.Split(in[0], 2, 1, 2)
@@ -126,6 +129,12 @@ func gradCases() []gradCase {
 			a := t.ReLU(in[0])
 			s := t.Add(a, in[1]) // hands one gradient to a and in[1]
 			return t.Add(t.Mul(s, s), t.Add(t.Mul(a, in[1]), t.Unary(ops.Abs, s)))
+		}},
+		{"conv_input_used_twice", [][]int{{2, 3, 5, 4}, {4, 3, 3, 3}, {4, 3, 1, 1}}, all(3), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			s := t.Sigmoid(in[0]) // the second convolution adds its input gradient to the first's
+			a := t.Conv2D(s, in[1], nil, ops.Conv2DParams{Stride: 2, Pad: 1})
+			b := t.Conv2D(s, in[2], nil, ops.Conv2DParams{Stride: 2})
+			return t.Add(t.Mul(a, b), t.Sigmoid(b))
 		}},
 		{"res2net_split_concat", [][]int{{2, 8, 4, 3}, {2, 2, 3, 3}, {2, 2, 3, 3}, {2, 2, 3, 3}}, all(4), nil, res2netBranches(false)},
 		{"res2net_split_concat_stage", [][]int{{2, 8, 5, 4}, {2, 2, 3, 3}, {2, 2, 3, 3}, {2, 2, 3, 3}}, all(4), nil, res2netBranches(true)},

@@ -127,6 +127,14 @@ func (k *KinkPinner) Unary(op ops.UnaryOp, dst, x *tensor.Tensor) error {
 	return k.Backend.Copy(dst, tmp)
 }
 
+// ResizeBilinearAdd implements ops.Backend: its ReLU, if any, is a ReLU call like the others.
+func (k *KinkPinner) ResizeBilinearAdd(dst, x *tensor.Tensor, alignCorners, relu bool) error {
+	if err := k.Backend.ResizeBilinearAdd(dst, x, alignCorners, false); err != nil || !relu {
+		return err
+	}
+	return k.Unary(ops.ReLU, dst, dst)
+}
+
 // Done reports whether the run made exactly the reference's ReLU calls.
 func (k *KinkPinner) Done() error {
 	if k.n != len(k.calls) {
@@ -174,4 +182,12 @@ func (r *ReLURecorder) Kinks(band float64) ([]ReLUCall, []Kink) {
 		}
 	}
 	return calls, kinks
+}
+
+// ResizeBilinearAdd implements ops.Backend: its ReLU, if any, is recorded like the others.
+func (r *ReLURecorder) ResizeBilinearAdd(dst, x *tensor.Tensor, alignCorners, relu bool) error {
+	if err := r.Backend.ResizeBilinearAdd(dst, x, alignCorners, false); err != nil || !relu {
+		return err
+	}
+	return r.Unary(ops.ReLU, dst, dst)
 }

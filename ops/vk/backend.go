@@ -34,6 +34,11 @@ type Backend struct {
 	mu      sync.Mutex
 	kernels map[kernelKey]*vkrt.Kernel
 	tables  map[tableKey]tapTable // resize tap tables, kept for the backend's life
+	// counters is the ring of split-K tile counters (splitCounters), kept for the backend's
+	// life; countersNext is where the next dispatch's range starts.
+	countersMu   sync.Mutex
+	counters     *tensor.Tensor
+	countersNext int64
 }
 
 // kernelKey is comparable, so the per-dispatch lookup allocates nothing.

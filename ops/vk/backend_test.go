@@ -132,3 +132,58 @@ func TestUnreleasedStorageIsReclaimed(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A split-K weight gradient sums its partials in its own kernel, in the order the reduction
+// kernel would: one dispatch, the same bits, and the tile counters left ready for the next.
+func TestSplitKSumInKernel(t *testing.T) {
+	b := open(t)
+	rng := tensor.NewRNG(12, 0)
+	in := func(shape ...int) *tensor.Tensor {
+		v := make([]float32, tensor.Shape(shape).Numel())
+		for i := range v {
+			v[i] = float32(rng.Normal())
+		}
+		x, err := ops.FromHost(b, v, shape...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	p := ops.Conv2DParams{Pad: 1}
+	x, gy := in(2, 4, 40, 37), in(2, 3, 40, 37) // K = 2960 over 108 weights: split on any device
+	gradWeight := func(fixup bool) ([]float32, int) {
+		defer func(v bool) { splitKFixup = v }(splitKFixup)
+		splitKFixup = fixup
+		gw, err := b.Alloc(tensor.Shape{3, 4, 3, 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Release(gw.Storage())
+		before := b.dev.Stats().Dispatches
+		if err := b.Conv2DGradWeight(gw, x, gy, p); err != nil {
+			t.Fatal(err)
+		}
+		n := b.dev.Stats().Dispatches - before
+		v, err := b.Download(gw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, n
+	}
+	gradWeight(true) // allocates and zeroes the counters
+	want, passes := gradWeight(false)
+	if passes != 2 {
+		t.Fatalf("the reduction path took %d dispatches, want 2 (the shape no longer splits K)", passes)
+	}
+	for run := 0; run < 3; run++ {
+		got, n := gradWeight(true)
+		if n != 1 {
+			t.Errorf("run %d: %d dispatches, want 1", run, n)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("run %d: weight gradient %d is %g summed in the kernel, %g by the reduction", run, i, got[i], want[i])
+			}
+		}
+	}
+}
