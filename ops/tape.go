@@ -393,7 +393,7 @@ func (t *Tape) accumulate(g *gradSet, x, gx *tensor.Tensor) {
 				return
 			}
 			g.take(x)
-			if g.refs[prev.Storage()] == 0 {
+			if !t.held(g, prev) {
 				t.release(prev)
 			}
 			g.put(x, sum)

@@ -114,6 +114,10 @@ func gradCases() []gradCase {
 		{"resize_sum", [][]int{{2, 3, 4, 3}, {2, 3, 7, 6}, {2, 3, 9, 8}, {2, 3, 2, 2}}, all(4), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
 			return t.ResizeSum(in, 7, 6, false, false) // input 1 is already 7x6
 		}},
+		{"concat_one_input_thrice", [][]int{{2, 1, 3, 2}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			s := t.Sigmoid(in[0]) // expand_as as Attention U-Net writes it: one map, several views of one gradient
+			return t.Concat(s, s, s)
+		}},
 		{"concat", [][]int{{2, 1, 2, 3}, {2, 3, 2, 3}}, all(2), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Concat(in[1], in[0]) }},
 		{"split_partial_use", [][]int{{2, 5, 2, 2}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
 			p := t.Split(in[0], 2, 1, 2)
