@@ -167,7 +167,8 @@ func (m *Model) factorizedHidden(t *ops.Tape, f [4]*tensor.Tensor, h, w int) *te
 		if i == 0 {
 			bias = m.Cls0.Bias
 		}
-		zs[i] = t.Conv2D(m.TF[i].Forward(t, f[i]), t.Contiguous(ws[i]), bias, m.Cls0.P)
+		// The convolution reads (and its gradient writes) the weight's column block in place.
+		zs[i] = t.Conv2D(m.TF[i].Forward(t, f[i]), ws[i], bias, m.Cls0.P)
 	}
 	return t.ResizeSum(zs, h, w, false, true)
 }

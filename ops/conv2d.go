@@ -38,7 +38,7 @@ func (t *Tape) Conv2D(x, w, bias *tensor.Tensor, p Conv2DParams) *tensor.Tensor 
 				}
 			}
 			if w.RequiresGrad() {
-				if gw = t.allocGrad(w, op+" grad weight"); gw != nil {
+				if gw = t.allocGradView(w, op+" grad weight"); gw != nil {
 					t.check(t.b.Conv2DGradWeight(gw, x, gy, p), fmt.Sprintf("%s grad weight %v (%v)", op, w.Shape(), p))
 				}
 			}

@@ -26,7 +26,7 @@ void loadTiles(uint k0) {
 		float v = 0.0;
 		if (m < M && k < K) {
 			uint o = k / KHW, kyx = k - o * KHW;
-			v = w[p.woff + ((g * p.Og + o) * p.Cg + m) * KHW + kyx];
+			v = w[p.woff + (g * p.Og + o) * p.wRow + m * KHW + kyx];
 		}
 		ra[r] = v;
 	}

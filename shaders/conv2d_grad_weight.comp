@@ -104,8 +104,9 @@ void main() {
 	uint tm = tmOf(tid), tn = tnOf(tid);
 	uint slot = (p.C / p.Cg) * p.Og * N; // weights of all groups
 	if (p.fixup == 0u) {
-		// Partial s of this dispatch lands in slot sOff+s of sTotal; with one slot in all, dW.
-		uint base = p.woff + (p.sOff + s) * slot + g * p.Og * N;
+		// Partial s of this dispatch lands in slot sOff+s of sTotal (dense: wRow = N); with one
+		// slot in all, dW, whose rows may be strided (a weight's slice).
+		uint base = p.woff + (p.sOff + s) * slot + g * p.Og * p.wRow;
 		[[unroll]] for (uint i = 0; i < TM; i++) {
 			uint m = m0 + rowOf(tm, i);
 			if (m >= M) {
@@ -114,7 +115,7 @@ void main() {
 			[[unroll]] for (uint j = 0; j < TN; j++) {
 				uint n = n0 + tn + j * (BN / TN);
 				if (n < N) {
-					outv[base + m * N + n] = acc[i * TN + j];
+					outv[base + m * p.wRow + n] = acc[i * TN + j];
 				}
 			}
 		}
@@ -153,7 +154,7 @@ void main() {
 				for (uint t = 0u; t < p.splits; t++) {
 					sum += part[t * slot + gbase + m * N + n];
 				}
-				outv[p.woff + gbase + m * N + n] = sum;
+				outv[p.woff + (g * p.Og + m) * p.wRow + n] = sum;
 			}
 		}
 	}

@@ -368,6 +368,30 @@ func compareCases() []compareCase {
 		}})
 	}
 
+	// Weights that are slices of a larger weight along its input channels (CHNet's factorized
+	// head): read in place, and their gradients written in place.
+	for _, c := range []struct {
+		name string
+		x, w []int
+		p    ops.Conv2DParams
+	}{
+		{"1x1_weight_slice", []int{2, 5, 9, 8}, []int{3, 5, 1, 1}, ops.Conv2DParams{}},
+		{"3x3_s2_weight_slice", []int{2, 4, 11, 9}, []int{5, 4, 3, 3}, ops.Conv2DParams{Stride: 2, Pad: 1}},
+		{"1x1_weight_slice_long_k", []int{3, 6, 41, 40}, []int{5, 6, 1, 1}, ops.Conv2DParams{}},
+	} {
+		p := c.p.Norm()
+		y := []int{c.x[0], c.w[0], p.OutSize(c.x[2], c.w[2]), p.OutSize(c.x[3], c.w[3])}
+		add(compareCase{name: "conv2d_" + c.name, run: func(e *env) error {
+			return e.b.Conv2D(e.out("y", y...), e.in(c.x...), e.inView(c.w...), nil, p)
+		}})
+		add(compareCase{name: "conv2d_grad_input_" + c.name, run: func(e *env) error {
+			return e.b.Conv2DGradInput(e.out("gx", c.x...), e.in(y...), e.inView(c.w...), p)
+		}})
+		add(compareCase{name: "conv2d_grad_weight_" + c.name, run: func(e *env) error {
+			return e.b.Conv2DGradWeight(e.outView("gw", c.w...), e.in(c.x...), e.in(y...), p)
+		}})
+	}
+
 	// Batch normalisation. The input's mean (3) is large against its spread, as after a ReLU,
 	// which a one-pass variance in float32 would get wrong.
 	bnIn := func(e *env, shape ...int) *tensor.Tensor {

@@ -24,6 +24,7 @@ type convPush struct {
 	ColOff                       uint32
 	Accum                        uint32
 	Fixup, CntOff                uint32
+	WRow                         uint32
 }
 
 // tile is a GEMM tile configuration: a BM×BN block of outputs per workgroup, BK deep, each
@@ -203,7 +204,9 @@ func columnPieces(i0, i1, perImage, bn int64) [][3]int64 {
 }
 
 // convOperands checks a convolution's shapes and binds its tensors: x (input or input
-// gradient) and y (output or output gradient) batched, w (weight or weight gradient) dense.
+// gradient) and y (output or output gradient) batched, w (weight or weight gradient) with its
+// output rows batch-strided (a slice of a larger weight along its input channels, as CHNet's
+// factorized head reads it).
 func (b *Backend) convOperands(what string, x, w, y *tensor.Tensor, p ops.Conv2DParams) (g convGeom, xo, wo, yo operand, err error) {
 	if g, err = newConvGeom(what, x.Shape(), w.Shape(), y.Shape(), p); err != nil {
 		return
@@ -212,7 +215,7 @@ func (b *Backend) convOperands(what string, x, w, y *tensor.Tensor, p ops.Conv2D
 	if err != nil {
 		return g, xo, wo, yo, fmt.Errorf("%s: %w", what, err)
 	}
-	if wo, err = b.dense(w); err != nil {
+	if wo, err = b.operand(w); err != nil {
 		return g, xo, wo, yo, fmt.Errorf("%s: %w", what, err)
 	}
 	return g, os[0], wo, os[1], nil
@@ -227,6 +230,7 @@ func (b *Backend) Conv2D(dst, x, w, bias *tensor.Tensor, p ops.Conv2DParams) err
 	}
 	bo := wo // bound but unread without a bias
 	push := g.push()
+	push.WRow = uint32(wo.stride)
 	if bias != nil {
 		if bo, err = b.dense(bias); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
@@ -299,6 +303,7 @@ func (b *Backend) conv2DGradInput(what string, dst, gy, w *tensor.Tensor, p ops.
 		return err
 	}
 	push := g.push()
+	push.WRow = uint32(wo.stride)
 	if accum {
 		push.Accum = 1
 	}
@@ -364,13 +369,25 @@ func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams
 	if total > maxTotal {
 		return fmt.Errorf("%s: %d partial weight gradients of %d values exceed one binding", what, total, weights)
 	}
+	fixup := splitKFixup && total > 1 && len(pieces) == 1 && total*t.tm*t.tn <= maxLoopTrips/2
+	if do.stride != n && total > 1 && !fixup {
+		// The reduction kernel writes dense rows: sum into a dense gradient, then copy.
+		tmp, err := b.Alloc(dst.Shape())
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		defer b.Release(tmp.Storage())
+		if err := b.Conv2DGradWeight(tmp, x, gy, p); err != nil {
+			return err
+		}
+		return b.Copy(dst, tmp)
+	}
 	out, outOff := b.bindAll(do, true)
 	// With one dispatch, the kernel sums its own partials (the fix-up, conv2d_grad_weight.comp):
 	// no reduction kernel, and no barrier before one. Bounded so the summing loop stays well
 	// within lavapipe's loop budget.
-	fixup := splitKFixup && total > 1 && len(pieces) == 1 && total*t.tm*t.tn <= maxLoopTrips/2
 	if fixup {
-		return b.gradWeightFixup(what, k, g, t, pieces[0].kPer, total, weights, out, outOff, xo, yo)
+		return b.gradWeightFixup(what, k, g, t, pieces[0].kPer, total, weights, out, outOff, xo, yo, do)
 	}
 	var part *vkrt.Buffer
 	if total > 1 {
@@ -381,7 +398,10 @@ func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams
 		out, outOff = vkrt.Access{Buf: part, Size: part.Size(), Write: true}, 0
 	}
 	push := g.push()
-	push.WOff, push.STotal = outOff, uint32(total)
+	push.WOff, push.STotal, push.WRow = outOff, uint32(total), uint32(do.stride)
+	if total > 1 {
+		push.WRow = uint32(n) // dense partials
+	}
 	sOff := int64(0)
 	for _, pc := range pieces {
 		xa, xoff := b.bindItems(xo, pc.i0, pc.i1, false)
@@ -441,7 +461,7 @@ func (b *Backend) splitCounters(n int64) (vkrt.Access, uint32, error) {
 
 // gradWeightFixup records the weight gradient as one split-K dispatch whose last workgroup per
 // tile sums the partials.
-func (b *Backend) gradWeightFixup(what string, k *vkrt.Kernel, g convGeom, t tile, kPer, splits, weights int64, out vkrt.Access, outOff uint32, xo, yo operand) error {
+func (b *Backend) gradWeightFixup(what string, k *vkrt.Kernel, g convGeom, t tile, kPer, splits, weights int64, out vkrt.Access, outOff uint32, xo, yo, wo operand) error {
 	m, n := g.og, g.cg*g.kh*g.kw
 	tiles := ceilDiv(n, t.bn) * ceilDiv(m, t.bm) * g.g
 	if splits > 65535/g.g || tiles > splitCounterLen {
@@ -459,6 +479,7 @@ func (b *Backend) gradWeightFixup(what string, k *vkrt.Kernel, g convGeom, t til
 	pacc := vkrt.Access{Buf: part, Size: part.Size(), Write: true}
 	push := g.push()
 	push.WOff, push.STotal, push.Fixup, push.CntOff = outOff, uint32(splits), 1, cntOff
+	push.WRow = uint32(wo.stride)
 	xa, xoff := b.bindItems(xo, 0, g.n, false)
 	ya, yoff := b.bindItems(yo, 0, g.n, false)
 	push.XOff, push.XStride, push.YOff, push.YStride = xoff, uint32(xo.stride), yoff, uint32(yo.stride)
