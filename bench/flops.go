@@ -115,11 +115,20 @@ func (c *Counter) ResizeBilinear(dst, x *tensor.Tensor, _ bool) error {
 	return c.record("resize_bilinear", 0, 0, 0)
 }
 
+// ResizeBilinearAdd implements ops.Backend: a resize (which thop ignores) and an add (which it
+// does not see: a functional add).
+func (c *Counter) ResizeBilinearAdd(dst, x *tensor.Tensor, _, _ bool) error {
+	return c.record("resize_bilinear", 0, 0, 0)
+}
+
 // The backward and loss kernels are never called by a forward-only profile; they count nothing.
 func (c *Counter) UnaryGrad(ops.UnaryOp, *tensor.Tensor, *tensor.Tensor, *tensor.Tensor, *tensor.Tensor) error {
 	return nil
 }
-func (c *Counter) Conv2DGradInput(dst, gy, w *tensor.Tensor, p ops.Conv2DParams) error  { return nil }
+func (c *Counter) Conv2DGradInput(dst, gy, w *tensor.Tensor, p ops.Conv2DParams) error { return nil }
+func (c *Counter) Conv2DGradInputAdd(dst, gy, w *tensor.Tensor, p ops.Conv2DParams) error {
+	return nil
+}
 func (c *Counter) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams) error { return nil }
 func (c *Counter) BatchNormGrad(_, _, _, _, _, _, _, _, _, _ *tensor.Tensor, _ bool) error {
 	return nil

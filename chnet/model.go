@@ -131,7 +131,7 @@ func (m *Model) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 
 // Head maps the four features to logits at h x w.
 func (m *Model) Head(t *ops.Tape, f [4]*tensor.Tensor, h, w int) *tensor.Tensor {
-	var hidden *tensor.Tensor
+	var hidden *tensor.Tensor // the classifier's first convolution, after its ReLU
 	if m.Config.Factorized {
 		hidden = m.factorizedHidden(t, f, h, w)
 	} else {
@@ -144,37 +144,33 @@ func (m *Model) Head(t *ops.Tape, f [4]*tensor.Tensor, h, w int) *tensor.Tensor 
 		}
 		func() {
 			defer t.Scope("classifier.0")()
-			hidden = m.Cls0.Forward(t, t.Concat(up...))
+			hidden = t.ReLU(m.Cls0.Forward(t, t.Concat(up...)))
 		}()
 	}
 	defer t.Scope("classifier")()
-	return m.Cls3.Forward(t, m.ClsBN.Forward(t, t.ReLU(hidden)))
+	return m.Cls3.Forward(t, m.ClsBN.Forward(t, hidden))
 }
 
-// factorizedHidden computes classifier.0(concat(up(tf_i(f_i)))) as Σ_i up(W_i·tf_i(f_i)) + b,
-// with W_i the classifier weight's columns for feature i. The bias goes into the first low-
-// resolution convolution: bilinear weights sum to one, so up(z + b) = up(z) + b.
+// factorizedHidden computes relu(classifier.0(concat(up(tf_i(f_i))))) as
+// relu(Σ_i up(W_i·tf_i(f_i)) + b), with W_i the classifier weight's columns for feature i, the
+// sum of upsampled maps and the ReLU in one op (Tape.ResizeSum). The bias goes into the first
+// low-resolution convolution: bilinear weights sum to one, so up(z + b) = up(z) + b.
 func (m *Model) factorizedHidden(t *ops.Tape, f [4]*tensor.Tensor, h, w int) *tensor.Tensor {
 	defer t.Scope("classifier.0")()
 	ws := t.Split(m.Cls0.Weight, 64, 64, 64, 64)
 	if ws == nil {
 		return nil
 	}
-	var sum *tensor.Tensor
+	zs := make([]*tensor.Tensor, len(f))
 	for i := range f {
 		var bias *tensor.Tensor
 		if i == 0 {
 			bias = m.Cls0.Bias
 		}
-		z := t.Conv2D(m.TF[i].Forward(t, f[i]), t.Contiguous(ws[i]), bias, m.Cls0.P)
-		up := t.ResizeBilinear(z, h, w, false)
-		if sum == nil {
-			sum = up
-		} else {
-			sum = t.Add(sum, up)
-		}
+		// The convolution reads (and its gradient writes) the weight's column block in place.
+		zs[i] = t.Conv2D(m.TF[i].Forward(t, f[i]), ws[i], bias, m.Cls0.P)
 	}
-	return sum
+	return t.ResizeSum(zs, h, w, false, true)
 }
 
 // Children implements nn.Module with the official key names.

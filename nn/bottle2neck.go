@@ -89,6 +89,8 @@ func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 	}
 	parts := make([]*tensor.Tensor, 4)
 	var sp *tensor.Tensor
+	// Each branch writes its output straight into its slice of the concatenation.
+	var cat *ops.ConcatOut
 	for i := 0; i < 3; i++ {
 		done := t.Scope(fmt.Sprintf("convs.%d", i))
 		if i == 0 || b.Stage {
@@ -96,13 +98,20 @@ func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 		} else {
 			sp = t.Add(sp, spx[i])
 		}
-		sp = b.BNs[i].ForwardAct(t, b.Convs[i].Forward(t, sp), nil, true)
+		h := b.Convs[i].Forward(t, sp)
+		if i == 0 {
+			cat = t.NewConcat(h, b.Width, b.Width, b.Width, b.Width)
+		}
+		bn := b.BNs[i]
+		sp = cat.Into(i, func() *tensor.Tensor { return bn.ForwardAct(t, h, nil, true) })
 		parts[i] = sp
 		done()
 	}
 	if b.Stage {
 		// PyTorch's AvgPool2d default counts padding: border windows divide by 9.
-		parts[3] = t.AvgPool2D(spx[3], ops.PoolParams{Kernel: 3, Stride: b.Stride, Pad: 1, CountIncludePad: true})
+		parts[3] = cat.Into(3, func() *tensor.Tensor {
+			return t.AvgPool2D(spx[3], ops.PoolParams{Kernel: 3, Stride: b.Stride, Pad: 1, CountIncludePad: true})
+		})
 	} else {
 		parts[3] = spx[3]
 	}

@@ -105,6 +105,10 @@ type Backend interface {
 
 	Conv2D(dst, x, w, bias *tensor.Tensor, p Conv2DParams) error
 	Conv2DGradInput(dst, gy, w *tensor.Tensor, p Conv2DParams) error
+	// Conv2DGradInputAdd adds the input gradient to dst (dst + Conv2DGradInput's result, the
+	// same float32 sum as a separate Add), so the gradient of a tensor with several uses
+	// accumulates without a pass of its own.
+	Conv2DGradInputAdd(dst, gy, w *tensor.Tensor, p Conv2DParams) error
 	Conv2DGradWeight(dst, x, gy *tensor.Tensor, p Conv2DParams) error
 
 	// BatchNormTrain normalises with batch statistics, saves the batch mean and 1/sqrt(var+eps)
@@ -130,6 +134,10 @@ type Backend interface {
 
 	ResizeBilinear(dst, x *tensor.Tensor, alignCorners bool) error
 	ResizeBilinearGrad(gx, gy *tensor.Tensor, alignCorners bool) error
+	// ResizeBilinearAdd adds x resized to dst's size to dst (dst + ResizeBilinear's result, the
+	// same float32 sum as a separate Add), then with relu takes max(·, 0): a sum of upsampled
+	// maps, and its activation, accumulate in one pass each instead of three.
+	ResizeBilinearAdd(dst, x *tensor.Tensor, alignCorners, relu bool) error
 
 	// BCEWithLogits computes the elementwise loss max(x,0) − x·t + log(1+exp(−|x|)).
 	BCEWithLogits(dst, x, target *tensor.Tensor) error

@@ -56,7 +56,7 @@ func (t *Tape) BatchNorm2DAct(x, gamma, beta, runMean, runVar, residual *tensor.
 		t.Fail(fmt.Errorf("%s: training needs more than one value per channel, got input %v", op, x.Shape()))
 		return nil
 	}
-	y := t.alloc(x.Shape(), op)
+	y := t.allocOut(x.Shape(), op) // a concatenation's slice, inside ConcatOut.Into
 	if y == nil {
 		return nil
 	}

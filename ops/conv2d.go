@@ -19,7 +19,7 @@ func (t *Tape) Conv2D(x, w, bias *tensor.Tensor, p Conv2DParams) *tensor.Tensor 
 		t.Fail(err)
 		return nil
 	}
-	y := t.alloc(yShape, op)
+	y := t.allocOut(yShape, op)
 	if y == nil || !t.check(t.b.Conv2D(y, x, w, bias, p), fmt.Sprintf("%s %v * %v (%v)", op, x.Shape(), w.Shape(), p)) {
 		return nil
 	}
@@ -28,12 +28,17 @@ func (t *Tape) Conv2D(x, w, bias *tensor.Tensor, p Conv2DParams) *tensor.Tensor 
 			gy := gys[0]
 			var gx, gw, gb *tensor.Tensor
 			if x.RequiresGrad() {
-				if gx = t.alloc(x.Shape(), op+" grad input"); gx != nil {
+				if prev := t.accumTarget(x); prev != nil {
+					// x has another use whose gradient is pending: add into it.
+					if t.check(t.b.Conv2DGradInputAdd(prev, gy, w, p), fmt.Sprintf("%s grad input add %v (%v)", op, x.Shape(), p)) {
+						gx = prev
+					}
+				} else if gx = t.allocGradView(x, op+" grad input"); gx != nil {
 					t.check(t.b.Conv2DGradInput(gx, gy, w, p), fmt.Sprintf("%s grad input %v (%v)", op, x.Shape(), p))
 				}
 			}
 			if w.RequiresGrad() {
-				if gw = t.allocGrad(w, op+" grad weight"); gw != nil {
+				if gw = t.allocGradView(w, op+" grad weight"); gw != nil {
 					t.check(t.b.Conv2DGradWeight(gw, x, gy, p), fmt.Sprintf("%s grad weight %v (%v)", op, w.Shape(), p))
 				}
 			}

@@ -16,7 +16,7 @@ func (t *Tape) Unary(op UnaryOp, x *tensor.Tensor) *tensor.Tensor {
 		t.Fail(err)
 		return nil
 	}
-	y := t.alloc(x.Shape(), name)
+	y := t.allocOut(x.Shape(), name)
 	if y == nil || !t.check(t.b.Unary(op, y, x), fmt.Sprintf("%s %v", name, x.Shape())) {
 		return nil
 	}
@@ -32,7 +32,7 @@ func (t *Tape) Unary(op UnaryOp, x *tensor.Tensor) *tensor.Tensor {
 	}
 	t.record(name, []*tensor.Tensor{y}, []*tensor.Tensor{x}, []*tensor.Tensor{xs, ys},
 		func(gys []*tensor.Tensor) []*tensor.Tensor {
-			gx := t.alloc(x.Shape(), name+" grad")
+			gx := t.allocGradView(x, name+" grad")
 			if gx != nil {
 				t.check(t.b.UnaryGrad(op, gx, gys[0], xs, ys), name+" grad")
 			}
@@ -66,7 +66,7 @@ func (t *Tape) Binary(op BinaryOp, a, b *tensor.Tensor) *tensor.Tensor {
 			return nil
 		}
 	}
-	y := t.alloc(a.Shape(), name)
+	y := t.allocOut(a.Shape(), name)
 	if y == nil || !t.check(t.b.Binary(op, y, a, b), fmt.Sprintf("%s %v", name, a.Shape())) {
 		return nil
 	}
@@ -81,10 +81,14 @@ func (t *Tape) Binary(op BinaryOp, a, b *tensor.Tensor) *tensor.Tensor {
 		func(gys []*tensor.Tensor) []*tensor.Tensor {
 			return t.binaryGrad(op, gys[0], a, b, y)
 		})
+	if op == Add && t.produced[y] {
+		t.passTo[y] = []*tensor.Tensor{a, b}
+	}
 	return y
 }
 
-// binaryGrad returns the gradients of a op b. A rule may hand gy itself to one input only.
+// binaryGrad returns the gradients of a op b. An add hands gy itself to both inputs (the tape
+// never writes a gradient in place while another pending one views it).
 func (t *Tape) binaryGrad(op BinaryOp, gy, a, b, y *tensor.Tensor) []*tensor.Tensor {
 	name := op.String() + " grad"
 	scaled := func(src *tensor.Tensor, alpha float32) *tensor.Tensor {
@@ -112,7 +116,7 @@ func (t *Tape) binaryGrad(op BinaryOp, gy, a, b, y *tensor.Tensor) []*tensor.Ten
 			if op == Sub {
 				sign = -1
 			}
-			if ga == nil && sign == 1 {
+			if sign == 1 {
 				gb = gy
 			} else {
 				gb = scaled(gy, sign)

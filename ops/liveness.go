@@ -297,6 +297,10 @@ func (tr *tracer) Conv2DGradInput(dst, gy, w *tensor.Tensor, p Conv2DParams) err
 	return tr.kernel("conv2d grad input", func() error { return tr.inner.Conv2DGradInput(dst, gy, w, p) }, 1, dst, gy, w)
 }
 
+func (tr *tracer) Conv2DGradInputAdd(dst, gy, w *tensor.Tensor, p Conv2DParams) error {
+	return tr.kernel("conv2d grad input add", func() error { return tr.inner.Conv2DGradInputAdd(dst, gy, w, p) }, 1, dst, gy, w)
+}
+
 func (tr *tracer) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p Conv2DParams) error {
 	return tr.kernel("conv2d grad weight", func() error { return tr.inner.Conv2DGradWeight(dst, x, gy, p) }, 1, dst, x, gy)
 }
@@ -337,6 +341,10 @@ func (tr *tracer) AvgPool2DGrad(gx, gy *tensor.Tensor, p PoolParams) error {
 
 func (tr *tracer) ResizeBilinear(dst, x *tensor.Tensor, alignCorners bool) error {
 	return tr.kernel("resize_bilinear", func() error { return tr.inner.ResizeBilinear(dst, x, alignCorners) }, 1, dst, x)
+}
+
+func (tr *tracer) ResizeBilinearAdd(dst, x *tensor.Tensor, alignCorners, relu bool) error {
+	return tr.kernel("resize_bilinear add", func() error { return tr.inner.ResizeBilinearAdd(dst, x, alignCorners, relu) }, 1, dst, x)
 }
 
 func (tr *tracer) ResizeBilinearGrad(gx, gy *tensor.Tensor, alignCorners bool) error {

@@ -20,7 +20,7 @@ func (t *Tape) MaxPool2D(x *tensor.Tensor, p PoolParams) *tensor.Tensor {
 	}
 	t.record(op, []*tensor.Tensor{y}, []*tensor.Tensor{x}, []*tensor.Tensor{x},
 		func(gys []*tensor.Tensor) []*tensor.Tensor {
-			gx := t.alloc(x.Shape(), op+" grad")
+			gx := t.allocGradView(x, op+" grad")
 			if gx != nil {
 				t.check(t.b.MaxPool2DGrad(gx, gys[0], x, p), op+" grad")
 			}
@@ -42,7 +42,7 @@ func (t *Tape) AvgPool2D(x *tensor.Tensor, p PoolParams) *tensor.Tensor {
 	}
 	t.record(op, []*tensor.Tensor{y}, []*tensor.Tensor{x}, nil,
 		func(gys []*tensor.Tensor) []*tensor.Tensor {
-			gx := t.alloc(x.Shape(), op+" grad")
+			gx := t.allocGradView(x, op+" grad")
 			if gx != nil {
 				t.check(t.b.AvgPool2DGrad(gx, gys[0], p), op+" grad")
 			}
@@ -70,5 +70,5 @@ func (t *Tape) pool2D(op string, x *tensor.Tensor, p PoolParams) *tensor.Tensor 
 		t.Fail(fmt.Errorf("%s: input %dx%d is too small for (%v)", op, h, w, p))
 		return nil
 	}
-	return t.alloc(tensor.Shape{n, c, oh, ow}, op)
+	return t.allocOut(tensor.Shape{n, c, oh, ow}, op)
 }

@@ -31,11 +31,96 @@ func (t *Tape) ResizeBilinear(x *tensor.Tensor, h, w int, alignCorners bool) *te
 	}
 	t.record(op, []*tensor.Tensor{y}, []*tensor.Tensor{x}, nil,
 		func(gys []*tensor.Tensor) []*tensor.Tensor {
-			gx := t.alloc(x.Shape(), op+" grad")
+			gx := t.allocGradView(x, op+" grad")
 			if gx != nil {
 				t.check(t.b.ResizeBilinearGrad(gx, gys[0], alignCorners), op+" grad")
 			}
 			return []*tensor.Tensor{gx}
+		})
+	return y
+}
+
+// ResizeSum is Σ_i ResizeBilinear(xs[i], h, w), summed in order, then ReLU'd if relu: CHNet's
+// factorized head (chnet.Model.factorizedHidden). Each term after the first is resized and
+// added in one pass over the sum (ResizeBilinearAdd), and the last also applies the ReLU, so
+// the full-resolution terms never exist; the result equals the separate ops'. Inputs share N
+// and C.
+func (t *Tape) ResizeSum(xs []*tensor.Tensor, h, w int, alignCorners, relu bool) *tensor.Tensor {
+	const op = "resize_sum"
+	if !t.ok(xs...) {
+		return nil
+	}
+	if len(xs) == 0 || h < 1 || w < 1 {
+		t.Fail(fmt.Errorf("%s: %d inputs to %dx%d: need at least one and a positive size", op, len(xs), h, w))
+		return nil
+	}
+	for i, x := range xs {
+		if err := requireNCHW(op, fmt.Sprintf("input %d", i), x); err != nil {
+			t.Fail(err)
+			return nil
+		}
+		if x.Dim(0) != xs[0].Dim(0) || x.Dim(1) != xs[0].Dim(1) {
+			t.Fail(fmt.Errorf("%s: input %d is %v, input 0 %v: batch and channels must match", op, i, x.Shape(), xs[0].Shape()))
+			return nil
+		}
+	}
+	same := func(x *tensor.Tensor) bool { return x.Dim(2) == h && x.Dim(3) == w }
+	y := t.allocOut(tensor.Shape{xs[0].Dim(0), xs[0].Dim(1), h, w}, op)
+	if y == nil {
+		return nil
+	}
+	last, reluDone := len(xs)-1, false
+	for i, x := range xs {
+		desc := fmt.Sprintf("%s input %d %v -> %dx%d", op, i, x.Shape(), h, w)
+		var err error
+		switch {
+		case i == 0 && same(x):
+			err = t.b.Copy(y, x)
+		case i == 0:
+			err = t.b.ResizeBilinear(y, x, alignCorners)
+		case same(x):
+			err = t.b.Binary(Add, y, y, x)
+		default:
+			err = t.b.ResizeBilinearAdd(y, x, alignCorners, relu && i == last)
+			reluDone = relu && i == last
+		}
+		if !t.check(err, desc) {
+			return nil
+		}
+	}
+	if relu && !reluDone && !t.check(t.b.Unary(ReLU, y, y), op+" relu") {
+		return nil
+	}
+	var saved []*tensor.Tensor
+	if relu {
+		saved = []*tensor.Tensor{y}
+	}
+	t.record(op, []*tensor.Tensor{y}, xs, saved,
+		func(gys []*tensor.Tensor) []*tensor.Tensor {
+			g := gys[0]
+			if relu {
+				if g = t.alloc(y.Shape(), op+" grad"); g == nil || !t.check(t.b.UnaryGrad(ReLU, g, gys[0], nil, y), op+" grad relu") {
+					return nil
+				}
+			}
+			gxs := make([]*tensor.Tensor, len(xs))
+			handed := false
+			for i, x := range xs {
+				switch {
+				case !x.RequiresGrad():
+				case same(x):
+					gxs[i], handed = g, true
+				default:
+					if gxs[i] = t.allocGradView(x, op+" grad"); gxs[i] == nil ||
+						!t.check(t.b.ResizeBilinearGrad(gxs[i], g, alignCorners), op+" grad") {
+						return nil
+					}
+				}
+			}
+			if g != gys[0] && !handed {
+				t.release(g)
+			}
+			return gxs
 		})
 	return y
 }

@@ -34,6 +34,22 @@ type Tape struct {
 	slots   map[*tensor.Tensor]*tensor.Tensor
 	uses    map[*tensor.Tensor]int
 	slotted map[*tensor.Tensor]bool
+	// splitOf maps each part of a recorded Split to its split, whose input gradient buffer the
+	// parts' gradients are written into directly where possible (gradTarget); passTo lists, for
+	// the output of an op that hands its gradient unchanged to some inputs (add), those inputs.
+	splitOf map[*tensor.Tensor]*splitRec
+	passTo  map[*tensor.Tensor][]*tensor.Tensor
+	// concatBufs are the outputs NewConcat allocated, by storage, for Concat to recognise parts
+	// already written in place; into is where the next op's output goes (Into).
+	concatBufs map[tensor.Storage]*tensor.Tensor
+	into       *tensor.Tensor
+	intoTaken  bool
+	// grads are the pending gradients and inflight the output gradients of the rule running,
+	// during Backward: a gradient may be written into a region only when neither views it.
+	grads    *gradSet
+	inflight []*tensor.Tensor
+	// handing counts, per storage, the gradients of the running rule not yet handed to inputs.
+	handing map[tensor.Storage]int
 }
 
 // node is one recorded op: its outputs, the inputs that need gradients, the tensors its backward
@@ -48,7 +64,18 @@ type node struct {
 
 // NewTape returns a tape recording ops on b.
 func NewTape(b Backend) *Tape {
-	return &Tape{b: b, kept: map[tensor.Storage]bool{}, owned: map[tensor.Storage]bool{}, produced: map[*tensor.Tensor]bool{}}
+	t := &Tape{b: b, kept: map[tensor.Storage]bool{}, owned: map[tensor.Storage]bool{}}
+	t.resetRecord()
+	return t
+}
+
+// resetRecord forgets everything recorded about the ops of a step.
+func (t *Tape) resetRecord() {
+	t.produced = map[*tensor.Tensor]bool{}
+	t.splitOf = map[*tensor.Tensor]*splitRec{}
+	t.passTo = map[*tensor.Tensor][]*tensor.Tensor{}
+	t.concatBufs = map[tensor.Storage]*tensor.Tensor{}
+	t.grads, t.inflight = nil, nil
 }
 
 // SetGradSlots makes Backward write the gradient of each leaf x with a slot into slots[x], a
@@ -150,6 +177,28 @@ func (t *Tape) allocGrad(x *tensor.Tensor, op string) *tensor.Tensor {
 	return t.alloc(x.Shape(), op)
 }
 
+// allocGradView is allocGrad for rules whose kernels accept a batch-strided destination: it may
+// also return a channel slice of another gradient buffer where x's gradient is due (gradTarget),
+// so no copy has to move it there later.
+func (t *Tape) allocGradView(x *tensor.Tensor, op string) *tensor.Tensor {
+	if s := t.slots[x]; s != nil && t.isLeaf(x) {
+		return t.allocGrad(x, op)
+	}
+	if v := t.gradTarget(x, 0); v != nil {
+		return v
+	}
+	return t.alloc(x.Shape(), op)
+}
+
+// allocOut allocates an op's output, or takes the destination Into set when its shape matches.
+func (t *Tape) allocOut(shape tensor.Shape, op string) *tensor.Tensor {
+	if t.into != nil && !t.intoTaken && t.into.Shape().Equal(shape) {
+		t.intoTaken = true
+		return t.into
+	}
+	return t.alloc(shape, op)
+}
+
 // needsGrad reports whether any of ins is (or depends on) a trainable tensor.
 func (t *Tape) needsGrad(ins ...*tensor.Tensor) bool {
 	if t.noGrad {
@@ -230,6 +279,7 @@ func (t *Tape) Backward(loss *tensor.Tensor) error {
 		return t.err
 	}
 	g := &gradSet{grads: map[*tensor.Tensor]*tensor.Tensor{}, refs: map[tensor.Storage]int{}}
+	t.grads = g
 	g.put(loss, seed)
 	for i := len(t.nodes) - 1; i >= 0 && t.err == nil; i-- {
 		n := t.nodes[i]
@@ -240,14 +290,23 @@ func (t *Tape) Backward(loss *tensor.Tensor) error {
 			has = has || gys[j] != nil
 		}
 		if has {
+			t.inflight = gys
 			done := t.Scope(n.name)
 			gxs := n.backward(gys)
 			done()
+			t.handing = map[tensor.Storage]int{}
+			for j, x := range n.ins {
+				if j < len(gxs) && gxs[j] != nil && x != nil && x.RequiresGrad() {
+					t.handing[gxs[j].Storage()]++
+				}
+			}
 			for j, x := range n.ins {
 				if t.err == nil && j < len(gxs) && gxs[j] != nil && x != nil && x.RequiresGrad() {
+					t.handing[gxs[j].Storage()]--
 					t.accumulate(g, x, gxs[j])
 				}
 			}
+			t.inflight, t.handing = nil, nil
 		}
 		for _, gy := range gys {
 			if gy != nil && g.refs[gy.Storage()] == 0 {
@@ -260,7 +319,7 @@ func (t *Tape) Backward(loss *tensor.Tensor) error {
 		t.nodes[i] = nil // drop references so the host GC can reclaim memory early
 	}
 	t.nodes = t.nodes[:0]
-	t.produced = map[*tensor.Tensor]bool{}
+	t.resetRecord()
 	return t.err
 }
 
@@ -294,7 +353,7 @@ func (t *Tape) accumulate(g *gradSet, x, gx *tensor.Tensor) {
 			if !t.check(t.b.Copy(slot, gx), "copy gradient of "+x.String()) {
 				return
 			}
-			if g.refs[gx.Storage()] == 0 {
+			if !t.held(g, gx) {
 				t.release(gx)
 			}
 		}
@@ -305,7 +364,7 @@ func (t *Tape) accumulate(g *gradSet, x, gx *tensor.Tensor) {
 		if x.Grad == nil {
 			// The gradient becomes the leaf's and must outlive the tape. A view of a larger gradient
 			// buffer is copied so the leaf does not pin (or share) the whole buffer.
-			if g.refs[gx.Storage()] > 0 || !gx.IsContiguous() || gx.Numel() != gx.Storage().Len() {
+			if g.refs[gx.Storage()] > 0 || t.handing[gx.Storage()] > 0 || !gx.IsContiguous() || gx.Numel() != gx.Storage().Len() {
 				c := t.alloc(gx.Shape(), "copy gradient of "+x.String())
 				if c == nil || !t.check(t.b.Copy(c, gx), "copy gradient of "+x.String()) {
 					return
@@ -317,14 +376,31 @@ func (t *Tape) accumulate(g *gradSet, x, gx *tensor.Tensor) {
 			return
 		}
 		t.check(t.b.Binary(Add, x.Grad, x.Grad, gx), "accumulate gradient of "+x.String())
-		if g.refs[gx.Storage()] == 0 {
+		if !t.held(g, gx) {
 			t.release(gx)
 		}
 		return
 	}
 	if prev := g.grads[x]; prev != nil {
-		t.check(t.b.Binary(Add, prev, prev, gx), "accumulate gradient")
-		if g.refs[gx.Storage()] == 0 {
+		if prev == gx {
+			return // the rule accumulated into the pending gradient itself
+		}
+		if t.regionShared(x, prev) {
+			// Another pending gradient views prev (a rule handed one gradient to several
+			// inputs): sum out of place.
+			sum := t.alloc(prev.Shape(), "accumulate gradient")
+			if sum == nil || !t.check(t.b.Binary(Add, sum, prev, gx), "accumulate gradient") {
+				return
+			}
+			g.take(x)
+			if !t.held(g, prev) {
+				t.release(prev)
+			}
+			g.put(x, sum)
+		} else {
+			t.check(t.b.Binary(Add, prev, prev, gx), "accumulate gradient")
+		}
+		if !t.held(g, gx) {
 			t.release(gx)
 		}
 		return
@@ -363,6 +439,6 @@ func (t *Tape) Release() {
 	}
 	t.owned = map[tensor.Storage]bool{}
 	t.kept = map[tensor.Storage]bool{}
-	t.produced = map[*tensor.Tensor]bool{}
+	t.resetRecord()
 	t.nodes = nil
 }

@@ -25,7 +25,7 @@ void loadTiles(uint k0) {
 	[[unroll]] for (uint r = 0; r < ALOADS; r++) {
 		uint l = tid + r * WG;
 		uint m = m0 + l / BK, k = k0 + l % BK;
-		ra[r] = (m < M && k < K) ? w[p.woff + (g * p.Og + m) * K + k] : 0.0;
+		ra[r] = (m < M && k < K) ? w[p.woff + (g * p.Og + m) * p.wRow + k] : 0.0;
 	}
 	[[unroll]] for (uint r = 0; r < BLOADS; r++) {
 		uint k = k0 + tid / BN + r * (WG / BN);

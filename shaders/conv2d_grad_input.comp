@@ -9,7 +9,7 @@
 #include "common.glsl"
 #include "conv_gemm.glsl"
 
-layout(std430, binding = 0) writeonly buffer GX { float gx[]; };
+layout(std430, binding = 0) buffer GX { float gx[]; }; // read too when accumulating
 layout(std430, binding = 1) readonly buffer GY { float gy[]; };
 layout(std430, binding = 2) readonly buffer Wt { float w[]; };
 
@@ -26,7 +26,7 @@ void loadTiles(uint k0) {
 		float v = 0.0;
 		if (m < M && k < K) {
 			uint o = k / KHW, kyx = k - o * KHW;
-			v = w[p.woff + ((g * p.Og + o) * p.Cg + m) * KHW + kyx];
+			v = w[p.woff + (g * p.Og + o) * p.wRow + m * KHW + kyx];
 		}
 		ra[r] = v;
 	}
@@ -98,7 +98,8 @@ void main() {
 		[[unroll]] for (uint i = 0; i < TM; i++) {
 			uint m = m0 + rowOf(tm, i);
 			if (m < M) {
-				gx[base + m * HW] = acc[i * TN + j];
+				uint at = base + m * HW;
+				gx[at] = p.accum != 0u ? gx[at] + acc[i * TN + j] : acc[i * TN + j];
 			}
 		}
 	}

@@ -2,8 +2,10 @@
 // The weight gradient of conv2d as a GEMM per group whose reduction runs over every output
 // pixel of every image: dW[m][n] = Σ_k A[m][k]·B[k][n] with M = O/groups, N = C/groups·KH·KW,
 // K = images·OH·OW, A = dY's channel rows and B gathered from x. K is long and M·N small, so K
-// is split (split-K): workgroup z = group·splits + s sums its slice into partial s, and a
-// second kernel (reduce_sum_cols) adds the partials in order: deterministic, no atomics.
+// is split (split-K): workgroup z = group·splits + s sums its slice into partial s. With FIXUP
+// set, the last workgroup of each output tile to finish (a per-tile counter) adds the tile's
+// partials in split order and writes dW; else a second kernel (reduce_sum_cols) adds them in
+// the same order. Deterministic either way: the same float32 sums.
 // CONV1X1 (1x1, stride 1, no padding) reads x's channel planes directly.
 // Oracle: ops/cpu/conv2d.go Conv2DGradWeight.
 
@@ -11,8 +13,14 @@
 #include "conv_gemm.glsl"
 
 layout(std430, binding = 0) writeonly buffer Out { float outv[]; }; // dW, or the partials
-layout(std430, binding = 1) readonly buffer X { float x[]; };
-layout(std430, binding = 2) readonly buffer GY { float gy[]; };
+// The fix-up's partials and per-tile counters (unused without it). The counters are zero
+// between dispatches: the last workgroup of a tile resets its own.
+layout(std430, binding = 1) coherent buffer Part { float part[]; };
+layout(std430, binding = 2) readonly buffer X { float x[]; };
+layout(std430, binding = 3) readonly buffer GY { float gy[]; };
+layout(std430, binding = 4) coherent buffer Cnt { uint cnt[]; };
+
+shared bool lastOfTile;
 
 uint M, N, K, OHW, HW, m0, n0, g;
 // This invocation loads column kk = tid % BK of every K tile; (img, pix) track k = k0 + kk
@@ -94,18 +102,63 @@ void main() {
 	gemmLoop(kBegin, kEnd);
 
 	uint tm = tmOf(tid), tn = tnOf(tid);
-	// Partial s of this dispatch lands in slot sOff+s of sTotal; with one slot in all, dW itself.
-	uint base = p.woff + (p.sOff + s) * (p.C / p.Cg) * p.Og * N + g * p.Og * N;
-	[[unroll]] for (uint i = 0; i < TM; i++) {
-		uint m = m0 + rowOf(tm, i);
-		if (m >= M) {
-			continue;
-		}
-		[[unroll]] for (uint j = 0; j < TN; j++) {
-			uint n = n0 + tn + j * (BN / TN);
-			if (n < N) {
-				outv[base + m * N + n] = acc[i * TN + j];
+	uint slot = (p.C / p.Cg) * p.Og * N; // weights of all groups
+	if (p.fixup == 0u) {
+		// Partial s of this dispatch lands in slot sOff+s of sTotal (dense: wRow = N); with one
+		// slot in all, dW, whose rows may be strided (a weight's slice).
+		uint base = p.woff + (p.sOff + s) * slot + g * p.Og * p.wRow;
+		[[unroll]] for (uint i = 0; i < TM; i++) {
+			uint m = m0 + rowOf(tm, i);
+			if (m >= M) {
+				continue;
+			}
+			[[unroll]] for (uint j = 0; j < TN; j++) {
+				uint n = n0 + tn + j * (BN / TN);
+				if (n < N) {
+					outv[base + m * p.wRow + n] = acc[i * TN + j];
+				}
 			}
 		}
+		return;
+	}
+
+	// Fix-up: publish this partial, count the tile's finished workgroups, and let the last one
+	// add the partials in split order (as reduce_sum_cols does) into dW.
+	uint gbase = g * p.Og * N;
+	[[unroll]] for (uint i = 0; i < TM; i++) {
+		uint m = m0 + rowOf(tm, i);
+		[[unroll]] for (uint j = 0; j < TN; j++) {
+			uint n = n0 + tn + j * (BN / TN);
+			if (m < M && n < N) {
+				part[s * slot + gbase + m * N + n] = acc[i * TN + j];
+			}
+		}
+	}
+	memoryBarrierBuffer();
+	barrier();
+	uint tile = p.cntOff + (g * gl_NumWorkGroups.y + gl_WorkGroupID.y) * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+	if (tid == 0u) {
+		lastOfTile = atomicAdd(cnt[tile], 1u) == p.splits - 1u;
+	}
+	barrier();
+	if (!lastOfTile) {
+		return;
+	}
+	memoryBarrierBuffer();
+	[[unroll]] for (uint i = 0; i < TM; i++) {
+		uint m = m0 + rowOf(tm, i);
+		[[unroll]] for (uint j = 0; j < TN; j++) {
+			uint n = n0 + tn + j * (BN / TN);
+			if (m < M && n < N) {
+				float sum = 0.0;
+				for (uint t = 0u; t < p.splits; t++) {
+					sum += part[t * slot + gbase + m * N + n];
+				}
+				outv[p.woff + (g * p.Og + m) * p.wRow + n] = sum;
+			}
+		}
+	}
+	if (tid == 0u) {
+		cnt[tile] = 0u;
 	}
 }

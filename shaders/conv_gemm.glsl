@@ -19,4 +19,7 @@ layout(push_constant) uniform Push {
 	uint hasBias;
 	uint kPer, splits, sOff, sTotal;   // conv2d_grad_weight's split-K
 	uint colOff;                       // first GEMM column of this dispatch (huge images)
+	uint accum;                        // conv2d_grad_input: add to the destination's values
+	uint fixup, cntOff;                // conv2d_grad_weight: in-kernel split-K sum, counters
+	uint wRow;                         // elements between the weight's (or dW's) output rows
 } p;

@@ -11,7 +11,7 @@
 
 layout(local_size_x_id = 0) in;
 
-layout(std430, binding = 0) writeonly buffer Y { float y[]; };
+layout(std430, binding = 0) buffer Y { float y[]; }; // read too when accumulating
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) readonly buffer T { float tab[]; };
 
@@ -20,6 +20,7 @@ layout(push_constant) uniform Push {
 	uint C, H, W, OH, OW;
 	uint tyoff, txoff;
 	uint n0, count;
+	uint accum, relu; // add to y's values (ResizeBilinearAdd), then max(·, 0)
 } p;
 
 void main() {
@@ -37,6 +38,13 @@ void main() {
 	float wy0 = tab[ty + 2], wy1 = tab[ty + 3], wx0 = tab[tx + 2], wx1 = tab[tx + 3];
 	uint base = p.xoff + item * p.xstride + c * p.H * p.W;
 	uint r0 = base + y0 * p.W, r1 = base + y1 * p.W;
-	y[p.yoff + item * p.ystride + c * plane + r] =
-		wy0 * (wx0 * x[r0 + x0] + wx1 * x[r0 + x1]) + wy1 * (wx0 * x[r1 + x0] + wx1 * x[r1 + x1]);
+	float v = wy0 * (wx0 * x[r0 + x0] + wx1 * x[r0 + x1]) + wy1 * (wx0 * x[r1 + x0] + wx1 * x[r1 + x1]);
+	uint at = p.yoff + item * p.ystride + c * plane + r;
+	if (p.accum != 0u) {
+		v = y[at] + v;
+	}
+	if (p.relu != 0u) {
+		v = max(v, 0.0);
+	}
+	y[at] = v;
 }

@@ -453,6 +453,9 @@ func (b *Backend) forImages(n int, fn func(part, lo, hi, gemmWorkers int, s *con
 
 // Conv2D implements ops.Backend: per image and group, Y = W · im2col(X) + bias.
 func (b *Backend) Conv2D(dst, x, w, bias *tensor.Tensor, p ops.Conv2DParams) error {
+	if !w.IsContiguous() {
+		return b.withDenseWeight(w, func(wc *tensor.Tensor) error { return b.Conv2D(dst, x, wc, bias, p) })
+	}
 	vs, err := views(dst, x)
 	if err != nil {
 		return err
@@ -506,6 +509,9 @@ func packWeights(ks *kernelSet, g convGeom, wd []float32) ([]*packedA, func()) {
 // Conv2DGradInput implements ops.Backend: per image, group and phase of X, a GEMM of the
 // phase's taps of W with shifted windows of dY.
 func (b *Backend) Conv2DGradInput(dst, gy, w *tensor.Tensor, p ops.Conv2DParams) error {
+	if !w.IsContiguous() {
+		return b.withDenseWeight(w, func(wc *tensor.Tensor) error { return b.Conv2DGradInput(dst, gy, wc, p) })
+	}
 	vs, err := views(dst, gy)
 	if err != nil {
 		return err
@@ -531,6 +537,20 @@ func (b *Backend) Conv2DGradInput(dst, gy, w *tensor.Tensor, p ops.Conv2DParams)
 		}
 	})
 	return nil
+}
+
+// Conv2DGradInputAdd implements ops.Backend: the input gradient into scratch, then added to dst
+// as a separate Add would.
+func (b *Backend) Conv2DGradInputAdd(dst, gy, w *tensor.Tensor, p ops.Conv2DParams) error {
+	tmp, err := b.Alloc(dst.Shape())
+	if err != nil {
+		return err
+	}
+	defer b.Release(tmp.Storage())
+	if err := b.Conv2DGradInput(tmp, gy, w, p); err != nil {
+		return err
+	}
+	return b.Binary(ops.Add, dst, dst, tmp)
 }
 
 // Below this many input channels per group the phase GEMMs of the input gradient have too few
@@ -597,6 +617,18 @@ func (g convGeom) col2im(x, col []float32) {
 
 // Conv2DGradWeight implements ops.Backend: dW = Σ_images dY · im2col(X)ᵀ per group.
 func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams) error {
+	if !dst.IsContiguous() {
+		// A slice of a larger weight's gradient: compute densely, then copy in.
+		tmp, err := b.Alloc(dst.Shape())
+		if err != nil {
+			return err
+		}
+		defer b.Release(tmp.Storage())
+		if err := b.Conv2DGradWeight(tmp, x, gy, p); err != nil {
+			return err
+		}
+		return b.Copy(dst, tmp)
+	}
 	vs, err := views(x, gy)
 	if err != nil {
 		return err
@@ -637,4 +669,18 @@ func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams
 		floatPool.Put(p)
 	}
 	return nil
+}
+
+// withDenseWeight runs f on a dense copy of a weight that is a slice of a larger one (CHNet's
+// factorized head reads column blocks of its classifier's weight).
+func (b *Backend) withDenseWeight(w *tensor.Tensor, f func(*tensor.Tensor) error) error {
+	wc, err := b.Alloc(w.Shape())
+	if err != nil {
+		return err
+	}
+	defer b.Release(wc.Storage())
+	if err := b.Copy(wc, w); err != nil {
+		return err
+	}
+	return f(wc)
 }

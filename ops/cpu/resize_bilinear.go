@@ -44,3 +44,23 @@ func (b *Backend) ResizeBilinearGrad(gx, gy *tensor.Tensor, alignCorners bool) e
 		}
 	})
 }
+
+// ResizeBilinearAdd implements ops.Backend: the resize into scratch, then the add and ReLU as
+// separate ops would compute them.
+func (b *Backend) ResizeBilinearAdd(dst, x *tensor.Tensor, alignCorners, relu bool) error {
+	tmp, err := b.Alloc(dst.Shape())
+	if err != nil {
+		return err
+	}
+	defer b.Release(tmp.Storage())
+	if err := b.ResizeBilinear(tmp, x, alignCorners); err != nil {
+		return err
+	}
+	if err := b.Binary(ops.Add, dst, dst, tmp); err != nil {
+		return err
+	}
+	if relu {
+		return b.Unary(ops.ReLU, dst, dst)
+	}
+	return nil
+}

@@ -317,6 +317,10 @@ func compareCases() []compareCase {
 		{"3x3_s1_p1_wide", []int{3, 37, 19, 17}, []int{45, 37, 3, 3}, ops.Conv2DParams{Pad: 1}, true, false},
 		{"3x3_s2_p1_views", []int{2, 5, 9, 8}, []int{6, 5, 3, 3}, ops.Conv2DParams{Stride: 2, Pad: 1}, true, true},
 		{"1x1_s1_views", []int{2, 5, 9, 8}, []int{3, 5, 1, 1}, ops.Conv2DParams{}, false, true},
+		// Long reductions over few weights: the weight gradient splits K (ops/vk: summed in the
+		// kernel by the last workgroup of each tile).
+		{"3x3_s1_p1_long_k", []int{2, 4, 40, 37}, []int{3, 4, 3, 3}, ops.Conv2DParams{Pad: 1}, false, false},
+		{"1x1_s1_long_k_views", []int{3, 6, 41, 40}, []int{5, 6, 1, 1}, ops.Conv2DParams{}, true, true},
 	} {
 		p := c.p.Norm()
 		oh, ow := p.OutSize(c.x[2], c.w[2]), p.OutSize(c.x[3], c.w[3])
@@ -345,9 +349,46 @@ func compareCases() []compareCase {
 			gy, w := input(e, y), e.in(c.w...)
 			return e.b.Conv2DGradInput(output(e, "gx", c.x), gy, w, p)
 		}})
+		add(compareCase{name: "conv2d_grad_input_add_" + c.name, run: func(e *env) error {
+			gy, w := input(e, y), e.in(c.w...)
+			// The destination holds an earlier gradient, which the kernel adds to.
+			var gx *tensor.Tensor
+			if c.view {
+				var parent *tensor.Tensor
+				gx, parent = e.viewOf(c.x, func(bool) float32 { return float32(e.rng.Normal()) })
+				e.check("gx", parent)
+			} else {
+				gx = e.state("gx", normal, c.x...)
+			}
+			return e.b.Conv2DGradInputAdd(gx, gy, w, p)
+		}})
 		add(compareCase{name: "conv2d_grad_weight_" + c.name, run: func(e *env) error {
 			x, gy := input(e, c.x), input(e, y)
 			return e.b.Conv2DGradWeight(e.out("gw", c.w...), x, gy, p)
+		}})
+	}
+
+	// Weights that are slices of a larger weight along its input channels (CHNet's factorized
+	// head): read in place, and their gradients written in place.
+	for _, c := range []struct {
+		name string
+		x, w []int
+		p    ops.Conv2DParams
+	}{
+		{"1x1_weight_slice", []int{2, 5, 9, 8}, []int{3, 5, 1, 1}, ops.Conv2DParams{}},
+		{"3x3_s2_weight_slice", []int{2, 4, 11, 9}, []int{5, 4, 3, 3}, ops.Conv2DParams{Stride: 2, Pad: 1}},
+		{"1x1_weight_slice_long_k", []int{3, 6, 41, 40}, []int{5, 6, 1, 1}, ops.Conv2DParams{}},
+	} {
+		p := c.p.Norm()
+		y := []int{c.x[0], c.w[0], p.OutSize(c.x[2], c.w[2]), p.OutSize(c.x[3], c.w[3])}
+		add(compareCase{name: "conv2d_" + c.name, run: func(e *env) error {
+			return e.b.Conv2D(e.out("y", y...), e.in(c.x...), e.inView(c.w...), nil, p)
+		}})
+		add(compareCase{name: "conv2d_grad_input_" + c.name, run: func(e *env) error {
+			return e.b.Conv2DGradInput(e.out("gx", c.x...), e.in(y...), e.inView(c.w...), p)
+		}})
+		add(compareCase{name: "conv2d_grad_weight_" + c.name, run: func(e *env) error {
+			return e.b.Conv2DGradWeight(e.outView("gw", c.w...), e.in(c.x...), e.in(y...), p)
 		}})
 	}
 
@@ -470,6 +511,14 @@ func compareCases() []compareCase {
 		add(compareCase{name: c.name + "_grad", run: func(e *env) error {
 			return e.b.ResizeBilinearGrad(e.outView("gx", c.x...), e.inView(y...), c.ac)
 		}})
+		for _, relu := range []bool{false, true} {
+			add(compareCase{name: fmt.Sprintf("%s_add_relu%v", c.name, relu), run: func(e *env) error {
+				// The destination holds an earlier sum, in a view; both signs reach the ReLU.
+				dst, parent := e.viewOf(y, func(bool) float32 { return float32(e.rng.Normal()) })
+				e.check("y", parent)
+				return e.b.ResizeBilinearAdd(dst, e.inView(c.x...), c.ac, relu)
+			}})
+		}
 	}
 
 	// Structure loss on a mask that is mostly binary with soft edges, as resized masks are.

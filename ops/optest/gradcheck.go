@@ -139,6 +139,13 @@ func gradCases() []gradCase {
 		{"avg_pool_2s2_ceil", [][]int{{2, 1, 5, 5}}, all(1), nil, pool(ops.PoolParams{Kernel: 2, Stride: 2, CeilMode: true}, false)},
 		{"resize_up_ac0", [][]int{{1, 2, 3, 4}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.ResizeBilinear(in[0], 7, 5, false) }},
 		{"resize_down_ac1", [][]int{{1, 2, 7, 6}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.ResizeBilinear(in[0], 3, 4, true) }},
+		{"resize_sum", [][]int{{2, 3, 4, 3}, {2, 3, 7, 6}, {2, 3, 9, 8}, {2, 3, 2, 2}}, all(4), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			return t.ResizeSum(in, 7, 6, false, false) // input 1 is already 7x6
+		}},
+		{"concat_one_input_thrice", [][]int{{2, 1, 3, 2}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			s := t.Sigmoid(in[0]) // expand_as as Attention U-Net writes it: one map, several views of one gradient
+			return t.Concat(s, s, s)
+		}},
 		{"concat", [][]int{{2, 1, 2, 3}, {2, 3, 2, 3}}, all(2), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Concat(in[1], in[0]) }},
 		{"split_partial_use", [][]int{{2, 5, 2, 2}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
 			p := t.Split(in[0], 2, 1, 2)
@@ -147,6 +154,22 @@ func gradCases() []gradCase {
 		{"contiguous_of_slice", [][]int{{3, 4, 2, 1}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
 			return t.Contiguous(t.Split(in[0], 1, 3)[1])
 		}},
+		// Gradients handed to several inputs and written straight into a split's gradient buffer
+		// (ops/grad_target.go), outputs written straight into a concatenation (Tape.NewConcat).
+		{"add_same_input", [][]int{{2, 2, 2, 3}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Add(in[0], in[0]) }},
+		{"add_shared_gradient_accumulated", [][]int{{2, 2, 2, 3}, {2, 2, 2, 3}}, all(2), spread, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			a := t.ReLU(in[0])
+			s := t.Add(a, in[1]) // hands one gradient to a and in[1]
+			return t.Add(t.Mul(s, s), t.Add(t.Mul(a, in[1]), t.Unary(ops.Abs, s)))
+		}},
+		{"conv_input_used_twice", [][]int{{2, 3, 5, 4}, {4, 3, 3, 3}, {4, 3, 1, 1}}, all(3), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			s := t.Sigmoid(in[0]) // the second convolution adds its input gradient to the first's
+			a := t.Conv2D(s, in[1], nil, ops.Conv2DParams{Stride: 2, Pad: 1})
+			b := t.Conv2D(s, in[2], nil, ops.Conv2DParams{Stride: 2})
+			return t.Add(t.Mul(a, b), t.Sigmoid(b))
+		}},
+		{"res2net_split_concat", [][]int{{2, 8, 4, 3}, {2, 2, 3, 3}, {2, 2, 3, 3}, {2, 2, 3, 3}}, all(4), nil, res2netBranches(false)},
+		{"res2net_split_concat_stage", [][]int{{2, 8, 5, 4}, {2, 2, 3, 3}, {2, 2, 3, 3}, {2, 2, 3, 3}}, all(4), nil, res2netBranches(true)},
 		{"sum_all", [][]int{{2, 3, 2, 2}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Sum(in[0], ops.AxesAll) }},
 		{"sum_nhw", [][]int{{2, 3, 2, 2}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Sum(in[0], ops.AxesNHW) }},
 		{"mean_hw", [][]int{{2, 3, 2, 2}}, all(1), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor { return t.Mean(in[0], ops.AxesHW) }},
@@ -340,5 +363,45 @@ func checkFusedBatchNorm(t *testing.T, b ops.Backend) {
 				}
 			}
 		})
+	}
+}
+
+// res2netBranches is Res2Net's hierarchical block core on in[0] (4 splits of 2 channels) with
+// the 3x3 weights in[1..3]: each branch's activation writes into its slice of a concatenation, and the
+// input is used again by a residual add. Stage blocks stride by 2 and average-pool the last split.
+func res2netBranches(stage bool) func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+	return func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+		stride := 1
+		if stage {
+			stride = 2
+		}
+		spx := t.Split(in[0], 2, 2, 2, 2)
+		if spx == nil {
+			return nil
+		}
+		parts := make([]*tensor.Tensor, 4)
+		var cat *ops.ConcatOut
+		var sp *tensor.Tensor
+		for i := 0; i < 3; i++ {
+			if i == 0 || stage {
+				sp = spx[i]
+			} else {
+				sp = t.Add(sp, spx[i])
+			}
+			h := t.Conv2D(sp, in[i+1], nil, ops.Conv2DParams{Stride: stride, Pad: 1})
+			if i == 0 {
+				cat = t.NewConcat(h, 2, 2, 2, 2)
+			}
+			sp = cat.Into(i, func() *tensor.Tensor { return t.Sigmoid(h) }) // smooth, unlike ReLU
+			parts[i] = sp
+		}
+		if stage {
+			parts[3] = cat.Into(3, func() *tensor.Tensor {
+				return t.AvgPool2D(spx[3], ops.PoolParams{Kernel: 3, Stride: 2, Pad: 1, CountIncludePad: true})
+			})
+			return t.Concat(parts...)
+		}
+		parts[3] = spx[3]
+		return t.Add(t.Concat(parts...), in[0])
 	}
 }

@@ -112,7 +112,27 @@ func (k *KinkPinner) Unary(op ops.UnaryOp, dst, x *tensor.Tensor) error {
 			k.Flips = append(k.Flips, desc)
 		}
 	}
-	return k.Backend.Upload(dst, y)
+	if dst.IsContiguous() {
+		return k.Backend.Upload(dst, y)
+	}
+	// A channel slice (the ReLU writes into a concatenation): upload beside it, then copy.
+	tmp, err := k.Backend.Alloc(dst.Shape())
+	if err != nil {
+		return err
+	}
+	defer k.Backend.Release(tmp.Storage())
+	if err := k.Backend.Upload(tmp, y); err != nil {
+		return err
+	}
+	return k.Backend.Copy(dst, tmp)
+}
+
+// ResizeBilinearAdd implements ops.Backend: its ReLU, if any, is a ReLU call like the others.
+func (k *KinkPinner) ResizeBilinearAdd(dst, x *tensor.Tensor, alignCorners, relu bool) error {
+	if err := k.Backend.ResizeBilinearAdd(dst, x, alignCorners, false); err != nil || !relu {
+		return err
+	}
+	return k.Unary(ops.ReLU, dst, dst)
 }
 
 // BatchNormTrain implements ops.Backend. A ReLU fused into batch norm is a ReLU call like any
@@ -196,4 +216,12 @@ func (r *ReLURecorder) Kinks(band float64) ([]ReLUCall, []Kink) {
 		}
 	}
 	return calls, kinks
+}
+
+// ResizeBilinearAdd implements ops.Backend: its ReLU, if any, is recorded like the others.
+func (r *ReLURecorder) ResizeBilinearAdd(dst, x *tensor.Tensor, alignCorners, relu bool) error {
+	if err := r.Backend.ResizeBilinearAdd(dst, x, alignCorners, false); err != nil || !relu {
+		return err
+	}
+	return r.Unary(ops.ReLU, dst, dst)
 }

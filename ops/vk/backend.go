@@ -37,6 +37,11 @@ type Backend struct {
 
 	counters    *vkrt.Buffer // batch norm's counter ring (bnCounterSlots)
 	counterNext int64
+	// splitRing is the ring of split-K tile counters (splitCounters), kept for the backend's
+	// life; splitRingNext is where the next dispatch's range starts.
+	splitRingMu   sync.Mutex
+	splitRing     *tensor.Tensor
+	splitRingNext int64
 }
 
 // kernelKey is comparable, so the per-dispatch lookup allocates nothing.

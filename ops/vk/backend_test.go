@@ -133,3 +133,79 @@ func TestUnreleasedStorageIsReclaimed(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A split-K weight gradient sums its partials in its own kernel, in the order the reduction
+// kernel would: one dispatch, the same bits, and the tile counters left ready for the next.
+func TestSplitKSumInKernel(t *testing.T) {
+	b := open(t)
+	rng := tensor.NewRNG(12, 0)
+	in := func(shape ...int) *tensor.Tensor {
+		v := make([]float32, tensor.Shape(shape).Numel())
+		for i := range v {
+			v[i] = float32(rng.Normal())
+		}
+		x, err := ops.FromHost(b, v, shape...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	p := ops.Conv2DParams{Pad: 1}
+	x, gy := in(2, 4, 40, 37), in(2, 3, 40, 37) // K = 2960 over 108 weights: split on any device
+	// gradWeight computes the gradient into a dense tensor, or into a slice of a larger one
+	// along its input channels.
+	gradWeight := func(fixup, slice bool) ([]float32, int) {
+		defer func(v bool) { splitKFixup = v }(splitKFixup)
+		splitKFixup = fixup
+		shape := tensor.Shape{3, 4, 3, 3}
+		if slice {
+			shape[1] = 7
+		}
+		parent, err := b.Alloc(shape)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Release(parent.Storage())
+		gw := parent
+		if slice {
+			if gw, err = parent.Narrow(1, 2, 4); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := b.dev.Stats().Dispatches
+		if err := b.Conv2DGradWeight(gw, x, gy, p); err != nil {
+			t.Fatal(err)
+		}
+		n := b.dev.Stats().Dispatches - before
+		v, err := b.Download(gw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, n
+	}
+	gradWeight(true, false) // allocates and zeroes the counters
+	want, passes := gradWeight(false, false)
+	if passes != 2 {
+		t.Fatalf("the reduction path took %d dispatches, want 2 (the shape no longer splits K)", passes)
+	}
+	for _, c := range []struct {
+		name         string
+		fixup, slice bool
+		dispatches   int
+	}{
+		{"in kernel", true, false, 1},
+		{"in kernel, again", true, false, 1},
+		{"in kernel, into a slice", true, true, 1},
+		{"reduction, into a slice", false, true, 3}, // dense, reduced, copied in
+	} {
+		got, n := gradWeight(c.fixup, c.slice)
+		if n != c.dispatches {
+			t.Errorf("%s: %d dispatches, want %d", c.name, n, c.dispatches)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s: weight gradient %d is %g, %g by the reduction into a dense tensor", c.name, i, got[i], want[i])
+			}
+		}
+	}
+}

@@ -22,6 +22,9 @@ type convPush struct {
 	HasBias                      uint32
 	KPer, Splits, SOff, STotal   uint32
 	ColOff                       uint32
+	Accum                        uint32
+	Fixup, CntOff                uint32
+	WRow                         uint32
 }
 
 // tile is a GEMM tile configuration: a BM×BN block of outputs per workgroup, BK deep, each
@@ -114,6 +117,24 @@ func (ts tileSet) pick(m, n, groups int64) tile {
 	return ts.tiles[len(ts.tiles)-1]
 }
 
+// pickSplitK chooses the weight gradient's tile, for an M×N GEMM per group reducing over kLen:
+// as pick, but counting the workgroups that splitting K adds (Conv2DGradWeight splits it into
+// pieces of at least minSplitK until the device is full), so that deep layers' small weights
+// get large tiles and their parallelism from the split instead of falling to the smallest tile.
+func (ts tileSet) pickSplitK(m, n, groups, kLen int64) tile {
+	for _, t := range ts.tiles {
+		if m < t.bm*3/4 || n < t.bn {
+			continue
+		}
+		tiles := ceilDiv(m, t.bm) * ceilDiv(n, t.bn) * groups
+		splits := max(1, min(ceilDiv(ts.parallel, tiles), kLen/minSplitK))
+		if tiles*splits >= ts.parallel {
+			return t
+		}
+	}
+	return ts.tiles[len(ts.tiles)-1]
+}
+
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
 // convGeom is a convolution's sizes.
@@ -183,7 +204,9 @@ func columnPieces(i0, i1, perImage, bn int64) [][3]int64 {
 }
 
 // convOperands checks a convolution's shapes and binds its tensors: x (input or input
-// gradient) and y (output or output gradient) batched, w (weight or weight gradient) dense.
+// gradient) and y (output or output gradient) batched, w (weight or weight gradient) with its
+// output rows batch-strided (a slice of a larger weight along its input channels, as CHNet's
+// factorized head reads it).
 func (b *Backend) convOperands(what string, x, w, y *tensor.Tensor, p ops.Conv2DParams) (g convGeom, xo, wo, yo operand, err error) {
 	if g, err = newConvGeom(what, x.Shape(), w.Shape(), y.Shape(), p); err != nil {
 		return
@@ -192,7 +215,7 @@ func (b *Backend) convOperands(what string, x, w, y *tensor.Tensor, p ops.Conv2D
 	if err != nil {
 		return g, xo, wo, yo, fmt.Errorf("%s: %w", what, err)
 	}
-	if wo, err = b.dense(w); err != nil {
+	if wo, err = b.operand(w); err != nil {
 		return g, xo, wo, yo, fmt.Errorf("%s: %w", what, err)
 	}
 	return g, os[0], wo, os[1], nil
@@ -207,6 +230,7 @@ func (b *Backend) Conv2D(dst, x, w, bias *tensor.Tensor, p ops.Conv2DParams) err
 	}
 	bo := wo // bound but unread without a bias
 	push := g.push()
+	push.WRow = uint32(wo.stride)
 	if bias != nil {
 		if bo, err = b.dense(bias); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
@@ -265,12 +289,24 @@ func (b *Backend) dispatchImages(what string, k *vkrt.Kernel, push *convPush, g 
 
 // Conv2DGradInput implements ops.Backend.
 func (b *Backend) Conv2DGradInput(dst, gy, w *tensor.Tensor, p ops.Conv2DParams) error {
-	const what = "conv2d grad input"
+	return b.conv2DGradInput("conv2d grad input", dst, gy, w, p, false)
+}
+
+// Conv2DGradInputAdd implements ops.Backend: the kernel adds its result to dst's values.
+func (b *Backend) Conv2DGradInputAdd(dst, gy, w *tensor.Tensor, p ops.Conv2DParams) error {
+	return b.conv2DGradInput("conv2d grad input add", dst, gy, w, p, true)
+}
+
+func (b *Backend) conv2DGradInput(what string, dst, gy, w *tensor.Tensor, p ops.Conv2DParams, accum bool) error {
 	g, xo, wo, yo, err := b.convOperands(what, dst, w, gy, p)
 	if err != nil {
 		return err
 	}
 	push := g.push()
+	push.WRow = uint32(wo.stride)
+	if accum {
+		push.Accum = 1
+	}
 	t := b.tiles.pick(g.cg, g.n*g.h*g.w, g.g)
 	k, err := b.convKernel(shaders.Conv2DGradInput, shaders.Conv2DGradInput1x1, g, t)
 	if err != nil {
@@ -305,7 +341,7 @@ func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams
 	}
 	m, n := g.og, g.cg*g.kh*g.kw
 	weights := g.o * n
-	t := b.tiles.pick(m, n, g.g)
+	t := b.tiles.pickSplitK(m, n, g.g, g.n*g.oh*g.ow)
 	k, err := b.convKernel(shaders.Conv2DGradWeight, shaders.Conv2DGradWeight1x1, g, t)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -333,7 +369,26 @@ func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams
 	if total > maxTotal {
 		return fmt.Errorf("%s: %d partial weight gradients of %d values exceed one binding", what, total, weights)
 	}
+	fixup := splitKFixup && total > 1 && len(pieces) == 1 && total*t.tm*t.tn <= maxLoopTrips/2
+	if do.stride != n && total > 1 && !fixup {
+		// The reduction kernel writes dense rows: sum into a dense gradient, then copy.
+		tmp, err := b.Alloc(dst.Shape())
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		defer b.Release(tmp.Storage())
+		if err := b.Conv2DGradWeight(tmp, x, gy, p); err != nil {
+			return err
+		}
+		return b.Copy(dst, tmp)
+	}
 	out, outOff := b.bindAll(do, true)
+	// With one dispatch, the kernel sums its own partials (the fix-up, conv2d_grad_weight.comp):
+	// no reduction kernel, and no barrier before one. Bounded so the summing loop stays well
+	// within lavapipe's loop budget.
+	if fixup {
+		return b.gradWeightFixup(what, k, g, t, pieces[0].kPer, total, weights, out, outOff, xo, yo, do)
+	}
 	var part *vkrt.Buffer
 	if total > 1 {
 		if part, err = b.scratch(total * weights); err != nil {
@@ -343,7 +398,10 @@ func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams
 		out, outOff = vkrt.Access{Buf: part, Size: part.Size(), Write: true}, 0
 	}
 	push := g.push()
-	push.WOff, push.STotal = outOff, uint32(total)
+	push.WOff, push.STotal, push.WRow = outOff, uint32(total), uint32(do.stride)
+	if total > 1 {
+		push.WRow = uint32(n) // dense partials
+	}
 	sOff := int64(0)
 	for _, pc := range pieces {
 		xa, xoff := b.bindItems(xo, pc.i0, pc.i1, false)
@@ -353,7 +411,7 @@ func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams
 		push.KPer, push.Splits, push.SOff = uint32(pc.kPer), uint32(pc.splits), uint32(sOff)
 		groups := [3]uint32{uint32(ceilDiv(n, t.bn)), uint32(ceilDiv(m, t.bm)), uint32(g.g * pc.splits)}
 		macs := (pc.i1 - pc.i0) * ohw * weights
-		if err := b.dev.DispatchMACs(k, []vkrt.Access{out, xa, ya}, pushBytes(&push), groups, what, macs); err != nil {
+		if err := b.dev.DispatchMACs(k, []vkrt.Access{out, out, xa, ya, out}, pushBytes(&push), groups, what, macs); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		sOff += pc.splits
@@ -364,4 +422,73 @@ func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams
 	da, doff := b.bindAll(do, true)
 	out.Write = false
 	return b.sumRows(what, da, out, doff, 0, weights, total, 1, weights, 1)
+}
+
+// splitKFixup lets a split-K weight gradient sum its partials in its own kernel; a variable so
+// that a test can compare with the reduction kernel.
+var splitKFixup = true
+
+// splitCounterLen is the length of the ring of split-K tile counters.
+const splitCounterLen = 1 << 16
+
+// splitCounters returns n zero counters of the ring for one fix-up dispatch: a range no recent
+// dispatch used, starting at a binding boundary, so that consecutive dispatches do not look
+// dependent to the recorder. The ring is allocated and zeroed once; each dispatch leaves its
+// counters zero again.
+func (b *Backend) splitCounters(n int64) (vkrt.Access, uint32, error) {
+	b.splitRingMu.Lock()
+	defer b.splitRingMu.Unlock()
+	if b.splitRing == nil {
+		c, err := b.Alloc(tensor.Shape{splitCounterLen})
+		if err != nil {
+			return vkrt.Access{}, 0, err
+		}
+		if err := b.Fill(c, 0); err != nil { // float zero is uint zero
+			return vkrt.Access{}, 0, err
+		}
+		b.splitRing = c
+	}
+	align := max(1, b.dev.BindAlign()/4)
+	start := ceilDiv(b.splitRingNext, align) * align
+	if start+n > splitCounterLen {
+		start = 0
+	}
+	b.splitRingNext = start + n
+	st := b.splitRing.Storage().(*storage)
+	acc, s := b.bind(st.buf, start, start+n, true)
+	return acc, uint32(start - s), nil
+}
+
+// gradWeightFixup records the weight gradient as one split-K dispatch whose last workgroup per
+// tile sums the partials.
+func (b *Backend) gradWeightFixup(what string, k *vkrt.Kernel, g convGeom, t tile, kPer, splits, weights int64, out vkrt.Access, outOff uint32, xo, yo, wo operand) error {
+	m, n := g.og, g.cg*g.kh*g.kw
+	tiles := ceilDiv(n, t.bn) * ceilDiv(m, t.bm) * g.g
+	if splits > 65535/g.g || tiles > splitCounterLen {
+		return fmt.Errorf("%s: %d splits of %d tiles is too many for one dispatch", what, splits, tiles)
+	}
+	cnt, cntOff, err := b.splitCounters(tiles)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	part, err := b.scratch(splits * weights)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer part.Free()
+	pacc := vkrt.Access{Buf: part, Size: part.Size(), Write: true}
+	push := g.push()
+	push.WOff, push.STotal, push.Fixup, push.CntOff = outOff, uint32(splits), 1, cntOff
+	push.WRow = uint32(wo.stride)
+	xa, xoff := b.bindItems(xo, 0, g.n, false)
+	ya, yoff := b.bindItems(yo, 0, g.n, false)
+	push.XOff, push.XStride, push.YOff, push.YStride = xoff, uint32(xo.stride), yoff, uint32(yo.stride)
+	push.N0, push.NImg = 0, uint32(g.n)
+	push.KPer, push.Splits, push.SOff = uint32(kPer), uint32(splits), 0
+	groups := [3]uint32{uint32(ceilDiv(n, t.bn)), uint32(ceilDiv(m, t.bm)), uint32(g.g * splits)}
+	macs := g.n * g.oh * g.ow * weights
+	if err := b.dev.DispatchMACs(k, []vkrt.Access{out, pacc, xa, ya, cnt}, pushBytes(&push), groups, what, macs); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }

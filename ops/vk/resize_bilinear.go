@@ -17,6 +17,7 @@ type resizePush struct {
 	C, H, W, OH, OW              uint32
 	TYOff, TXOff                 uint32
 	N0, Count                    uint32
+	Accum, ReLU                  uint32 // resize_bilinear.comp only
 }
 
 type tableKey struct {
@@ -96,7 +97,7 @@ func (b *Backend) table(k tableKey) (tapTable, error) {
 	return t, nil
 }
 
-func (b *Backend) resize(name, what string, src, dst *tensor.Tensor, alignCorners, grad bool) error {
+func (b *Backend) resize(name, what string, src, dst *tensor.Tensor, alignCorners, grad bool, extra ...uint32) error {
 	// in is the input-sized side (x, or gx), out the output-sized side (y, or gy).
 	in, out := src, dst
 	if grad {
@@ -129,6 +130,9 @@ func (b *Backend) resize(name, what string, src, dst *tensor.Tensor, alignCorner
 		return err
 	}
 	push := resizePush{C: uint32(c), H: uint32(h), W: uint32(w), OH: uint32(key.oh), OW: uint32(key.ow)}
+	if len(extra) == 2 {
+		push.Accum, push.ReLU = extra[0], extra[1]
+	}
 	ta, toff := b.bindAll(to, false)
 	push.TYOff, push.TXOff = toff, toff+txoff
 	written := 1
@@ -159,6 +163,15 @@ func (b *Backend) resize(name, what string, src, dst *tensor.Tensor, alignCorner
 // ResizeBilinear implements ops.Backend.
 func (b *Backend) ResizeBilinear(dst, x *tensor.Tensor, alignCorners bool) error {
 	return b.resize(shaders.ResizeBilinear, "resize_bilinear", x, dst, alignCorners, false)
+}
+
+// ResizeBilinearAdd implements ops.Backend: the resize kernel adds to dst's values.
+func (b *Backend) ResizeBilinearAdd(dst, x *tensor.Tensor, alignCorners, relu bool) error {
+	r := uint32(0)
+	if relu {
+		r = 1
+	}
+	return b.resize(shaders.ResizeBilinear, "resize_bilinear add", x, dst, alignCorners, false, 1, r)
 }
 
 // ResizeBilinearGrad implements ops.Backend.

@@ -35,7 +35,7 @@ func TestGPUTilesOnThisDevice(t *testing.T) {
 			t.Run(fmt.Sprintf("%dx%dx%d_%dx%d_avec%d", tl.bm, tl.bn, tl.bk, tl.tm, tl.tn, avec), func(t *testing.T) {
 				b.tiles = tileSet{tiles: []tile{tl}, parallel: gpu.parallel, avec: avec}
 				optest.CompareBackendsMatching(t, cpu.New(), b, func(name string) bool {
-					for _, c := range []string{"3x3_s1_p1_wide", "1x1_s1_bias", "3x3_s2_p1_views", "3x3_d2_p2_g2"} {
+					for _, c := range []string{"3x3_s1_p1_wide", "1x1_s1_bias", "3x3_s2_p1_views", "3x3_d2_p2_g2", "3x3_s1_p1_long_k"} {
 						if strings.HasPrefix(name, "conv2d_") && strings.HasSuffix(name, c) {
 							return true
 						}
