@@ -64,9 +64,16 @@ func BenchEnv() (batch, size int) {
 	return batch, size
 }
 
-// benchKernel times fn (one kernel launch) including the wait for the device, after one
-// untimed call that creates pipelines, and reports GFLOP/s for flops per call.
+// benchKernel times fn (one kernel launch) with TimeKernel and reports GFLOP/s for flops per
+// call.
 func benchKernel(b *testing.B, be ops.Backend, flops float64, fn func() error) {
+	b.Helper()
+	b.ReportMetric(flops/TimeKernel(b, be, fn)/1e9, "GFLOP/s")
+}
+
+// TimeKernel runs fn once untimed (pipeline creation), then b.N times, and returns the seconds
+// per call over the whole timed span, the wait for the device included.
+func TimeKernel(b *testing.B, be ops.Backend, fn func() error) float64 {
 	b.Helper()
 	if err := fn(); err != nil {
 		b.Fatal(err)
@@ -84,7 +91,7 @@ func benchKernel(b *testing.B, be ops.Backend, flops float64, fn func() error) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	return b.Elapsed().Seconds() / float64(b.N)
 }
 
 func benchTensor(b *testing.B, be ops.Backend, rng *tensor.RNG, shape []int) *tensor.Tensor {

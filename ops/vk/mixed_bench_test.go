@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/chnet/chnet/ops"
+	"github.com/chnet/chnet/ops/optest"
 	"github.com/chnet/chnet/shaders"
 	"github.com/chnet/chnet/tensor"
 )
@@ -88,25 +89,8 @@ func BenchmarkMatMulPrecision(b *testing.B) {
 	}
 }
 
-// timeKernel runs fn once to warm up (pipeline creation), then b.N times, and reports TFLOP/s
-// over the whole timed span, device work included (a Sync ends it).
+// timeKernel reports TFLOP/s of fn (one kernel launch), timed by optest.TimeKernel.
 func timeKernel(b *testing.B, be *Backend, flops float64, fn func() error) {
 	b.Helper()
-	if err := fn(); err != nil {
-		b.Fatal(err)
-	}
-	if err := be.Sync(); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if err := fn(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := be.Sync(); err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e12, "TFLOP/s")
+	b.ReportMetric(flops/optest.TimeKernel(b, be, fn)/1e12, "TFLOP/s")
 }
