@@ -100,6 +100,20 @@ func (c *Counter) BatchNormTrain(dst, _, _, x, _, _, _, _, _ *tensor.Tensor, _ b
 	return c.record("batch_norm2d", 0, 4*n64(x), 2*n64(x))
 }
 
+// Conv2DBatchStats implements ops.Backend: the convolution, and the statistics as
+// BatchNormTrain counts them (its whole cost: thop counts batch norm by its output).
+func (c *Counter) Conv2DBatchStats(dst, mean, invStd, x, w, runMean, runVar *tensor.Tensor, p ops.Conv2DParams, bp ops.BatchNormParams) error {
+	if err := c.Conv2D(dst, x, w, nil, p); err != nil {
+		return err
+	}
+	return c.record("batch_norm2d", 0, 4*n64(dst), 2*n64(dst))
+}
+
+// BatchNormApply implements ops.Backend: counted with the statistics, in Conv2DBatchStats.
+func (c *Counter) BatchNormApply(dst, x, _, _, _, _, _ *tensor.Tensor, _ bool) error {
+	return nil
+}
+
 // AvgPool2D implements ops.Backend.
 func (c *Counter) AvgPool2D(dst, x *tensor.Tensor, p ops.PoolParams) error {
 	return c.record("avg_pool2d", 0, n64(dst), n64(dst))

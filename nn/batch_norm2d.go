@@ -50,6 +50,17 @@ func (bn *BatchNorm2d) ForwardAct(t *ops.Tape, x, residual *tensor.Tensor, relu 
 	return t.BatchNorm2DAct(x, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, residual, relu, training, bn.P)
 }
 
+// ForwardConvAct is ForwardAct(t, conv.Forward(t, x), residual, relu). In training, with a
+// bias-free convolution, the convolution gathers the batch statistics as it writes its output
+// (ops.Tape.Conv2DBatchNormAct), sparing batch norm a pass over it.
+func (bn *BatchNorm2d) ForwardConvAct(t *ops.Tape, conv *Conv2d, x, residual *tensor.Tensor, relu bool) *tensor.Tensor {
+	training := bn.Training && !bn.Frozen
+	if training {
+		bn.NumBatchesTracked++
+	}
+	return t.Conv2DBatchNormAct(x, conv.Weight, conv.Bias, conv.P, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, residual, relu, training, bn.P)
+}
+
 // SetTraining implements Trainer.
 func (bn *BatchNorm2d) SetTraining(v bool) { bn.Training = v }
 

@@ -82,7 +82,7 @@ func NewBottle2neck(init Init, in, planes, stride int, stage bool, v Res2NetVari
 
 // Forward runs the block.
 func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
-	out := b.BN1.ForwardAct(t, b.Conv1.Forward(t, x), nil, true)
+	out := b.BN1.ForwardConvAct(t, b.Conv1, x, nil, true)
 	spx := t.Split(out, b.Width, b.Width, b.Width, b.Width)
 	if spx == nil {
 		return nil
@@ -98,12 +98,12 @@ func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 		} else {
 			sp = t.Add(sp, spx[i])
 		}
-		h := b.Convs[i].Forward(t, sp)
 		if i == 0 {
-			cat = t.NewConcat(h, b.Width, b.Width, b.Width, b.Width)
+			conv := b.Convs[0].P.Norm()
+			cat = t.NewConcatNHW(sp.Dim(0), conv.OutSize(sp.Dim(2), 3), conv.OutSize(sp.Dim(3), 3), b.Width, b.Width, b.Width, b.Width)
 		}
-		bn := b.BNs[i]
-		sp = cat.Into(i, func() *tensor.Tensor { return bn.ForwardAct(t, h, nil, true) })
+		bn, conv, in := b.BNs[i], b.Convs[i], sp
+		sp = cat.Into(i, func() *tensor.Tensor { return bn.ForwardConvAct(t, conv, in, nil, true) })
 		parts[i] = sp
 		done()
 	}
@@ -115,18 +115,18 @@ func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 	} else {
 		parts[3] = spx[3]
 	}
-	out = b.Conv3.Forward(t, t.Concat(parts...))
+	out = t.Concat(parts...)
 	residual := x
 	if b.DownConv != nil {
 		done := t.Scope("downsample")
 		if b.Variant == V1b && b.Stride != 1 {
 			residual = t.AvgPool2D(residual, ops.PoolParams{Kernel: b.Stride, Stride: b.Stride, CeilMode: true})
 		}
-		residual = b.DownBN.Forward(t, b.DownConv.Forward(t, residual))
+		residual = b.DownBN.ForwardConvAct(t, b.DownConv, residual, nil, false)
 		done()
 	}
-	// ReLU(BN3(out) + residual) in BN3's kernel.
-	return b.BN3.ForwardAct(t, out, residual, true)
+	// ReLU(BN3(conv3(out)) + residual) in BN3's kernel.
+	return b.BN3.ForwardConvAct(t, b.Conv3, out, residual, true)
 }
 
 // Children implements Module with the official Res2Net names.

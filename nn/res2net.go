@@ -87,11 +87,11 @@ func NewRes2Net(init Init, cfg Res2NetConfig) (*Res2Net, error) {
 // StemForward runs the stem up to its ReLU (before max pooling): CHNet's first feature, at H/2.
 func (r *Res2Net) StemForward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 	defer t.Scope("stem")()
-	y := r.Stem[0].Forward(t, x)
+	y := x
 	for i, bn := range r.StemBNs {
-		y = r.Stem[i+1].Forward(t, bn.ForwardAct(t, y, nil, true))
+		y = bn.ForwardConvAct(t, r.Stem[i], y, nil, true)
 	}
-	return r.BN1.ForwardAct(t, y, nil, true)
+	return r.BN1.ForwardConvAct(t, r.Stem[len(r.StemBNs)], y, nil, true)
 }
 
 // MaxPool is the stem's 3x3 stride-2 max pooling.

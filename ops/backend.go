@@ -117,6 +117,14 @@ type Backend interface {
 	// (x's shape; nil: none) and then, with relu, takes max(·, 0), so dst = act(bn(x) + residual)
 	// is one pass. dst may not alias residual.
 	BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p BatchNormParams) error
+	// Conv2DBatchStats is Conv2D without a bias followed by BatchNormTrain's statistics of its
+	// output: dst = conv(x, w); mean and invStd per output channel of dst, and the running
+	// statistics updated, as BatchNormTrain computes them (a GPU backend gathers them in the
+	// convolution's epilogue, saving a pass over dst). BatchNormApply then normalises.
+	Conv2DBatchStats(dst, mean, invStd, x, w, runMean, runVar *tensor.Tensor, p Conv2DParams, bp BatchNormParams) error
+	// BatchNormApply is BatchNormTrain's output from statistics already computed:
+	// dst = act((x − mean)·invStd·gamma + beta + residual). dst may not alias residual.
+	BatchNormApply(dst, x, mean, invStd, gamma, beta, residual *tensor.Tensor, relu bool) error
 	// BatchNormEval normalises with the running statistics, finishing like BatchNormTrain.
 	BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p BatchNormParams) error
 	// BatchNormGrad computes the input, scale and shift gradients. With batchStats false, mean and

@@ -29,31 +29,7 @@ func (t *Tape) BatchNorm2DAct(x, gamma, beta, runMean, runVar, residual *tensor.
 		t.Fail(err)
 		return nil
 	}
-	if residual != nil {
-		if !t.ok(residual) {
-			return nil
-		}
-		if err := requireSameShape(op, x, residual); err != nil {
-			t.Fail(err)
-			return nil
-		}
-		if err := requireLayout(op, "residual", residual); err != nil {
-			t.Fail(err)
-			return nil
-		}
-	}
-	c := x.Dim(1)
-	for _, v := range []struct {
-		name string
-		t    *tensor.Tensor
-	}{{"weight", gamma}, {"bias", beta}, {"running_mean", runMean}, {"running_var", runVar}} {
-		if err := requireVector(op, v.name, v.t, c); err != nil {
-			t.Fail(err)
-			return nil
-		}
-	}
-	if training && x.Dim(0)*x.Dim(2)*x.Dim(3) < 2 {
-		t.Fail(fmt.Errorf("%s: training needs more than one value per channel, got input %v", op, x.Shape()))
+	if !t.checkBatchNorm(x.Shape(), gamma, beta, runMean, runVar, residual, training) {
 		return nil
 	}
 	y := t.allocOut(x.Shape(), op) // a concatenation's slice, inside ConcatOut.Into
@@ -61,6 +37,7 @@ func (t *Tape) BatchNorm2DAct(x, gamma, beta, runMean, runVar, residual *tensor.
 		return nil
 	}
 	var mean, invStd *tensor.Tensor
+	c := x.Dim(1)
 	if training {
 		mean, invStd = t.alloc(tensor.Shape{c}, op), t.alloc(tensor.Shape{c}, op)
 		if mean == nil || invStd == nil || !t.check(t.b.BatchNormTrain(y, mean, invStd, x, gamma, beta, runMean, runVar, residual, relu, p), fmt.Sprintf("%s %v", op, x.Shape())) {
@@ -69,18 +46,59 @@ func (t *Tape) BatchNorm2DAct(x, gamma, beta, runMean, runVar, residual *tensor.
 	} else if !t.check(t.b.BatchNormEval(y, x, gamma, beta, runMean, runVar, residual, relu, p), fmt.Sprintf("%s %v", op, x.Shape())) {
 		return nil
 	}
+	t.recordBatchNorm(y, x, gamma, beta, runMean, runVar, residual, mean, invStd, relu, training, p)
+	return y
+}
+
+// checkBatchNorm validates batch norm's operands for an input of shape xs (NCHW).
+func (t *Tape) checkBatchNorm(xs tensor.Shape, gamma, beta, runMean, runVar, residual *tensor.Tensor, training bool) bool {
+	const op = "batch_norm2d"
+	if residual != nil {
+		if !t.ok(residual) {
+			return false
+		}
+		if !residual.Shape().Equal(xs) {
+			t.Fail(fmt.Errorf("%s: shapes differ: %v and %v", op, xs, residual.Shape()))
+			return false
+		}
+		if err := requireLayout(op, "residual", residual); err != nil {
+			t.Fail(err)
+			return false
+		}
+	}
+	c := xs[1]
+	for _, v := range []struct {
+		name string
+		t    *tensor.Tensor
+	}{{"weight", gamma}, {"bias", beta}, {"running_mean", runMean}, {"running_var", runVar}} {
+		if err := requireVector(op, v.name, v.t, c); err != nil {
+			t.Fail(err)
+			return false
+		}
+	}
+	if training && xs[0]*xs[2]*xs[3] < 2 {
+		t.Fail(fmt.Errorf("%s: training needs more than one value per channel, got input %v", op, xs))
+		return false
+	}
+	return true
+}
+
+// recordBatchNorm records the backward rule of y = act(bn(x) + residual), with the batch's
+// mean and invStd in training.
+func (t *Tape) recordBatchNorm(y, x, gamma, beta, runMean, runVar, residual, mean, invStd *tensor.Tensor, relu, training bool, p BatchNormParams) {
+	const op = "batch_norm2d"
 	ins := []*tensor.Tensor{x, gamma, beta}
 	if residual != nil {
 		ins = append(ins, residual)
 	}
 	if !t.needsGrad(ins...) {
-		return y
+		return
 	}
 	if !training {
 		// Eval-mode gradients treat the running statistics as constants.
 		mean, invStd = runMean, t.evalInvStd(runVar, p.Eps)
 		if invStd == nil {
-			return nil
+			return
 		}
 	}
 	// The ReLU's gradient reads the output only; without a ReLU nothing reads it.
@@ -118,7 +136,6 @@ func (t *Tape) BatchNorm2DAct(x, gamma, beta, runMean, runVar, residual *tensor.
 			}
 			return gs
 		})
-	return y
 }
 
 // evalInvStd computes 1/sqrt(running_var + eps) on the host: eval-mode batch norm with gradients

@@ -98,11 +98,20 @@ func (t *Tape) NewConcat(like *tensor.Tensor, sizes ...int) *ConcatOut {
 		t.Fail(err)
 		return nil
 	}
+	return t.NewConcatNHW(like.Dim(0), like.Dim(2), like.Dim(3), sizes...)
+}
+
+// NewConcatNHW is NewConcat for inputs of n images of h×w, before any of them exists.
+func (t *Tape) NewConcatNHW(n, h, w int, sizes ...int) *ConcatOut {
+	const op = "concat"
+	if t.err != nil {
+		return nil
+	}
 	total := 0
 	for _, c := range sizes {
 		total += c
 	}
-	y := t.alloc(tensor.Shape{like.Dim(0), total, like.Dim(2), like.Dim(3)}, op)
+	y := t.alloc(tensor.Shape{n, total, h, w}, op)
 	if y == nil {
 		return nil
 	}

@@ -23,6 +23,13 @@ func (t *Tape) Conv2D(x, w, bias *tensor.Tensor, p Conv2DParams) *tensor.Tensor 
 	if y == nil || !t.check(t.b.Conv2D(y, x, w, bias, p), fmt.Sprintf("%s %v * %v (%v)", op, x.Shape(), w.Shape(), p)) {
 		return nil
 	}
+	t.recordConv2D(y, x, w, bias, p)
+	return y
+}
+
+// recordConv2D records the backward rule of y = conv(x, w) + bias.
+func (t *Tape) recordConv2D(y, x, w, bias *tensor.Tensor, p Conv2DParams) {
+	const op = "conv2d"
 	t.record(op, []*tensor.Tensor{y}, []*tensor.Tensor{x, w, bias}, []*tensor.Tensor{x, w},
 		func(gys []*tensor.Tensor) []*tensor.Tensor {
 			gy := gys[0]
@@ -49,7 +56,6 @@ func (t *Tape) Conv2D(x, w, bias *tensor.Tensor, p Conv2DParams) *tensor.Tensor 
 			}
 			return []*tensor.Tensor{gx, gw, gb}
 		})
-	return y
 }
 
 // conv2DShape validates a convolution's operands and returns its output shape.

@@ -311,6 +311,18 @@ func (tr *tracer) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, run
 	}, 3, dst, mean, invStd, x, gamma, beta, runMean, runVar, residual)
 }
 
+func (tr *tracer) Conv2DBatchStats(dst, mean, invStd, x, w, runMean, runVar *tensor.Tensor, p Conv2DParams, bp BatchNormParams) error {
+	return tr.kernel("conv2d batch stats", func() error {
+		return tr.inner.Conv2DBatchStats(dst, mean, invStd, x, w, runMean, runVar, p, bp)
+	}, 3, dst, mean, invStd, x, w, runMean, runVar)
+}
+
+func (tr *tracer) BatchNormApply(dst, x, mean, invStd, gamma, beta, residual *tensor.Tensor, relu bool) error {
+	return tr.kernel("batch_norm2d apply", func() error {
+		return tr.inner.BatchNormApply(dst, x, mean, invStd, gamma, beta, residual, relu)
+	}, 1, dst, x, mean, invStd, gamma, beta, residual)
+}
+
 func (tr *tracer) BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p BatchNormParams) error {
 	return tr.kernel("batch_norm2d", func() error {
 		return tr.inner.BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual, relu, p)

@@ -13,6 +13,109 @@ layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) readonly buffer Wt { float w[]; };
 layout(std430, binding = 3) readonly buffer Bias { float bias[]; };
 
+#ifdef BN_STATS
+// ---- Batch-norm statistics of the output, gathered in the epilogue (training: conv → BN). ----
+// Each workgroup reduces its tile's columns per output channel to a Welford triple (count,
+// mean, M2: per invocation over its TN columns, then Chan's merge across the invocations of a
+// row, in order) and stores it as the tile's partial. The last column tile of a row block to
+// finish (a counter per row block, left zero again) merges each channel's partials in tile
+// order, as batch_norm2d.comp BN_STATS merges its chunks, and writes mean, 1/sqrt(var+eps) and
+// the running statistics. One dispatch covers the whole output (the host checks), groups 1, no
+// bias. The forward push fields this variant leaves unused carry its offsets:
+#define P_COFF p.kPer
+#define P_MOFF p.splits
+#define P_IOFF p.sOff
+#define P_RMOFF p.sTotal
+#define P_RVOFF p.accum
+#define P_EPS uintBitsToFloat(p.fixup)
+#define P_MOMENTUM uintBitsToFloat(p.cntOff)
+layout(std430, binding = 4) coherent buffer Part { float part[]; };
+layout(std430, binding = 5) coherent buffer Count { uint counter[]; };
+layout(std430, binding = 6) writeonly buffer Mean { float outMean[]; };
+layout(std430, binding = 7) writeonly buffer Inv { float outInv[]; };
+layout(std430, binding = 8) buffer RM { float rm[]; };
+layout(std430, binding = 9) buffer RV { float rv[]; };
+
+shared float sn[WG];
+shared float sm[WG];
+shared float sq[WG];
+shared bool lastTile;
+
+// chan merges triple (nb, mb, qb) into (n, mean, q).
+void chan(inout float n, inout float mean, inout float q, float nb, float mb, float qb) {
+	if (nb > 0.0) {
+		float nn = n + nb, delta = mb - mean;
+		mean += delta * (nb / nn);
+		q += qb + delta * delta * (n * nb / nn);
+		n = nn;
+	}
+}
+
+void bnStats(uint M, uint N, uint m0, uint n0) {
+	uint tid = gl_LocalInvocationID.x;
+	uint tm = tmOf(tid), tn = tnOf(tid);
+	uint tiles = gl_NumWorkGroups.x, tile = gl_WorkGroupID.x;
+	[[unroll]] for (uint i = 0; i < TM; i++) {
+		float n = 0.0, mean = 0.0, q = 0.0;
+		[[unroll]] for (uint j = 0; j < TN; j++) {
+			if (n0 + tn + j * (BN / TN) < N) {
+				float v = acc[i * TN + j];
+				n += 1.0;
+				float d = v - mean;
+				mean += d / n;
+				q += d * (v - mean);
+			}
+		}
+		sn[tid] = n;
+		sm[tid] = mean;
+		sq[tid] = q;
+		barrier();
+		uint m = m0 + rowOf(tm, i);
+		if (tn == 0 && m < M) {
+			for (uint k = 1; k < BN / TN; k++) {
+				chan(n, mean, q, sn[tid + k], sm[tid + k], sq[tid + k]);
+			}
+			uint at = 3 * (m * tiles + tile);
+			part[at] = n;
+			part[at + 1] = mean;
+			part[at + 2] = q;
+			// Publish the partial before the tile is counted.
+			memoryBarrierBuffer();
+		}
+		barrier();
+	}
+	if (tid == 0) {
+		lastTile = atomicAdd(counter[P_COFF + gl_WorkGroupID.y], 1u) == tiles - 1u;
+	}
+	barrier();
+	if (!lastTile) {
+		return;
+	}
+	memoryBarrierBuffer();
+	if (tid == 0) {
+		counter[P_COFF + gl_WorkGroupID.y] = 0u;
+	}
+	for (uint r = tid; r < BM; r += WG) {
+		uint m = m0 + r;
+		if (m >= M) {
+			break;
+		}
+		float n = 0.0, mean = 0.0, q = 0.0;
+		for (uint k = 0; k < tiles; k++) {
+			uint at = 3 * (m * tiles + k);
+			chan(n, mean, q, part[at], part[at + 1], part[at + 2]);
+		}
+		float var = q / n;
+		outMean[P_MOFF + m] = mean;
+		outInv[P_IOFF + m] = 1.0 / sqrt(var + P_EPS);
+		float mom = P_MOMENTUM;
+		rm[P_RMOFF + m] = (1.0 - mom) * rm[P_RMOFF + m] + mom * mean;
+		rv[P_RVOFF + m] = (1.0 - mom) * rv[P_RVOFF + m] + mom * (var * (n / (n - 1.0)));
+	}
+}
+// ---- end BN_STATS ----
+#endif
+
 uint M, N, K, OHW, HW, m0, n0, g;
 // This invocation's B column: fixed for the whole K loop, so it is decoded once.
 uint bCol;
@@ -100,4 +203,7 @@ void main() {
 			}
 		}
 	}
+#ifdef BN_STATS
+	bnStats(M, N, m0, n0);
+#endif
 }

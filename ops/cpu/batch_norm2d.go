@@ -70,21 +70,31 @@ func (t bnTail) normalise(out, src []float32, scale, shift float32, i, lo int) {
 	}
 }
 
-// BatchNormTrain implements ops.Backend. Statistics are two-pass in float64.
+// BatchNormTrain implements ops.Backend: batchStats, then BatchNormApply.
 func (b *Backend) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p ops.BatchNormParams) error {
-	xv, vec, err := bnOperands(x, mean, invStd, gamma, beta, runMean, runVar)
+	if err := b.batchStats(mean, invStd, x, runMean, runVar, p); err != nil {
+		return err
+	}
+	return b.BatchNormApply(dst, x, mean, invStd, gamma, beta, residual, relu)
+}
+
+// Conv2DBatchStats implements ops.Backend: the convolution, then the same statistics as
+// BatchNormTrain's.
+func (b *Backend) Conv2DBatchStats(dst, mean, invStd, x, w, runMean, runVar *tensor.Tensor, p ops.Conv2DParams, bp ops.BatchNormParams) error {
+	if err := b.Conv2D(dst, x, w, nil, p); err != nil {
+		return err
+	}
+	return b.batchStats(mean, invStd, dst, runMean, runVar, bp)
+}
+
+// batchStats writes x's per-channel mean and 1/sqrt(var+eps) and updates the running
+// statistics. Statistics are two-pass in float64.
+func (b *Backend) batchStats(mean, invStd, x, runMean, runVar *tensor.Tensor, p ops.BatchNormParams) error {
+	xv, vec, err := bnOperands(x, mean, invStd, runMean, runVar)
 	if err != nil {
 		return err
 	}
-	yv, err := viewOf(dst)
-	if err != nil {
-		return err
-	}
-	tail, err := newTail(x, residual, relu)
-	if err != nil {
-		return err
-	}
-	mu, is, ga, be, rm, rv := vec[0], vec[1], vec[2], vec[3], vec[4], vec[5]
+	mu, is, rm, rv := vec[0], vec[1], vec[2], vec[3]
 	n, c, h, w := x.Shape().NCHW()
 	hw := h * w
 	m := float64(n * hw)
@@ -105,14 +115,37 @@ func (b *Backend) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, run
 			variance := ss / m
 			inv := 1 / math.Sqrt(variance+float64(p.Eps))
 			mu[ch], is[ch] = float32(mean), float32(inv)
-			scale := float32(inv) * ga[ch]
-			shift := be[ch] - float32(mean)*scale
-			for i := 0; i < n; i++ {
-				tail.normalise(yv.item(i)[ch*hw:(ch+1)*hw], xv.item(i)[ch*hw:(ch+1)*hw], scale, shift, i, ch*hw)
-			}
 			mom := float64(p.Momentum)
 			rm[ch] = float32((1-mom)*float64(rm[ch]) + mom*mean)
 			rv[ch] = float32((1-mom)*float64(rv[ch]) + mom*variance*m/(m-1))
+		}
+	})
+	return nil
+}
+
+// BatchNormApply implements ops.Backend.
+func (b *Backend) BatchNormApply(dst, x, mean, invStd, gamma, beta, residual *tensor.Tensor, relu bool) error {
+	xv, vec, err := bnOperands(x, mean, invStd, gamma, beta)
+	if err != nil {
+		return err
+	}
+	yv, err := viewOf(dst)
+	if err != nil {
+		return err
+	}
+	tail, err := newTail(x, residual, relu)
+	if err != nil {
+		return err
+	}
+	mu, is, ga, be := vec[0], vec[1], vec[2], vec[3]
+	n, c, h, w := x.Shape().NCHW()
+	hw := h * w
+	parallelFor(b.workers, n*c, 4, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			i, ch := k/c, k%c
+			scale := is[ch] * ga[ch]
+			shift := be[ch] - mu[ch]*scale
+			tail.normalise(yv.item(i)[ch*hw:(ch+1)*hw], xv.item(i)[ch*hw:(ch+1)*hw], scale, shift, i, ch*hw)
 		}
 	})
 	return nil

@@ -442,6 +442,40 @@ func compareCases() []compareCase {
 			}
 		}
 	}
+	// A convolution with the batch statistics of its output (the training step's conv → BN):
+	// several row blocks and column tiles of every tile size, strided and 1x1, views in and
+	// out, inputs whose outputs' mean is large against their spread; groups fall back.
+	for _, c := range []struct {
+		name string
+		x, w []int
+		p    ops.Conv2DParams
+	}{
+		{"3x3_p1", []int{3, 5, 13, 11}, []int{37, 5, 3, 3}, ops.Conv2DParams{Pad: 1}},
+		{"3x3_s2p1", []int{3, 4, 15, 13}, []int{6, 4, 3, 3}, ops.Conv2DParams{Stride: 2, Pad: 1}},
+		{"7x7_s2p3", []int{2, 3, 23, 21}, []int{9, 3, 7, 7}, ops.Conv2DParams{Stride: 2, Pad: 3}},
+		{"1x1", []int{2, 7, 9, 10}, []int{33, 7, 1, 1}, ops.Conv2DParams{}},
+		{"1x1_s2", []int{3, 6, 9, 11}, []int{70, 6, 1, 1}, ops.Conv2DParams{Stride: 2}},
+		{"1x1_one_pixel", []int{5, 3, 1, 1}, []int{4, 3, 1, 1}, ops.Conv2DParams{}},
+		{"grouped", []int{2, 6, 7, 9}, []int{4, 3, 3, 3}, ops.Conv2DParams{Pad: 1, Groups: 2}},
+	} {
+		p := c.p.Norm()
+		y := []int{c.x[0], c.w[0], p.OutSize(c.x[2], c.w[2]), p.OutSize(c.x[3], c.w[3])}
+		add(compareCase{name: "conv2d_batch_stats_" + c.name, run: func(e *env) error {
+			x, _ := e.viewOf(c.x, func(bool) float32 { return float32(1 + 0.5*e.rng.Normal()) })
+			rm, rv := e.state("running_mean", normal, c.w[0]), e.state("running_var", positive, c.w[0])
+			return e.b.Conv2DBatchStats(e.outView("y", y...), e.out("mean", c.w[0]), e.out("inv_std", c.w[0]), x, e.inView(c.w...), rm, rv, p, ops.DefaultBatchNorm)
+		}})
+	}
+	for _, tl := range tails {
+		add(compareCase{name: "batch_norm_apply" + tl.name, run: func(e *env) error {
+			x := bnIn(e, 3, 5, 7, 6)
+			mean := e.inFn(func(r *tensor.RNG) float32 { return float32(3 + 0.1*r.Normal()) }, 5)
+			inv := e.inFn(func(r *tensor.RNG) float32 { return float32(1.5 + 0.5*r.Float64()) }, 5)
+			gamma, beta := e.in(5), e.in(5)
+			res := residualOf(e, tl, []int{3, 5, 7, 6})
+			return e.b.BatchNormApply(e.outView("y", 3, 5, 7, 6), x, mean, inv, gamma, beta, res, tl.relu)
+		}})
+	}
 	for _, tl := range tails {
 		add(compareCase{name: "batch_norm_eval" + tl.name, run: func(e *env) error {
 			x := bnIn(e, 3, 5, 7, 6)

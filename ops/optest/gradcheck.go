@@ -209,6 +209,7 @@ func gradCases() []gradCase {
 // fused ops with the ops they fuse.
 func GradCheck(t *testing.T, b ops.Backend) {
 	t.Run("batch_norm_act_vs_unfused", func(t *testing.T) { checkFusedBatchNorm(t, b) })
+	t.Run("conv2d_batch_norm_act_vs_unfused", func(t *testing.T) { checkFusedConvBatchNorm(t, b) })
 	for _, gc := range gradCases() {
 		t.Run(gc.name, func(t *testing.T) {
 			rng := tensor.NewRNG(11, 0)
@@ -355,6 +356,86 @@ func checkFusedBatchNorm(t *testing.T, b ops.Backend) {
 					out["grad residual"] = download(t, b, res.Grad)
 				}
 				return out
+			}
+			want, got := run(false), run(true)
+			for name, w := range want {
+				if e := RelErr(got[name], w); e > tol || math.IsNaN(e) {
+					t.Errorf("%s: fused vs unfused relative error %.3g > %g", name, e, tol)
+				}
+			}
+		})
+	}
+}
+
+// checkFusedConvBatchNorm compares Conv2DBatchNormAct (the batch statistics gathered by the
+// convolution) with Conv2D then BatchNorm2DAct on the same backend: output, running statistics
+// and every gradient, with the output written into a concatenation's slice and used twice, as in
+// Res2Net. The
+// statistics are summed in another order on a GPU, so the two agree to rounding.
+func checkFusedConvBatchNorm(t *testing.T, b ops.Backend) {
+	const tol = 1e-5
+	xs, ws := []int{3, 4, 9, 7}, []int{5, 4, 3, 3}
+	cp := ops.Conv2DParams{Stride: 2, Pad: 1}.Norm()
+	ys := []int{3, 5, cp.OutSize(9, 3), cp.OutSize(7, 3)}
+	for _, tc := range []struct {
+		name                     string
+		residual, relu, training bool
+	}{
+		{"train", false, false, true},
+		{"relu_train", false, true, true},
+		{"residual_relu_train", true, true, true},
+		{"relu_eval", false, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := tensor.NewRNG(7, 0)
+			normal := func(n int, scale, shift float64) []float32 {
+				v := make([]float32, n)
+				for i := range v {
+					v[i] = float32(scale*rng.Normal() + shift)
+				}
+				return v
+			}
+			c, n := ys[1], tensor.Shape(ys).Numel()
+			xv, wv := normal(tensor.Shape(xs).Numel(), 1, 1), normal(tensor.Shape(ws).Numel(), 0.3, 0)
+			gv, bv, rv := normal(c, 0.3, 1), normal(c, 0.3, 0), normal(n, 1, 0)
+			rmv, rvv, gyv := normal(c, 0.2, 0), normal(c, 0.2, 1), normal(2*n, 1, 0)
+			run := func(fused bool) map[string][]float32 {
+				tp := ops.NewTape(b)
+				defer tp.Release()
+				x := upload(t, b, xv, xs).SetRequiresGrad(true)
+				w := upload(t, b, wv, ws).SetRequiresGrad(true)
+				gamma := upload(t, b, gv, []int{c}).SetRequiresGrad(true)
+				beta := upload(t, b, bv, []int{c}).SetRequiresGrad(true)
+				rm, rvar := upload(t, b, rmv, []int{c}), upload(t, b, rvv, []int{c})
+				var res *tensor.Tensor
+				if tc.residual {
+					res = upload(t, b, rv, ys).SetRequiresGrad(true)
+				}
+				cat := tp.NewConcatNHW(ys[0], ys[2], ys[3], c, c)
+				var h *tensor.Tensor
+				if !fused {
+					h = tp.Conv2D(x, w, nil, cp)
+				}
+				y := cat.Into(0, func() *tensor.Tensor {
+					if fused {
+						return tp.Conv2DBatchNormAct(x, w, nil, cp, gamma, beta, rm, rvar, res, tc.relu, tc.training, ops.DefaultBatchNorm)
+					}
+					return tp.BatchNorm2DAct(h, gamma, beta, rm, rvar, res, tc.relu, tc.training, ops.DefaultBatchNorm)
+				})
+				other := cat.Into(1, func() *tensor.Tensor { return tp.Sigmoid(y) }) // a second use of y
+				out := tp.Concat(y, other)
+				if tp.Err() != nil {
+					t.Fatal(tp.Err())
+				}
+				got := map[string][]float32{"y": download(t, b, out)}
+				backwardWith(t, tp, out, upload(t, b, gyv, []int{ys[0], 2 * c, ys[2], ys[3]}))
+				got["running_mean"], got["running_var"] = download(t, b, rm), download(t, b, rvar)
+				got["grad x"], got["grad w"] = download(t, b, x.Grad), download(t, b, w.Grad)
+				got["grad gamma"], got["grad beta"] = download(t, b, gamma.Grad), download(t, b, beta.Grad)
+				if res != nil {
+					got["grad residual"] = download(t, b, res.Grad)
+				}
+				return got
 			}
 			want, got := run(false), run(true)
 			for name, w := range want {

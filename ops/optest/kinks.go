@@ -144,6 +144,14 @@ func (k *KinkPinner) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, 
 	return k.Unary(ops.ReLU, dst, dst)
 }
 
+// BatchNormApply implements ops.Backend, pinning a fused ReLU as BatchNormTrain does.
+func (k *KinkPinner) BatchNormApply(dst, x, mean, invStd, gamma, beta, residual *tensor.Tensor, relu bool) error {
+	if err := k.Backend.BatchNormApply(dst, x, mean, invStd, gamma, beta, residual, false); err != nil || !relu {
+		return err
+	}
+	return k.Unary(ops.ReLU, dst, dst)
+}
+
 // BatchNormEval implements ops.Backend, pinning a fused ReLU as BatchNormTrain does.
 func (k *KinkPinner) BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p ops.BatchNormParams) error {
 	if err := k.Backend.BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual, false, p); err != nil || !relu {
@@ -184,6 +192,14 @@ func (r *ReLURecorder) Unary(op ops.UnaryOp, dst, x *tensor.Tensor) error {
 // pre-activation) as Unary records a ReLU's.
 func (r *ReLURecorder) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p ops.BatchNormParams) error {
 	if err := r.Backend.BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, runVar, residual, false, p); err != nil || !relu {
+		return err
+	}
+	return r.Unary(ops.ReLU, dst, dst)
+}
+
+// BatchNormApply implements ops.Backend, recording a fused ReLU's input.
+func (r *ReLURecorder) BatchNormApply(dst, x, mean, invStd, gamma, beta, residual *tensor.Tensor, relu bool) error {
+	if err := r.Backend.BatchNormApply(dst, x, mean, invStd, gamma, beta, residual, false); err != nil || !relu {
 		return err
 	}
 	return r.Unary(ops.ReLU, dst, dst)

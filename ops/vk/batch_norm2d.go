@@ -215,11 +215,20 @@ func (b *Backend) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, run
 		return err
 	}
 	xo, hw := os[0], int64(h*w)
-	plan, err := b.planSegments(what, int64(c), hw, int64(c), false, xo)
+	if err := b.batchStats(what, xo, int64(n), int64(c), hw, vs[0], vs[1], vs[4], vs[5], p); err != nil {
+		return err
+	}
+	return b.bnApply(what, os[1], xo, res, relu, int64(c), hw, vs[0], vs[1], vs[2], vs[3], false, p.Eps)
+}
+
+// batchStats records the statistics kernel over x [n c hw]: mean, invStd and the running
+// statistics rm, rv.
+func (b *Backend) batchStats(what string, xo operand, n, c, hw int64, mean, invStd, rm, rv operand, p ops.BatchNormParams) error {
+	plan, err := b.planSegments(what, c, hw, c, false, xo)
 	if err != nil {
 		return err
 	}
-	part, err := b.scratch(3 * int64(c) * plan.nchunks)
+	part, err := b.scratch(3 * c * plan.nchunks)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -228,7 +237,7 @@ func (b *Backend) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, run
 	if err != nil {
 		return err
 	}
-	ca, coff, err := b.counterSlots(what, int64(c))
+	ca, coff, err := b.counterSlots(what, c)
 	if err != nil {
 		return err
 	}
@@ -236,11 +245,11 @@ func (b *Backend) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, run
 	binds[0] = vkrt.Access{Buf: part, Size: part.Size(), Write: true}
 	binds[2] = ca
 	var offs [4]uint32
-	for i, v := range []operand{vs[0], vs[1], vs[4], vs[5]} {
+	for i, v := range []operand{mean, invStd, rm, rv} {
 		binds[3+i], offs[i] = b.bindAll(v, true)
 	}
 	push := bnStatsPush{L: uint32(hw), C: uint32(c), APer: uint32(plan.aPer), JChunks: uint32(plan.jchunks), Chunk: uint32(plan.chunk), NChunks: uint32(plan.nchunks),
-		COff: coff, MOff: offs[0], IOff: offs[1], RMOff: offs[2], RVOff: offs[3], Count: float32(n * h * w), Eps: p.Eps, Momentum: p.Momentum}
+		COff: coff, MOff: offs[0], IOff: offs[1], RMOff: offs[2], RVOff: offs[3], Count: float32(n * hw), Eps: p.Eps, Momentum: p.Momentum}
 	for i0 := int64(0); i0 < xo.n; i0 += plan.per {
 		i1 := min(i0+plan.per, xo.n)
 		xa, xoff := b.bindItems(xo, i0, i1, false)
@@ -251,7 +260,26 @@ func (b *Backend) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, run
 			return err
 		}
 	}
-	return b.bnApply(what, os[1], xo, res, relu, int64(c), hw, vs[0], vs[1], vs[2], vs[3], false, p.Eps)
+	return nil
+}
+
+// BatchNormApply implements ops.Backend.
+func (b *Backend) BatchNormApply(dst, x, mean, invStd, gamma, beta, residual *tensor.Tensor, relu bool) error {
+	const what = "batch_norm2d apply"
+	os, err := b.bnOperands(what, x, dst)
+	if err != nil {
+		return err
+	}
+	res, err := b.residualOperand(what, x, residual)
+	if err != nil {
+		return err
+	}
+	_, c, h, w := x.Shape().NCHW()
+	vs, err := b.vectors(what, c, mean, invStd, gamma, beta)
+	if err != nil {
+		return err
+	}
+	return b.bnApply(what, os[1], os[0], res, relu, int64(c), int64(h*w), vs[0], vs[1], vs[2], vs[3], false, 0)
 }
 
 // BatchNormEval implements ops.Backend.
