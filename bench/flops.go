@@ -144,7 +144,7 @@ func (c *Counter) Conv2DGradInputAdd(dst, gy, w *tensor.Tensor, p ops.Conv2DPara
 	return nil
 }
 func (c *Counter) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams) error { return nil }
-func (c *Counter) BatchNormGrad(_, _, _, _, _, _, _, _, _, _ *tensor.Tensor, _ bool) error {
+func (c *Counter) BatchNormGrad(_, _, _, _, _, _, _, _, _, _, _ *tensor.Tensor, _ bool) error {
 	return nil
 }
 func (c *Counter) MaxPool2DGrad(gx, gy, x *tensor.Tensor, p ops.PoolParams) error      { return nil }

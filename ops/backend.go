@@ -131,8 +131,10 @@ type Backend interface {
 	// invStd were constants (eval mode) and the input gradient is gy·gamma·invStd. y, when
 	// non-nil, is the output of a forward pass with relu: gy is first masked where y ≤ 0 (the
 	// ReLU's gradient). gResidual, when non-nil, receives that masked gy (the gradient of the
-	// forward pass's residual).
-	BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, mean, invStd *tensor.Tensor, batchStats bool) error
+	// forward pass's residual). gy2, when non-nil, is a second incoming gradient of the output,
+	// added to gy first (gy + gy2 in float32, the sum a separate Add would make): the gradients
+	// of an output used twice, summed without a pass of their own.
+	BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, gy2, x, y, gamma, mean, invStd *tensor.Tensor, batchStats bool) error
 
 	MaxPool2D(dst, x *tensor.Tensor, p PoolParams) error
 	// MaxPool2DGrad routes gy to the first maximum of each window, recomputed from x.

@@ -122,7 +122,7 @@ func (t *Tape) recordBatchNorm(y, x, gamma, beta, runMean, runVar, residual, mea
 					return nil
 				}
 			}
-			t.check(t.b.BatchNormGrad(gx, gg, gb, gr, gys[0], x, ys, gamma, mean, invStd, training), op+" grad")
+			t.check(t.b.BatchNormGrad(gx, gg, gb, gr, gys[0], t.secondGrad, x, ys, gamma, mean, invStd, training), op+" grad")
 			if !x.RequiresGrad() {
 				t.release(gx)
 				gx = nil
@@ -136,6 +136,11 @@ func (t *Tape) recordBatchNorm(y, x, gamma, beta, runMean, runVar, residual, mea
 			}
 			return gs
 		})
+	// The rule adds a second gradient of y itself (without a residual: a GPU kernel binds the
+	// residual's gradient or the second gradient, and the residual's may be gy itself).
+	if residual == nil {
+		t.acceptSecond(y)
+	}
 }
 
 // evalInvStd computes 1/sqrt(running_var + eps) on the host: eval-mode batch norm with gradients

@@ -329,10 +329,10 @@ func (tr *tracer) BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual *
 	}, 1, dst, x, gamma, beta, runMean, runVar, residual)
 }
 
-func (tr *tracer) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, mean, invStd *tensor.Tensor, batchStats bool) error {
+func (tr *tracer) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, gy2, x, y, gamma, mean, invStd *tensor.Tensor, batchStats bool) error {
 	return tr.kernel("batch_norm2d grad", func() error {
-		return tr.inner.BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, mean, invStd, batchStats)
-	}, 4, gx, gGamma, gBeta, gResidual, gy, x, y, gamma, mean, invStd)
+		return tr.inner.BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, gy2, x, y, gamma, mean, invStd, batchStats)
+	}, 4, gx, gGamma, gBeta, gResidual, gy, gy2, x, y, gamma, mean, invStd)
 }
 
 func (tr *tracer) MaxPool2D(dst, x *tensor.Tensor, p PoolParams) error {

@@ -50,6 +50,10 @@ type Tape struct {
 	inflight []*tensor.Tensor
 	// handing counts, per storage, the gradients of the running rule not yet handed to inputs.
 	handing map[tensor.Storage]int
+	// secondOf maps the output of a rule that sums two incoming gradients itself (batch norm)
+	// to the key its second pending gradient is kept under; secondGrad is the running rule's.
+	secondOf   map[*tensor.Tensor]*tensor.Tensor
+	secondGrad *tensor.Tensor
 }
 
 // node is one recorded op: its outputs, the inputs that need gradients, the tensors its backward
@@ -60,6 +64,8 @@ type node struct {
 	ins      []*tensor.Tensor
 	saved    []*tensor.Tensor
 	backward func(gys []*tensor.Tensor) []*tensor.Tensor
+	// second is the key of the second gradient of outs[0] (acceptSecond), or nil.
+	second *tensor.Tensor
 }
 
 // NewTape returns a tape recording ops on b.
@@ -75,7 +81,22 @@ func (t *Tape) resetRecord() {
 	t.splitOf = map[*tensor.Tensor]*splitRec{}
 	t.passTo = map[*tensor.Tensor][]*tensor.Tensor{}
 	t.concatBufs = map[tensor.Storage]*tensor.Tensor{}
-	t.grads, t.inflight = nil, nil
+	t.secondOf = map[*tensor.Tensor]*tensor.Tensor{}
+	t.grads, t.inflight, t.secondGrad = nil, nil, nil
+}
+
+// acceptSecond lets the op just recorded, whose output is y, receive a second gradient of y
+// unsummed: its rule reads it as SecondGrad and adds it itself.
+func (t *Tape) acceptSecond(y *tensor.Tensor) {
+	if len(t.nodes) == 0 {
+		return
+	}
+	n := t.nodes[len(t.nodes)-1]
+	if len(n.outs) != 1 || n.outs[0] != y {
+		return
+	}
+	n.second = new(tensor.Tensor)
+	t.secondOf[y] = n.second
 }
 
 // SetGradSlots makes Backward write the gradient of each leaf x with a slot into slots[x], a
@@ -289,11 +310,16 @@ func (t *Tape) Backward(loss *tensor.Tensor) error {
 			gys[j] = g.take(y)
 			has = has || gys[j] != nil
 		}
+		var g2 *tensor.Tensor
+		if n.second != nil {
+			g2 = g.take(n.second)
+		}
 		if has {
-			t.inflight = gys
+			t.inflight, t.secondGrad = append(gys[:len(gys):len(gys)], g2), g2
 			done := t.Scope(n.name)
 			gxs := n.backward(gys)
 			done()
+			t.secondGrad = nil
 			t.handing = map[tensor.Storage]int{}
 			for j, x := range n.ins {
 				if j < len(gxs) && gxs[j] != nil && x != nil && x.RequiresGrad() {
@@ -308,7 +334,7 @@ func (t *Tape) Backward(loss *tensor.Tensor) error {
 			}
 			t.inflight, t.handing = nil, nil
 		}
-		for _, gy := range gys {
+		for _, gy := range append(gys, g2) {
 			if gy != nil && g.refs[gy.Storage()] == 0 {
 				t.release(gy)
 			}
@@ -384,6 +410,10 @@ func (t *Tape) accumulate(g *gradSet, x, gx *tensor.Tensor) {
 	if prev := g.grads[x]; prev != nil {
 		if prev == gx {
 			return // the rule accumulated into the pending gradient itself
+		}
+		if key := t.secondOf[x]; key != nil && g.grads[key] == nil {
+			g.put(key, gx) // x's rule adds it
+			return
 		}
 		if t.regionShared(x, prev) {
 			// Another pending gradient views prev (a rule handed one gradient to several

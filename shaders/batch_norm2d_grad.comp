@@ -9,13 +9,14 @@
 // also writes g, the residual's gradient. The last workgroup of a channel to finish (a
 // per-channel atomic counter, reset to zero by it) sums the channel's chunks in order into gβ
 // and gγ.
-// BNG_APPLY: the input gradient, from gy and y (masking) or from the residual's g.
+// BNG_APPLY: the input gradient, from gy (+ gy2) and y (masking) or from the residual's g.
 
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
 
-const uint MASK = 1u, RESIDUAL = 2u;
+// SECOND: a second incoming gradient gy2 of the output (used twice), added to gy first.
+const uint MASK = 1u, RESIDUAL = 2u, SECOND = 4u;
 
 #ifdef BNG_SUMS
 layout(std430, binding = 0) coherent buffer Part { float part[]; };
@@ -23,7 +24,9 @@ layout(std430, binding = 1) readonly buffer GY { float gy[]; };
 layout(std430, binding = 2) readonly buffer X { float x[]; };
 layout(std430, binding = 3) readonly buffer M { float mean[]; };
 layout(std430, binding = 4) readonly buffer Y { float y[]; };     // unread without MASK
-layout(std430, binding = 5) writeonly buffer GR { float gr[]; };  // unwritten without RESIDUAL
+// The residual's gradient (written with RESIDUAL) or the second gradient (read with SECOND):
+// never both, which keeps the kernel within 10 bindings.
+layout(std430, binding = 5) buffer GR { float gr[]; };
 layout(std430, binding = 6) coherent buffer Count { uint counter[]; };
 layout(std430, binding = 7) writeonly buffer GG { float gg[]; };
 layout(std430, binding = 8) writeonly buffer GB { float gb[]; };
@@ -56,6 +59,9 @@ void main() {
 		uint grr = p.groff + a * p.grstride + c * p.L;
 		for (uint j = j0 + t; j < j1; j += gl_WorkGroupSize.x) {
 			float g = gy[gyr + j];
+			if ((p.flags & SECOND) != 0) {
+				g += gr[grr + j];
+			}
 			if ((p.flags & MASK) != 0 && !(y[yr + j] > 0.0)) {
 				g = 0.0;
 			}
@@ -111,6 +117,7 @@ layout(std430, binding = 5) readonly buffer I { float inv[]; };
 layout(std430, binding = 6) readonly buffer GG { float gg[]; };
 layout(std430, binding = 7) readonly buffer GB { float gb[]; };
 layout(std430, binding = 8) readonly buffer Y { float y[]; };    // unread without MASK
+layout(std430, binding = 9) readonly buffer GY2 { float gy2[]; }; // unread without SECOND
 layout(push_constant) uniform Push {
 	uint gxoff, gxstride, gyoff, gystride;
 	uint xoff, xstride, C, HW;
@@ -118,6 +125,7 @@ layout(push_constant) uniform Push {
 	uint ioff, ggoff, gboff, train;
 	float M;
 	uint yoff, ystride, flags;
+	uint gy2off, gy2stride;
 } p;
 
 void main() {
@@ -130,6 +138,9 @@ void main() {
 	float is = inv[p.ioff + c];
 	float k = gamma[p.goff + c] * is;
 	float g = gy[p.gyoff + item * p.gystride + r];
+	if ((p.flags & SECOND) != 0) {
+		g += gy2[p.gy2off + item * p.gy2stride + r];
+	}
 	if ((p.flags & MASK) != 0 && !(y[p.yoff + item * p.ystride + r] > 0.0)) {
 		g = 0.0;
 	}

@@ -54,7 +54,7 @@ var Bindings = map[string]int{
 	AvgPool2D:                  2,
 	AvgPool2DGrad:              2,
 	BatchNorm2DApply:           7,
-	BatchNorm2DGradApply:       9,
+	BatchNorm2DGradApply:       10,
 	BatchNorm2DGradSums:        10,
 	BatchNorm2DStats:           7,
 	Conv2D:                     4,

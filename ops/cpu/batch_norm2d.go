@@ -182,7 +182,7 @@ func (b *Backend) BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual *
 // BatchNormGrad implements ops.Backend. With x̂ = (x−mean)·invStd, M values per channel and g
 // the incoming gradient (masked by y > 0 after a fused ReLU): gβ = Σg, gγ = Σg·x̂, and in training
 // gx = γ·invStd·(g − gβ/M − x̂·gγ/M).
-func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, mean, invStd *tensor.Tensor, batchStats bool) error {
+func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, gy2, x, y, gamma, mean, invStd *tensor.Tensor, batchStats bool) error {
 	xv, vec, err := bnOperands(x, gGamma, gBeta, gamma, mean, invStd)
 	if err != nil {
 		return err
@@ -192,11 +192,11 @@ func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, m
 		return err
 	}
 	gxv, gyv := vs[0], vs[1]
-	var yv, grv view
+	var yv, grv, gy2v view
 	for _, o := range []struct {
 		t *tensor.Tensor
 		v *view
-	}{{y, &yv}, {gResidual, &grv}} {
+	}{{y, &yv}, {gResidual, &grv}, {gy2, &gy2v}} {
 		if o.t == nil {
 			continue
 		}
@@ -212,11 +212,18 @@ func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, m
 	hw := h * w
 	m := float64(n * hw)
 	parallelFor(b.workers, c, 1, func(lo, hi int) {
-		g := make([]float32, hw) // one item's masked gradient for the channel
-		// masked returns item i's gradient for channel ch: gy, or gy where y > 0 and 0 elsewhere,
-		// also written to gResidual.
+		g := make([]float32, hw)  // one item's masked gradient for the channel
+		g2 := make([]float32, hw) // and its sum gy + gy2
+		// masked returns item i's gradient for channel ch: gy (+ gy2), or that where y > 0 and 0
+		// elsewhere, also written to gResidual.
 		masked := func(i, ch int) []float32 {
 			gs := gyv.item(i)[ch*hw : (ch+1)*hw]
+			if gy2 != nil {
+				for j, v := range gy2v.item(i)[ch*hw : (ch+1)*hw] {
+					g2[j] = gs[j] + v
+				}
+				gs = g2
+			}
 			if y == nil {
 				if gResidual != nil {
 					copy(grv.item(i)[ch*hw:(ch+1)*hw], gs)

@@ -423,9 +423,18 @@ func compareCases() []compareCase {
 				res := residualOf(e, tl, shape)
 				return e.b.BatchNormTrain(e.outView("y", shape...), mean, inv, x, gamma, beta, rm, rv, res, tl.relu, ops.DefaultBatchNorm)
 			}})
-			for _, train := range []bool{true, false} {
-				add(compareCase{name: fmt.Sprintf("batch_norm_grad%s_train_%v%s", tl.name, train, sfx), run: func(e *env) error {
+			// second: a second incoming gradient (an output used twice), a strided view too.
+			for _, v := range []struct {
+				train  bool
+				second string
+			}{{true, ""}, {false, ""}, {true, "_second"}, {false, "_second"}} {
+				train := v.train
+				add(compareCase{name: fmt.Sprintf("batch_norm_grad%s%s_train_%v%s", tl.name, v.second, train, sfx), run: func(e *env) error {
 					x, gy := bnIn(e, shape...), e.inView(shape...)
+					var gy2 *tensor.Tensor
+					if v.second != "" {
+						gy2 = e.inView(shape...)
+					}
 					gamma := e.in(c)
 					mean := e.inFn(func(r *tensor.RNG) float32 { return float32(3 + 0.1*r.Normal()) }, c)
 					inv := e.inFn(func(r *tensor.RNG) float32 { return float32(1.5 + 0.5*r.Float64()) }, c)
@@ -437,7 +446,7 @@ func compareCases() []compareCase {
 					if tl.residual {
 						gr = e.outView("gresidual", shape...)
 					}
-					return e.b.BatchNormGrad(e.outView("gx", shape...), e.out("ggamma", c), e.out("gbeta", c), gr, gy, x, y, gamma, mean, inv, train)
+					return e.b.BatchNormGrad(e.outView("gx", shape...), e.out("ggamma", c), e.out("gbeta", c), gr, gy, gy2, x, y, gamma, mean, inv, train)
 				}})
 			}
 		}

@@ -294,7 +294,8 @@ func GradCheck(t *testing.T, b ops.Backend) {
 }
 
 // checkFusedBatchNorm compares BatchNorm2DAct, its output and every gradient, with the ops it
-// fuses (BatchNorm2D, Add, ReLU) on the same backend, for each tail and mode. The values are
+// fuses (BatchNorm2D, Add, ReLU) on the same backend, for each tail and mode, with the output
+// used twice. The values are
 // random, so the ReLU masks about half the units, one by one; both compute the same float32
 // expressions, so they agree to rounding.
 func checkFusedBatchNorm(t *testing.T, b ops.Backend) {
@@ -345,6 +346,9 @@ func checkFusedBatchNorm(t *testing.T, b ops.Backend) {
 						y = tp.ReLU(y)
 					}
 				}
+				// y used twice: the fused op's rule adds the second gradient itself
+				// (BatchNormGrad's gy2), the unfused ops' tape sums the two.
+				y = tp.Add(y, tp.Sigmoid(y))
 				if tp.Err() != nil {
 					t.Fatal(tp.Err())
 				}

@@ -49,12 +49,14 @@ type bngApplyPush struct {
 	IOff, GGOff, GBOff, Train        uint32
 	M                                float32
 	YOff, YStride, Flags             uint32
+	GY2Off, GY2Stride                uint32
 }
 
 // Flags of the gradient kernels (batch_norm2d_grad.comp).
 const (
 	bngMask     = 1
 	bngResidual = 2
+	bngSecond   = 4 // a second incoming gradient, added to the first
 )
 
 // bnCounterSlots is the size of the ring of per-channel counters by which the last workgroup of
@@ -304,7 +306,7 @@ func (b *Backend) BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual *
 // BatchNormGrad implements ops.Backend: two dispatches, the sums (whose last workgroup per
 // channel finishes the scale and shift gradients; they also mask gy and write the residual's
 // gradient) and the input gradient.
-func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, mean, invStd *tensor.Tensor, batchStats bool) error {
+func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, gy2, x, y, gamma, mean, invStd *tensor.Tensor, batchStats bool) error {
 	const what = "batch_norm2d grad"
 	os, err := b.bnOperands(what, x, gx, gy)
 	if err != nil {
@@ -318,6 +320,23 @@ func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, m
 	if err != nil {
 		return err
 	}
+	g2o, err := b.residualOperand(what, x, gy2)
+	if err != nil {
+		return err
+	}
+	if gro != nil && g2o != nil {
+		// The sums kernel binds the residual's gradient or the second gradient, not both: add
+		// the two gradients first.
+		sum, err := b.Alloc(x.Shape())
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		defer b.Release(sum.Storage())
+		if err := b.Binary(ops.Add, sum, gy, gy2); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return b.BatchNormGrad(gx, gGamma, gBeta, gResidual, sum, nil, x, y, gamma, mean, invStd, batchStats)
+	}
 	n, c, h, w := x.Shape().NCHW()
 	vs, err := b.vectors(what, c, gGamma, gBeta, gamma, mean, invStd)
 	if err != nil {
@@ -330,6 +349,9 @@ func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, m
 	}
 	if gro != nil {
 		all = append(all, *gro)
+	}
+	if g2o != nil {
+		all = append(all, *g2o)
 	}
 	plan, err := b.planSegments(what, int64(c), hw, int64(c), false, all...)
 	if err != nil {
@@ -361,6 +383,9 @@ func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, m
 	if gro != nil {
 		push.Flags |= bngResidual
 	}
+	if g2o != nil {
+		push.Flags |= bngSecond
+	}
 	for i0 := int64(0); i0 < xo.n; i0 += plan.per {
 		i1 := min(i0+plan.per, xo.n)
 		ga, goff := b.bindItems(gyo, i0, i1, false)
@@ -371,11 +396,15 @@ func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, m
 			ya, yoff = b.bindItems(*yo, i0, i1, false)
 			ystride = uint32(yo.stride)
 		}
+		// Binding 5: the residual's gradient (written) or the second gradient (read).
 		ra, roff := b.standIn(gyo)
 		rstride := uint32(0)
 		if gro != nil {
 			ra, roff = b.bindItems(*gro, i0, i1, true)
 			rstride = uint32(gro.stride)
+		} else if g2o != nil {
+			ra, roff = b.bindItems(*g2o, i0, i1, false)
+			rstride = uint32(g2o.stride)
 		}
 		push.GYOff, push.GYStride, push.XOff, push.XStride = goff, uint32(gyo.stride), xoff, uint32(xo.stride)
 		push.YOff, push.YStride, push.GROff, push.GRStride = yoff, ystride, roff, rstride
@@ -396,13 +425,16 @@ func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, m
 	if batchStats {
 		ap.Train = 1
 	}
-	// The residual's gradient is gy already masked: read it instead of gy and y.
-	src, mask := gyo, yo
+	// The residual's gradient is gy (+ gy2) already masked: read it instead of gy, gy2 and y.
+	src, mask, second := gyo, yo, g2o
 	if gro != nil {
-		src, mask = *gro, nil
+		src, mask, second = *gro, nil, nil
 	}
 	if mask != nil {
 		ap.Flags |= bngMask
+	}
+	if second != nil {
+		ap.Flags |= bngSecond
 	}
 	chunks, err := b.itemChunks(what, xo.n, all...)
 	if err != nil {
@@ -419,10 +451,16 @@ func (b *Backend) BatchNormGrad(gx, gGamma, gBeta, gResidual, gy, x, y, gamma, m
 			ystride = uint32(mask.stride)
 		}
 		ap.GXOff, ap.GXStride, ap.GYOff, ap.GYStride, ap.XOff, ap.XStride = ooff, uint32(gxo.stride), soff, uint32(src.stride), xoff, uint32(xo.stride)
-		ap.YOff, ap.YStride = yoff, ystride
+		s2a, s2off := b.standIn(src)
+		s2stride := uint32(0)
+		if second != nil {
+			s2a, s2off = b.bindItems(*second, ch[0], ch[1], false)
+			s2stride = uint32(second.stride)
+		}
+		ap.YOff, ap.YStride, ap.GY2Off, ap.GY2Stride = yoff, ystride, s2off, s2stride
 		count := (ch[1] - ch[0]) * xo.inner
 		ap.N0, ap.Count = uint32(ch[0]), uint32(count)
-		binds := []vkrt.Access{oa, sa, xa, gama, ma, ia, gga, gba, ya}
+		binds := []vkrt.Access{oa, sa, xa, gama, ma, ia, gga, gba, ya, s2a}
 		if err := b.dev.Dispatch(ak, binds, pushBytes(&ap), grid(count, perElementWorkGroup), what); err != nil {
 			return err
 		}

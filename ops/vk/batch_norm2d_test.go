@@ -49,7 +49,7 @@ func TestBatchNormCountersReset(t *testing.T) {
 		if err := b.BatchNormTrain(y, mean, inv, x, gamma, beta, rm, rv, res, true, ops.DefaultBatchNorm); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.BatchNormGrad(gx, gg, gb, gr, gy, x, y, gamma, mean, inv, true); err != nil {
+		if err := b.BatchNormGrad(gx, gg, gb, gr, gy, nil, x, y, gamma, mean, inv, true); err != nil {
 			t.Fatal(err)
 		}
 		vals := make([][]float32, len(outs))

@@ -49,7 +49,7 @@ var variants = []variant{
 	{"batch_norm2d_stats", "batch_norm2d.comp", []string{"BN_STATS"}, 7, "Welford partials per channel chunk; the last merges them, running statistics"},
 	{"batch_norm2d_apply", "batch_norm2d.comp", []string{"BN_APPLY"}, 7, "normalise, add a residual, ReLU"},
 	{"batch_norm2d_grad_sums", "batch_norm2d_grad.comp", []string{"BNG_SUMS"}, 10, "partial sums of g and g*(x-mean), ReLU mask; the last: scale and shift gradients"},
-	{"batch_norm2d_grad_apply", "batch_norm2d_grad.comp", []string{"BNG_APPLY"}, 9, "input gradient, ReLU mask"},
+	{"batch_norm2d_grad_apply", "batch_norm2d_grad.comp", []string{"BNG_APPLY"}, 10, "input gradient, ReLU mask"},
 	{"structure_loss_box_rows", "structure_loss.comp", []string{"SL_BOX_ROWS"}, 2, "31-wide row box sums of the mask"},
 	{"structure_loss_weight", "structure_loss.comp", []string{"SL_WEIGHT"}, 3, "weight map from column box sums"},
 	{"structure_loss_terms", "structure_loss.comp", []string{"SL_TERMS"}, 4, "per-image partial sums"},
