@@ -102,7 +102,7 @@ func (c *Counter) BatchNormTrain(dst, _, _, x, _, _, _, _, _ *tensor.Tensor, _ b
 
 // Conv2DBatchStats implements ops.Backend: the convolution, and the statistics as
 // BatchNormTrain counts them (its whole cost: thop counts batch norm by its output).
-func (c *Counter) Conv2DBatchStats(dst, mean, invStd, x, w, runMean, runVar *tensor.Tensor, p ops.Conv2DParams, bp ops.BatchNormParams) error {
+func (c *Counter) Conv2DBatchStats(dst, mean, invStd, x, _, w, runMean, runVar *tensor.Tensor, p ops.Conv2DParams, bp ops.BatchNormParams) error {
 	if err := c.Conv2D(dst, x, w, nil, p); err != nil {
 		return err
 	}
@@ -144,6 +144,9 @@ func (c *Counter) Conv2DGradInputAdd(dst, gy, w *tensor.Tensor, p ops.Conv2DPara
 	return nil
 }
 func (c *Counter) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams) error { return nil }
+func (c *Counter) Conv2DGradWeightSum(dst, x, x2, gy *tensor.Tensor, p ops.Conv2DParams) error {
+	return nil
+}
 func (c *Counter) BatchNormGrad(_, _, _, _, _, _, _, _, _, _, _ *tensor.Tensor, _ bool) error {
 	return nil
 }

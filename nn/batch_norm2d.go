@@ -58,7 +58,17 @@ func (bn *BatchNorm2d) ForwardConvAct(t *ops.Tape, conv *Conv2d, x, residual *te
 	if training {
 		bn.NumBatchesTracked++
 	}
-	return t.Conv2DBatchNormAct(x, conv.Weight, conv.Bias, conv.P, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, residual, relu, training, bn.P)
+	return t.Conv2DBatchNormAct(x, nil, conv.Weight, conv.Bias, conv.P, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, residual, relu, training, bn.P)
+}
+
+// ForwardConvSumAct is ForwardConvAct of the input x + x2: in training, with a bias-free
+// convolution, the convolution adds the two as it loads them, and no pass writes the sum.
+func (bn *BatchNorm2d) ForwardConvSumAct(t *ops.Tape, conv *Conv2d, x, x2, residual *tensor.Tensor, relu bool) *tensor.Tensor {
+	training := bn.Training && !bn.Frozen
+	if training {
+		bn.NumBatchesTracked++
+	}
+	return t.Conv2DBatchNormAct(x, x2, conv.Weight, conv.Bias, conv.P, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, residual, relu, training, bn.P)
 }
 
 // SetTraining implements Trainer.

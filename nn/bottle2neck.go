@@ -93,17 +93,22 @@ func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 	var cat *ops.ConcatOut
 	for i := 0; i < 3; i++ {
 		done := t.Scope(fmt.Sprintf("convs.%d", i))
-		if i == 0 || b.Stage {
-			sp = spx[i]
-		} else {
-			sp = t.Add(sp, spx[i])
+		// The input: spx[i], or sp + spx[i], added by the convolution as it loads them.
+		in, in2 := spx[i], (*tensor.Tensor)(nil)
+		if i > 0 && !b.Stage {
+			in, in2 = sp, spx[i]
 		}
 		if i == 0 {
 			conv := b.Convs[0].P.Norm()
-			cat = t.NewConcatNHW(sp.Dim(0), conv.OutSize(sp.Dim(2), 3), conv.OutSize(sp.Dim(3), 3), b.Width, b.Width, b.Width, b.Width)
+			cat = t.NewConcatNHW(in.Dim(0), conv.OutSize(in.Dim(2), 3), conv.OutSize(in.Dim(3), 3), b.Width, b.Width, b.Width, b.Width)
 		}
-		bn, conv, in := b.BNs[i], b.Convs[i], sp
-		sp = cat.Into(i, func() *tensor.Tensor { return bn.ForwardConvAct(t, conv, in, nil, true) })
+		bn, conv := b.BNs[i], b.Convs[i]
+		sp = cat.Into(i, func() *tensor.Tensor {
+			if in2 != nil {
+				return bn.ForwardConvSumAct(t, conv, in, in2, nil, true)
+			}
+			return bn.ForwardConvAct(t, conv, in, nil, true)
+		})
 		parts[i] = sp
 		done()
 	}

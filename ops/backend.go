@@ -110,6 +110,8 @@ type Backend interface {
 	// accumulates without a pass of its own.
 	Conv2DGradInputAdd(dst, gy, w *tensor.Tensor, p Conv2DParams) error
 	Conv2DGradWeight(dst, x, gy *tensor.Tensor, p Conv2DParams) error
+	// Conv2DGradWeightSum is Conv2DGradWeight of the input x + x2 (Conv2DBatchStats' sum).
+	Conv2DGradWeightSum(dst, x, x2, gy *tensor.Tensor, p Conv2DParams) error
 
 	// BatchNormTrain normalises with batch statistics, saves the batch mean and 1/sqrt(var+eps)
 	// per channel, and updates the running statistics in place (running_var with the unbiased
@@ -120,8 +122,10 @@ type Backend interface {
 	// Conv2DBatchStats is Conv2D without a bias followed by BatchNormTrain's statistics of its
 	// output: dst = conv(x, w); mean and invStd per output channel of dst, and the running
 	// statistics updated, as BatchNormTrain computes them (a GPU backend gathers them in the
-	// convolution's epilogue, saving a pass over dst). BatchNormApply then normalises.
-	Conv2DBatchStats(dst, mean, invStd, x, w, runMean, runVar *tensor.Tensor, p Conv2DParams, bp BatchNormParams) error
+	// convolution's epilogue, saving a pass over dst). BatchNormApply then normalises. x2, when
+	// non-nil (x's shape), is added to x first: dst = conv(x + x2, w), the float32 sum an Add
+	// would make, without writing it (Res2Net's sp + spx[i] before each 3x3 convolution).
+	Conv2DBatchStats(dst, mean, invStd, x, x2, w, runMean, runVar *tensor.Tensor, p Conv2DParams, bp BatchNormParams) error
 	// BatchNormApply is BatchNormTrain's output from statistics already computed:
 	// dst = act((x − mean)·invStd·gamma + beta + residual). dst may not alias residual.
 	BatchNormApply(dst, x, mean, invStd, gamma, beta, residual *tensor.Tensor, relu bool) error

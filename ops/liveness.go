@@ -311,10 +311,14 @@ func (tr *tracer) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, run
 	}, 3, dst, mean, invStd, x, gamma, beta, runMean, runVar, residual)
 }
 
-func (tr *tracer) Conv2DBatchStats(dst, mean, invStd, x, w, runMean, runVar *tensor.Tensor, p Conv2DParams, bp BatchNormParams) error {
+func (tr *tracer) Conv2DBatchStats(dst, mean, invStd, x, x2, w, runMean, runVar *tensor.Tensor, p Conv2DParams, bp BatchNormParams) error {
 	return tr.kernel("conv2d batch stats", func() error {
-		return tr.inner.Conv2DBatchStats(dst, mean, invStd, x, w, runMean, runVar, p, bp)
-	}, 3, dst, mean, invStd, x, w, runMean, runVar)
+		return tr.inner.Conv2DBatchStats(dst, mean, invStd, x, x2, w, runMean, runVar, p, bp)
+	}, 3, dst, mean, invStd, x, x2, w, runMean, runVar)
+}
+
+func (tr *tracer) Conv2DGradWeightSum(dst, x, x2, gy *tensor.Tensor, p Conv2DParams) error {
+	return tr.kernel("conv2d grad weight", func() error { return tr.inner.Conv2DGradWeightSum(dst, x, x2, gy, p) }, 1, dst, x, x2, gy)
 }
 
 func (tr *tracer) BatchNormApply(dst, x, mean, invStd, gamma, beta, residual *tensor.Tensor, relu bool) error {

@@ -11,7 +11,16 @@
 layout(std430, binding = 0) writeonly buffer Y { float y[]; };
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) readonly buffer Wt { float w[]; };
+#ifdef SUM_INPUT
+// ---- The input is the sum x + x2 of two tensors of one layout (Res2Net's sp + spx[i]), added
+// as it is loaded: no pass writing the sum. x2 takes the bias's binding and offset (no bias). ----
+layout(std430, binding = 3) readonly buffer X2 { float x2[]; };
+float loadX(uint i) { return x[i] + x2[i - p.xoff + p.boff]; }
+// ---- end SUM_INPUT ----
+#else
 layout(std430, binding = 3) readonly buffer Bias { float bias[]; };
+float loadX(uint i) { return x[i]; }
+#endif
 
 #ifdef BN_STATS
 // ---- Batch-norm statistics of the output, gathered in the epilogue (training: conv → BN). ----
@@ -135,13 +144,13 @@ void loadTiles(uint k0) {
 		float v = 0.0;
 		if (bOK && k < K) {
 #ifdef CONV1X1
-			v = x[xBase + k * HW];
+			v = loadX(xBase + k * HW);
 #else
 			uint c = k / KHW, rem = k - c * KHW;
 			uint ky = rem / KW, kx = rem - ky * KW;
 			int iy = iy0 + int(ky) * p.dil, ix = ix0 + int(kx) * p.dil;
 			if (iy >= 0 && iy < int(p.H) && ix >= 0 && ix < int(p.W)) {
-				v = x[xBase + c * HW + uint(iy) * p.W + uint(ix)];
+				v = loadX(xBase + c * HW + uint(iy) * p.W + uint(ix));
 			}
 #endif
 		}
@@ -196,9 +205,11 @@ void main() {
 			uint m = m0 + rowOf(tm, i);
 			if (m < M) {
 				float v = acc[i * TN + j];
+#ifndef SUM_INPUT
 				if (p.hasBias != 0) {
 					v += bias[p.boff + g * p.Og + m];
 				}
+#endif
 				y[base + m * OHW] = v;
 			}
 		}

@@ -19,6 +19,15 @@ layout(std430, binding = 1) coherent buffer Part { float part[]; };
 layout(std430, binding = 2) readonly buffer X { float x[]; };
 layout(std430, binding = 3) readonly buffer GY { float gy[]; };
 layout(std430, binding = 4) coherent buffer Cnt { uint cnt[]; };
+#ifdef SUM_INPUT
+// ---- The input is the sum x + x2 of two tensors of one layout (conv2d.comp SUM_INPUT), at
+// offset boff (unused here otherwise). ----
+layout(std430, binding = 5) readonly buffer X2 { float x2[]; };
+float loadX(uint i) { return x[i] + x2[i - p.xoff + p.boff]; }
+// ---- end SUM_INPUT ----
+#else
+float loadX(uint i) { return x[i]; }
+#endif
 
 shared bool lastOfTile;
 
@@ -44,11 +53,11 @@ void loadTiles(uint k0) {
 		float v = 0.0;
 		if (kOK && bOK[r]) {
 #ifdef CONV1X1
-			v = x[xb + bC[r] * HW + kPix];
+			v = loadX(xb + bC[r] * HW + kPix);
 #else
 			int iy = int(oy) * S - p.pad + bDy[r], ix = int(ox) * S - p.pad + bDx[r];
 			if (iy >= 0 && iy < int(p.H) && ix >= 0 && ix < int(p.W)) {
-				v = x[xb + bC[r] * HW + uint(iy) * p.W + uint(ix)];
+				v = loadX(xb + bC[r] * HW + uint(iy) * p.W + uint(ix));
 			}
 #endif
 		}

@@ -18,6 +18,8 @@ const (
 	Conv2DGradInput1x1         = "conv2d_grad_input_1x1"         // 1x1 stride-1 input gradient as a GEMM: conv2d_grad_input.comp CONV1X1
 	Conv2DGradWeight           = "conv2d_grad_weight"            // weight gradient, split-K implicit GEMM: conv2d_grad_weight.comp
 	Conv2DGradWeight1x1        = "conv2d_grad_weight_1x1"        // 1x1 stride-1 weight gradient, split-K GEMM: conv2d_grad_weight.comp CONV1X1
+	Conv2DGradWeightSum        = "conv2d_grad_weight_sum"        // weight gradient of a convolution of a sum of two inputs: conv2d_grad_weight.comp SUM_INPUT
+	Conv2DSumBnStats           = "conv2d_sum_bn_stats"           // convolution of a sum of two inputs, batch-norm statistics in the epilogue: conv2d.comp SUM_INPUT BN_STATS
 	ElementwiseBinary          = "elementwise_binary"            // add, sub, mul, div, unary gradients, bce: elementwise.comp ARITY=3
 	ElementwiseFill            = "elementwise_fill"              // dst = alpha: elementwise.comp ARITY=1
 	ElementwiseTernary         = "elementwise_ternary"           // bce gradient: elementwise.comp ARITY=4
@@ -65,6 +67,8 @@ var Bindings = map[string]int{
 	Conv2DGradInput1x1:         3,
 	Conv2DGradWeight:           5,
 	Conv2DGradWeight1x1:        5,
+	Conv2DGradWeightSum:        6,
+	Conv2DSumBnStats:           10,
 	ElementwiseBinary:          3,
 	ElementwiseFill:            1,
 	ElementwiseTernary:         4,

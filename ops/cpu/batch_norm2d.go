@@ -78,9 +78,17 @@ func (b *Backend) BatchNormTrain(dst, mean, invStd, x, gamma, beta, runMean, run
 	return b.BatchNormApply(dst, x, mean, invStd, gamma, beta, residual, relu)
 }
 
-// Conv2DBatchStats implements ops.Backend: the convolution, then the same statistics as
-// BatchNormTrain's.
-func (b *Backend) Conv2DBatchStats(dst, mean, invStd, x, w, runMean, runVar *tensor.Tensor, p ops.Conv2DParams, bp ops.BatchNormParams) error {
+// Conv2DBatchStats implements ops.Backend: the sum, the convolution, then the same statistics
+// as BatchNormTrain's.
+func (b *Backend) Conv2DBatchStats(dst, mean, invStd, x, x2, w, runMean, runVar *tensor.Tensor, p ops.Conv2DParams, bp ops.BatchNormParams) error {
+	if x2 != nil {
+		sum, release, err := b.sumInput(x, x2)
+		if err != nil {
+			return err
+		}
+		defer release()
+		x = sum
+	}
 	if err := b.Conv2D(dst, x, w, nil, p); err != nil {
 		return err
 	}

@@ -684,3 +684,27 @@ func (b *Backend) withDenseWeight(w *tensor.Tensor, f func(*tensor.Tensor) error
 	}
 	return f(wc)
 }
+
+// Conv2DGradWeightSum implements ops.Backend: the sum, then Conv2DGradWeight.
+func (b *Backend) Conv2DGradWeightSum(dst, x, x2, gy *tensor.Tensor, p ops.Conv2DParams) error {
+	sum, release, err := b.sumInput(x, x2)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return b.Conv2DGradWeight(dst, sum, gy, p)
+}
+
+// sumInput returns x + x2 in a temporary tensor, and its release.
+func (b *Backend) sumInput(x, x2 *tensor.Tensor) (*tensor.Tensor, func(), error) {
+	sum, err := b.Alloc(x.Shape())
+	if err != nil {
+		return nil, nil, err
+	}
+	release := func() { b.Release(sum.Storage()) }
+	if err := b.Binary(ops.Add, sum, x, x2); err != nil {
+		release()
+		return nil, nil, fmt.Errorf("conv2d input sum: %w", err)
+	}
+	return sum, release, nil
+}

@@ -472,7 +472,42 @@ func compareCases() []compareCase {
 		add(compareCase{name: "conv2d_batch_stats_" + c.name, run: func(e *env) error {
 			x, _ := e.viewOf(c.x, func(bool) float32 { return float32(1 + 0.5*e.rng.Normal()) })
 			rm, rv := e.state("running_mean", normal, c.w[0]), e.state("running_var", positive, c.w[0])
-			return e.b.Conv2DBatchStats(e.outView("y", y...), e.out("mean", c.w[0]), e.out("inv_std", c.w[0]), x, e.inView(c.w...), rm, rv, p, ops.DefaultBatchNorm)
+			return e.b.Conv2DBatchStats(e.outView("y", y...), e.out("mean", c.w[0]), e.out("inv_std", c.w[0]), x, nil, e.inView(c.w...), rm, rv, p, ops.DefaultBatchNorm)
+		}})
+		// The input as the sum of two, both channel slices (one layout: added as loaded), or
+		// the second dense (another layout: added first).
+		for _, dense := range []bool{false, true} {
+			sfx := ""
+			if dense {
+				sfx = "_dense"
+			}
+			x2 := func(e *env) *tensor.Tensor {
+				if dense {
+					return e.in(c.x...)
+				}
+				return e.inView(c.x...)
+			}
+			add(compareCase{name: "conv2d_batch_stats_sum" + sfx + "_" + c.name, run: func(e *env) error {
+				x, _ := e.viewOf(c.x, func(bool) float32 { return float32(1 + 0.5*e.rng.Normal()) })
+				rm, rv := e.state("running_mean", normal, c.w[0]), e.state("running_var", positive, c.w[0])
+				return e.b.Conv2DBatchStats(e.outView("y", y...), e.out("mean", c.w[0]), e.out("inv_std", c.w[0]), x, x2(e), e.inView(c.w...), rm, rv, p, ops.DefaultBatchNorm)
+			}})
+			add(compareCase{name: "conv2d_grad_weight_sum" + sfx + "_" + c.name, run: func(e *env) error {
+				return e.b.Conv2DGradWeightSum(e.outView("gw", c.w...), e.inView(c.x...), x2(e), e.inView(y...), p)
+			}})
+		}
+	}
+	// The summed weight gradient over a long reduction: split-K, the partials summed in-kernel.
+	for _, c := range []struct {
+		name string
+		x, w []int
+	}{
+		{"long_k", []int{6, 5, 41, 37}, []int{7, 5, 3, 3}},
+	} {
+		p := ops.Conv2DParams{Pad: 1}.Norm()
+		y := []int{c.x[0], c.w[0], c.x[2], c.x[3]}
+		add(compareCase{name: "conv2d_grad_weight_sum_" + c.name, run: func(e *env) error {
+			return e.b.Conv2DGradWeightSum(e.outView("gw", c.w...), e.inView(c.x...), e.inView(c.x...), e.inView(y...), p)
 		}})
 	}
 	for _, tl := range tails {

@@ -382,13 +382,16 @@ func checkFusedConvBatchNorm(t *testing.T, b ops.Backend) {
 	cp := ops.Conv2DParams{Stride: 2, Pad: 1}.Norm()
 	ys := []int{3, 5, cp.OutSize(9, 3), cp.OutSize(7, 3)}
 	for _, tc := range []struct {
-		name                     string
-		residual, relu, training bool
+		name                          string
+		residual, relu, training, sum bool
 	}{
-		{"train", false, false, true},
-		{"relu_train", false, true, true},
-		{"residual_relu_train", true, true, true},
-		{"relu_eval", false, true, false},
+		{"train", false, false, true, false},
+		{"relu_train", false, true, true, false},
+		{"residual_relu_train", true, true, true, false},
+		{"relu_eval", false, true, false, false},
+		// The input as a sum of two (Res2Net's sp + spx[i]), added by the convolution.
+		{"sum_relu_train", false, true, true, true},
+		{"sum_relu_eval", false, true, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := tensor.NewRNG(7, 0)
@@ -401,6 +404,7 @@ func checkFusedConvBatchNorm(t *testing.T, b ops.Backend) {
 			}
 			c, n := ys[1], tensor.Shape(ys).Numel()
 			xv, wv := normal(tensor.Shape(xs).Numel(), 1, 1), normal(tensor.Shape(ws).Numel(), 0.3, 0)
+			x2v := normal(tensor.Shape(xs).Numel(), 1, 0)
 			gv, bv, rv := normal(c, 0.3, 1), normal(c, 0.3, 0), normal(n, 1, 0)
 			rmv, rvv, gyv := normal(c, 0.2, 0), normal(c, 0.2, 1), normal(2*n, 1, 0)
 			run := func(fused bool) map[string][]float32 {
@@ -411,18 +415,25 @@ func checkFusedConvBatchNorm(t *testing.T, b ops.Backend) {
 				gamma := upload(t, b, gv, []int{c}).SetRequiresGrad(true)
 				beta := upload(t, b, bv, []int{c}).SetRequiresGrad(true)
 				rm, rvar := upload(t, b, rmv, []int{c}), upload(t, b, rvv, []int{c})
-				var res *tensor.Tensor
+				var res, x2 *tensor.Tensor
 				if tc.residual {
 					res = upload(t, b, rv, ys).SetRequiresGrad(true)
+				}
+				if tc.sum {
+					x2 = upload(t, b, x2v, xs).SetRequiresGrad(true)
 				}
 				cat := tp.NewConcatNHW(ys[0], ys[2], ys[3], c, c)
 				var h *tensor.Tensor
 				if !fused {
-					h = tp.Conv2D(x, w, nil, cp)
+					in := x
+					if x2 != nil {
+						in = tp.Add(x, x2)
+					}
+					h = tp.Conv2D(in, w, nil, cp)
 				}
 				y := cat.Into(0, func() *tensor.Tensor {
 					if fused {
-						return tp.Conv2DBatchNormAct(x, w, nil, cp, gamma, beta, rm, rvar, res, tc.relu, tc.training, ops.DefaultBatchNorm)
+						return tp.Conv2DBatchNormAct(x, x2, w, nil, cp, gamma, beta, rm, rvar, res, tc.relu, tc.training, ops.DefaultBatchNorm)
 					}
 					return tp.BatchNorm2DAct(h, gamma, beta, rm, rvar, res, tc.relu, tc.training, ops.DefaultBatchNorm)
 				})
@@ -438,6 +449,9 @@ func checkFusedConvBatchNorm(t *testing.T, b ops.Backend) {
 				got["grad gamma"], got["grad beta"] = download(t, b, gamma.Grad), download(t, b, beta.Grad)
 				if res != nil {
 					got["grad residual"] = download(t, b, res.Grad)
+				}
+				if x2 != nil {
+					got["grad x2"] = download(t, b, x2.Grad)
 				}
 				return got
 			}

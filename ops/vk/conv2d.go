@@ -334,15 +334,40 @@ const maxSplitK = 32768
 // batch, split along that reduction when the weight alone gives too few workgroups (deep layers:
 // 2048×512 weights, 11×11 maps), with the partials summed in a fixed order.
 func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams) error {
+	return b.conv2DGradWeight(dst, x, nil, gy, p)
+}
+
+// Conv2DGradWeightSum implements ops.Backend: the kernel adds x2 to x as it loads them
+// (conv2d_grad_weight.comp SUM_INPUT) where both have one layout; otherwise an add first.
+func (b *Backend) Conv2DGradWeightSum(dst, x, x2, gy *tensor.Tensor, p ops.Conv2DParams) error {
+	return b.conv2DGradWeight(dst, x, x2, gy, p)
+}
+
+func (b *Backend) conv2DGradWeight(dst, x, x2, gy *tensor.Tensor, p ops.Conv2DParams) error {
 	const what = "conv2d grad weight"
 	g, xo, do, yo, err := b.convOperands(what, x, dst, gy, p)
 	if err != nil {
 		return err
 	}
+	var x2o *operand
+	if x2 != nil {
+		o, err := b.sumOperand(what, x, x2, xo, g)
+		if err == errSumApart {
+			return b.withSum(what, x, x2, func(sum *tensor.Tensor) error { return b.Conv2DGradWeight(dst, sum, gy, p) })
+		}
+		if err != nil {
+			return err
+		}
+		x2o = &o
+	}
 	m, n := g.og, g.cg*g.kh*g.kw
 	weights := g.o * n
 	t := b.tiles.pickSplitK(m, n, g.g, g.n*g.oh*g.ow)
-	k, err := b.convKernel(shaders.Conv2DGradWeight, shaders.Conv2DGradWeight1x1, g, t)
+	name := shaders.Conv2DGradWeight
+	if x2o != nil {
+		name = shaders.Conv2DGradWeightSum // never direct: sumOperand checked
+	}
+	k, err := b.convKernel(name, shaders.Conv2DGradWeight1x1, g, t)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -377,7 +402,7 @@ func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		defer b.Release(tmp.Storage())
-		if err := b.Conv2DGradWeight(tmp, x, gy, p); err != nil {
+		if err := b.conv2DGradWeight(tmp, x, x2, gy, p); err != nil {
 			return err
 		}
 		return b.Copy(dst, tmp)
@@ -387,7 +412,7 @@ func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams
 	// no reduction kernel, and no barrier before one. Bounded so the summing loop stays well
 	// within lavapipe's loop budget.
 	if fixup {
-		return b.gradWeightFixup(what, k, g, t, pieces[0].kPer, total, weights, out, outOff, xo, yo, do)
+		return b.gradWeightFixup(what, k, g, t, pieces[0].kPer, total, weights, out, outOff, xo, x2o, yo, do)
 	}
 	var part *vkrt.Buffer
 	if total > 1 {
@@ -411,7 +436,13 @@ func (b *Backend) Conv2DGradWeight(dst, x, gy *tensor.Tensor, p ops.Conv2DParams
 		push.KPer, push.Splits, push.SOff = uint32(pc.kPer), uint32(pc.splits), uint32(sOff)
 		groups := [3]uint32{uint32(ceilDiv(n, t.bn)), uint32(ceilDiv(m, t.bm)), uint32(g.g * pc.splits)}
 		macs := (pc.i1 - pc.i0) * ohw * weights
-		if err := b.dev.DispatchMACs(k, []vkrt.Access{out, out, xa, ya, out}, pushBytes(&push), groups, what, macs); err != nil {
+		binds := []vkrt.Access{out, out, xa, ya, out}
+		if x2o != nil {
+			var x2a vkrt.Access
+			x2a, push.BOff = b.bindItems(*x2o, pc.i0, pc.i1, false)
+			binds = append(binds, x2a)
+		}
+		if err := b.dev.DispatchMACs(k, binds, pushBytes(&push), groups, what, macs); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		sOff += pc.splits
@@ -461,7 +492,7 @@ func (b *Backend) splitCounters(n int64) (vkrt.Access, uint32, error) {
 
 // gradWeightFixup records the weight gradient as one split-K dispatch whose last workgroup per
 // tile sums the partials.
-func (b *Backend) gradWeightFixup(what string, k *vkrt.Kernel, g convGeom, t tile, kPer, splits, weights int64, out vkrt.Access, outOff uint32, xo, yo, wo operand) error {
+func (b *Backend) gradWeightFixup(what string, k *vkrt.Kernel, g convGeom, t tile, kPer, splits, weights int64, out vkrt.Access, outOff uint32, xo operand, x2o *operand, yo, wo operand) error {
 	m, n := g.og, g.cg*g.kh*g.kw
 	tiles := ceilDiv(n, t.bn) * ceilDiv(m, t.bm) * g.g
 	if splits > 65535/g.g || tiles > splitCounterLen {
@@ -487,7 +518,13 @@ func (b *Backend) gradWeightFixup(what string, k *vkrt.Kernel, g convGeom, t til
 	push.KPer, push.Splits, push.SOff = uint32(kPer), uint32(splits), 0
 	groups := [3]uint32{uint32(ceilDiv(n, t.bn)), uint32(ceilDiv(m, t.bm)), uint32(g.g * splits)}
 	macs := g.n * g.oh * g.ow * weights
-	if err := b.dev.DispatchMACs(k, []vkrt.Access{out, pacc, xa, ya, cnt}, pushBytes(&push), groups, what, macs); err != nil {
+	binds := []vkrt.Access{out, pacc, xa, ya, cnt}
+	if x2o != nil {
+		var x2a vkrt.Access
+		x2a, push.BOff = b.bindItems(*x2o, 0, g.n, false)
+		binds = append(binds, x2a)
+	}
+	if err := b.dev.DispatchMACs(k, binds, pushBytes(&push), groups, what, macs); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil

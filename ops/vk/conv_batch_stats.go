@@ -1,6 +1,7 @@
 package vk
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -13,11 +14,24 @@ import (
 // Conv2DBatchStats implements ops.Backend: one dispatch of the convolution whose epilogue
 // gathers the batch-norm statistics of its output (conv2d.comp BN_STATS), where the whole
 // output fits one dispatch; otherwise the convolution and then batch norm's statistics kernel.
-func (b *Backend) Conv2DBatchStats(dst, mean, invStd, x, w, runMean, runVar *tensor.Tensor, p ops.Conv2DParams, bp ops.BatchNormParams) error {
+// A second input is added as the kernel loads the first (conv2d.comp SUM_INPUT) where both have
+// one layout and the convolution is not a plain GEMM; otherwise by an add first.
+func (b *Backend) Conv2DBatchStats(dst, mean, invStd, x, x2, w, runMean, runVar *tensor.Tensor, p ops.Conv2DParams, bp ops.BatchNormParams) error {
 	const what = "conv2d batch stats"
 	g, xo, wo, yo, err := b.convOperands(what, x, w, dst, p)
 	if err != nil {
 		return err
+	}
+	var x2o operand
+	if x2 != nil {
+		if x2o, err = b.sumOperand(what, x, x2, xo, g); err != nil {
+			if err != errSumApart {
+				return err
+			}
+			return b.withSum(what, x, x2, func(sum *tensor.Tensor) error {
+				return b.Conv2DBatchStats(dst, mean, invStd, sum, nil, w, runMean, runVar, p, bp)
+			})
+		}
 	}
 	vs, err := b.vectors(what, int(g.o), mean, invStd, runMean, runVar)
 	if err != nil {
@@ -33,13 +47,22 @@ func (b *Backend) Conv2DBatchStats(dst, mean, invStd, x, w, runMean, runVar *ten
 	// The epilogue needs every column tile in one dispatch (its counters count them), and the
 	// last tile's merge loop, after the GEMM's, within lavapipe's loop budget.
 	fused := g.g == 1 && len(chunks) == 1 && tiles <= 65535 && tiles+ceilDiv(g.cg*g.kh*g.kw, t.bk) <= maxLoopTrips
+	if !fused && x2 != nil {
+		return b.withSum(what, x, x2, func(sum *tensor.Tensor) error {
+			return b.Conv2DBatchStats(dst, mean, invStd, sum, nil, w, runMean, runVar, p, bp)
+		})
+	}
 	if !fused {
 		if err := b.Conv2D(dst, x, w, nil, p); err != nil {
 			return err
 		}
 		return b.batchStats(what, yo, g.n, g.o, g.oh*g.ow, vs[0], vs[1], vs[2], vs[3], bp)
 	}
-	k, err := b.convKernel(shaders.Conv2DBnStats, shaders.Conv2D1x1BnStats, g, t)
+	name := shaders.Conv2DBnStats
+	if x2 != nil {
+		name = shaders.Conv2DSumBnStats // never direct: sumOperand checked
+	}
+	k, err := b.convKernel(name, shaders.Conv2D1x1BnStats, g, t)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -70,6 +93,10 @@ func (b *Backend) Conv2DBatchStats(dst, mean, invStd, x, w, runMean, runVar *ten
 	xa, xoff := b.bindItems(xo, 0, g.n, false)
 	ya, yoff := b.bindItems(yo, 0, g.n, true)
 	binds[0], binds[1] = ya, xa
+	if x2 != nil {
+		// The second input takes the bias's binding and offset (conv2d.comp SUM_INPUT).
+		binds[3], push.BOff = b.bindItems(x2o, 0, g.n, false)
+	}
 	push.XOff, push.XStride, push.YOff, push.YStride = xoff, uint32(xo.stride), yoff, uint32(yo.stride)
 	push.N0, push.NImg, push.ColOff = 0, uint32(g.n), 0
 	groups := [3]uint32{uint32(tiles), uint32(rowBlocks), 1}
@@ -78,4 +105,37 @@ func (b *Backend) Conv2DBatchStats(dst, mean, invStd, x, w, runMean, runVar *ten
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// errSumApart reports a second input that the SUM_INPUT kernels cannot read beside the first.
+var errSumApart = errors.New("second input not in the first's layout")
+
+// sumOperand resolves the second input of a convolution of x + x2: an operand with x's item
+// stride, for a convolution that is not a plain GEMM (whose kernels have no SUM_INPUT variant);
+// errSumApart otherwise.
+func (b *Backend) sumOperand(what string, x, x2 *tensor.Tensor, xo operand, g convGeom) (operand, error) {
+	if !x2.Shape().Equal(x.Shape()) {
+		return operand{}, fmt.Errorf("%s: inputs %v and %v differ", what, x.Shape(), x2.Shape())
+	}
+	o, err := b.operand(x2)
+	if err != nil {
+		return operand{}, fmt.Errorf("%s: %w", what, err)
+	}
+	if g.direct || o.stride != xo.stride || o.inner != xo.inner {
+		return operand{}, errSumApart
+	}
+	return o, nil
+}
+
+// withSum runs f on x + x2, added into a temporary tensor.
+func (b *Backend) withSum(what string, x, x2 *tensor.Tensor, f func(sum *tensor.Tensor) error) error {
+	sum, err := b.Alloc(x.Shape())
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	defer b.Release(sum.Storage())
+	if err := b.Binary(ops.Add, sum, x, x2); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return f(sum)
 }
