@@ -54,21 +54,23 @@ func (bn *BatchNorm2d) ForwardAct(t *ops.Tape, x, residual *tensor.Tensor, relu 
 // bias-free convolution, the convolution gathers the batch statistics as it writes its output
 // (ops.Tape.Conv2DBatchNormAct), sparing batch norm a pass over it.
 func (bn *BatchNorm2d) ForwardConvAct(t *ops.Tape, conv *Conv2d, x, residual *tensor.Tensor, relu bool) *tensor.Tensor {
-	training := bn.Training && !bn.Frozen
-	if training {
-		bn.NumBatchesTracked++
-	}
-	return t.Conv2DBatchNormAct(x, nil, conv.Weight, conv.Bias, conv.P, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, residual, relu, training, bn.P)
+	return bn.Act(bn.Conv(t, conv, x, nil), residual, relu)
 }
 
-// ForwardConvSumAct is ForwardConvAct of the input x + x2: in training, with a bias-free
-// convolution, the convolution adds the two as it loads them, and no pass writes the sum.
-func (bn *BatchNorm2d) ForwardConvSumAct(t *ops.Tape, conv *Conv2d, x, x2, residual *tensor.Tensor, relu bool) *tensor.Tensor {
+// Conv runs ForwardConvAct's convolution, of x + x2 when x2 is not nil (in training, with a
+// bias-free convolution, the convolution adds the two as it loads them, and no pass writes the
+// sum); Act finishes. Independent branches can so run their convolutions first.
+func (bn *BatchNorm2d) Conv(t *ops.Tape, conv *Conv2d, x, x2 *tensor.Tensor) *ops.ConvForBatchNorm {
 	training := bn.Training && !bn.Frozen
 	if training {
 		bn.NumBatchesTracked++
 	}
-	return t.Conv2DBatchNormAct(x, x2, conv.Weight, conv.Bias, conv.P, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, residual, relu, training, bn.P)
+	return t.Conv2DForBatchNorm(x, x2, conv.Weight, conv.Bias, conv.P, bn.RunningMean, bn.RunningVar, training, bn.P)
+}
+
+// Act normalises what Conv computed, adds residual (nil: none) and, with relu, applies the ReLU.
+func (bn *BatchNorm2d) Act(c *ops.ConvForBatchNorm, residual *tensor.Tensor, relu bool) *tensor.Tensor {
+	return c.Act(bn.Weight, bn.Bias, residual, relu)
 }
 
 // SetTraining implements Trainer.

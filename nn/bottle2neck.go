@@ -88,37 +88,45 @@ func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 		return nil
 	}
 	parts := make([]*tensor.Tensor, 4)
-	var sp *tensor.Tensor
 	// Each branch writes its output straight into its slice of the concatenation.
-	var cat *ops.ConcatOut
-	for i := 0; i < 3; i++ {
-		done := t.Scope(fmt.Sprintf("convs.%d", i))
-		// The input: spx[i], or sp + spx[i], added by the convolution as it loads them.
-		in, in2 := spx[i], (*tensor.Tensor)(nil)
-		if i > 0 && !b.Stage {
-			in, in2 = sp, spx[i]
-		}
-		if i == 0 {
-			conv := b.Convs[0].P.Norm()
-			cat = t.NewConcatNHW(in.Dim(0), conv.OutSize(in.Dim(2), 3), conv.OutSize(in.Dim(3), 3), b.Width, b.Width, b.Width, b.Width)
-		}
-		bn, conv := b.BNs[i], b.Convs[i]
-		sp = cat.Into(i, func() *tensor.Tensor {
-			if in2 != nil {
-				return bn.ForwardConvSumAct(t, conv, in, in2, nil, true)
-			}
-			return bn.ForwardConvAct(t, conv, in, nil, true)
-		})
-		parts[i] = sp
-		done()
-	}
+	p := b.Convs[0].P.Norm()
+	cat := t.NewConcatNHW(x.Dim(0), p.OutSize(x.Dim(2), 3), p.OutSize(x.Dim(3), 3), b.Width, b.Width, b.Width, b.Width)
 	if b.Stage {
+		// The branches are independent: all convolutions (and the pooled last split) first,
+		// then the normalisations, so that on a GPU each group shares one barrier.
+		var convs [3]*ops.ConvForBatchNorm
+		for i := range convs {
+			done := t.Scope(fmt.Sprintf("convs.%d", i))
+			convs[i] = b.BNs[i].Conv(t, b.Convs[i], spx[i], nil)
+			done()
+		}
 		// PyTorch's AvgPool2d default counts padding: border windows divide by 9.
 		parts[3] = cat.Into(3, func() *tensor.Tensor {
 			return t.AvgPool2D(spx[3], ops.PoolParams{Kernel: 3, Stride: b.Stride, Pad: 1, CountIncludePad: true})
 		})
+		for i, c := range convs {
+			done := t.Scope(fmt.Sprintf("convs.%d", i))
+			bn := b.BNs[i]
+			parts[i] = cat.Into(i, func() *tensor.Tensor { return bn.Act(c, nil, true) })
+			done()
+		}
 	} else {
+		// The untouched last split is copied now, beside the first branch's convolution.
+		cat.CopyEarly(3, spx[3])
 		parts[3] = spx[3]
+		var sp *tensor.Tensor
+		for i := 0; i < 3; i++ {
+			done := t.Scope(fmt.Sprintf("convs.%d", i))
+			// The input: spx[0], then sp + spx[i], added by the convolution as it loads them.
+			in, in2 := spx[i], (*tensor.Tensor)(nil)
+			if i > 0 {
+				in, in2 = sp, spx[i]
+			}
+			bn, conv := b.BNs[i], b.Convs[i]
+			sp = cat.Into(i, func() *tensor.Tensor { return bn.Act(bn.Conv(t, conv, in, in2), nil, true) })
+			parts[i] = sp
+			done()
+		}
 	}
 	out = t.Concat(parts...)
 	residual := x

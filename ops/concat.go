@@ -63,6 +63,10 @@ func (t *Tape) Concat(xs ...*tensor.Tensor) *tensor.Tensor {
 		return nil
 	}
 	for i, x := range xs {
+		if c := t.copiedInto[x]; c != nil && sameView(c, parts[i]) {
+			delete(t.copiedInto, x)
+			continue // CopyEarly did it
+		}
 		if !inPlace[i] && !t.check(t.b.Copy(parts[i], x), op) {
 			return nil
 		}
@@ -165,6 +169,32 @@ func (c *ConcatOut) Into(i int, produce func() *tensor.Tensor) *tensor.Tensor {
 	t.record(op, []*tensor.Tensor{out}, []*tensor.Tensor{y}, nil,
 		func(gys []*tensor.Tensor) []*tensor.Tensor { return gys })
 	return out
+}
+
+// CopyEarly copies x into slice i now, for the Concat that will name x as its input i: that
+// Concat then copies nothing for it (its gradient is the same view of the output's gradient).
+// Copying as soon as x exists, beside other work reading it, spares the copy a barrier of its
+// own on a GPU. x must not change before the Concat.
+func (c *ConcatOut) CopyEarly(i int, x *tensor.Tensor) {
+	if c == nil {
+		return
+	}
+	t := c.t
+	const op = "concat"
+	if !t.ok(x) {
+		return
+	}
+	if i < 0 || i >= len(c.parts) {
+		t.Fail(fmt.Errorf("%s: slice %d of %d", op, i, len(c.parts)))
+		return
+	}
+	if !x.Shape().Equal(c.parts[i].Shape()) {
+		t.Fail(fmt.Errorf("%s: slice %d is %v, the input %v", op, i, c.parts[i].Shape(), x.Shape()))
+		return
+	}
+	if t.check(t.b.Copy(c.parts[i], x), op) {
+		t.copiedInto[x] = c.parts[i]
+	}
 }
 
 // Split cuts x along the channel dimension into views of the given sizes (torch.split(x, sizes, 1)).

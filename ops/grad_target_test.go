@@ -37,8 +37,9 @@ func (c *countingBackend) Binary(op ops.BinaryOp, dst, a, b *tensor.Tensor) erro
 }
 
 // res2netCore is Res2Net's split–branches–concat with a residual add, written either with the
-// branch outputs going straight into the concatenation (NewConcat/Into) or with a plain Concat.
-func res2netCore(t *ops.Tape, x *tensor.Tensor, ws []*tensor.Tensor, stage, inPlace bool) *tensor.Tensor {
+// branch outputs going straight into the concatenation (NewConcat/Into) or with a plain Concat;
+// early copies the untouched last split into the concatenation as soon as it exists (CopyEarly).
+func res2netCore(t *ops.Tape, x *tensor.Tensor, ws []*tensor.Tensor, stage, inPlace, early bool) *tensor.Tensor {
 	stride := 1
 	if stage {
 		stride = 2
@@ -56,6 +57,9 @@ func res2netCore(t *ops.Tape, x *tensor.Tensor, ws []*tensor.Tensor, stage, inPl
 		h := t.Conv2D(sp, ws[i], nil, ops.Conv2DParams{Stride: stride, Pad: 1})
 		if i == 0 && inPlace {
 			cat = t.NewConcat(h, 2, 2, 2, 2)
+			if early && !stage {
+				cat.CopyEarly(3, spx[3])
+			}
 		}
 		parts[i] = cat.Into(i, func() *tensor.Tensor { return t.ReLU(h) })
 		sp = parts[i]
@@ -79,7 +83,7 @@ func res2netCore(t *ops.Tape, x *tensor.Tensor, ws []*tensor.Tensor, stage, inPl
 // copy a gradient.
 func TestSplitConcatWithoutCopies(t *testing.T) {
 	for _, stage := range []bool{false, true} {
-		run := func(inPlace bool) (grads [][]float32, c *countingBackend) {
+		run := func(inPlace, early bool) (grads [][]float32, c *countingBackend) {
 			c = &countingBackend{Backend: cpu.New()}
 			rng := tensor.NewRNG(5, 0)
 			param := func(shape ...int) *tensor.Tensor {
@@ -98,7 +102,7 @@ func TestSplitConcatWithoutCopies(t *testing.T) {
 			tp := ops.NewTape(c)
 			defer tp.Release()
 			// x enters as an op's output, as in a network (a leaf's gradient is copied to it).
-			loss := res2netCore(tp, tp.Scale(x, 0.5), ws, stage, inPlace)
+			loss := res2netCore(tp, tp.Scale(x, 0.5), ws, stage, inPlace, early)
 			if err := tp.Backward(loss); err != nil {
 				t.Fatal(err)
 			}
@@ -111,22 +115,24 @@ func TestSplitConcatWithoutCopies(t *testing.T) {
 			}
 			return grads, c
 		}
-		want, _ := run(false)
-		got, c := run(true)
-		for i := range want {
-			for j := range want[i] {
-				if got[i][j] != want[i][j] {
-					t.Fatalf("stage %v: gradient %d element %d: %g in place, %g with copies", stage, i, j, got[i][j], want[i][j])
+		want, _ := run(false, false)
+		for _, early := range []bool{false, true} {
+			got, c := run(true, early)
+			for i := range want {
+				for j := range want[i] {
+					if got[i][j] != want[i][j] {
+						t.Fatalf("stage %v, early %v: gradient %d element %d: %g in place, %g with copies", stage, early, i, j, got[i][j], want[i][j])
+					}
 				}
 			}
-		}
-		wantCopies := 1 // the unchanged last split into the concatenation
-		if stage {
-			wantCopies = 0
-		}
-		// The fill seeds the backward pass; the axpbys are Scale and its gradient.
-		if c.copies != wantCopies || c.fills != 1 || c.axpbys != 2 {
-			t.Errorf("stage %v: %d copies, %d fills, %d axpbys; want %d, 1, 2", stage, c.copies, c.fills, c.axpbys, wantCopies)
+			wantCopies := 1 // the unchanged last split into the concatenation
+			if stage {
+				wantCopies = 0
+			}
+			// The fill seeds the backward pass; the axpbys are Scale and its gradient.
+			if c.copies != wantCopies || c.fills != 1 || c.axpbys != 2 {
+				t.Errorf("stage %v, early %v: %d copies, %d fills, %d axpbys; want %d, 1, 2", stage, early, c.copies, c.fills, c.axpbys, wantCopies)
+			}
 		}
 	}
 }

@@ -44,6 +44,8 @@ type Tape struct {
 	concatBufs map[tensor.Storage]*tensor.Tensor
 	into       *tensor.Tensor
 	intoTaken  bool
+	// copiedInto maps a Concat input that CopyEarly already copied to its slice.
+	copiedInto map[*tensor.Tensor]*tensor.Tensor
 	// grads are the pending gradients and inflight the output gradients of the rule running,
 	// during Backward: a gradient may be written into a region only when neither views it.
 	grads    *gradSet
@@ -81,6 +83,7 @@ func (t *Tape) resetRecord() {
 	t.splitOf = map[*tensor.Tensor]*splitRec{}
 	t.passTo = map[*tensor.Tensor][]*tensor.Tensor{}
 	t.concatBufs = map[tensor.Storage]*tensor.Tensor{}
+	t.copiedInto = map[*tensor.Tensor]*tensor.Tensor{}
 	t.secondOf = map[*tensor.Tensor]*tensor.Tensor{}
 	t.grads, t.inflight, t.secondGrad = nil, nil, nil
 }

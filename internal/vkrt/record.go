@@ -120,12 +120,20 @@ func (f *frame) lastOps() string {
 }
 
 // Access is one binding of a dispatch: a byte range of a Buffer and whether the kernel writes it.
+// Items, when set, says the kernel touches only the batch-strided items inside the range (a
+// channel slice of NCHW tensors): the recorder's hazard tracking then tells apart slices that
+// interleave without sharing an element.
 type Access struct {
 	Buf   *Buffer
 	Off   int64
 	Size  int64
 	Write bool
+	Items *Items
 }
+
+// Items are the bytes [First + k·Stride, First + k·Stride + Inner) of a buffer, for every k the
+// binding covers: First is relative to the Buffer, Inner ≤ Stride.
+type Items struct{ First, Stride, Inner int64 }
 
 // tracker holds the byte ranges read and written since the last barrier, per block. A new
 // command conflicts when it reads a range written since (RAW) or writes a range read or written
@@ -133,12 +141,19 @@ type Access struct {
 // survive submission: a barrier at the start of the next command buffer also orders it after
 // earlier submissions to the queue.
 type tracker struct {
-	reads, writes map[*block][]span
+	reads, writes map[*block][]tracked
+}
+
+// tracked is a recorded range of a block, with its items' layout when the binding had one
+// (stride 0: every byte of the range).
+type tracked struct {
+	span
+	first, stride, inner int64
 }
 
 func (t *tracker) init() {
-	t.reads = map[*block][]span{}
-	t.writes = map[*block][]span{}
+	t.reads = map[*block][]tracked{}
+	t.writes = map[*block][]tracked{}
 }
 
 func (t *tracker) reset() {
@@ -146,13 +161,32 @@ func (t *tracker) reset() {
 	clear(t.writes)
 }
 
-func overlaps(list []span, s span) bool {
+func overlaps(list []tracked, s tracked) bool {
 	for _, o := range list {
-		if o.off < s.end() && s.off < o.end() {
+		if o.off < s.end() && s.off < o.end() && !apart(o, s) {
 			return true
 		}
 	}
 	return false
+}
+
+// apart reports whether two ranges of items with one stride share no byte: their items'
+// positions within a stride period are disjoint, so no item of one meets an item of the other.
+func apart(a, b tracked) bool {
+	if a.stride == 0 || a.stride != b.stride || a.inner > a.stride || b.inner > b.stride {
+		return false
+	}
+	d := ((b.first-a.first)%a.stride + a.stride) % a.stride // b's items start d bytes into a's period
+	return d >= a.inner && d+b.inner <= a.stride
+}
+
+// trackedOf is the tracker's record of a binding.
+func trackedOf(a Access) tracked {
+	t := tracked{span: span{a.Buf.off + a.Off, a.Size}}
+	if it := a.Items; it != nil && it.Stride > 0 && it.Inner > 0 {
+		t.first, t.stride, t.inner = a.Buf.off+it.First, it.Stride, it.Inner
+	}
+	return t
 }
 
 // maxTracked bounds each block's lists: past it, conflicts() reports a conflict so a barrier
@@ -165,7 +199,7 @@ func (t *tracker) conflicts(acc []Access) bool {
 		if len(t.writes[a.Buf.blk]) >= maxTracked || len(t.reads[a.Buf.blk]) >= maxTracked {
 			return true
 		}
-		s := span{a.Buf.off + a.Off, a.Size}
+		s := trackedOf(a)
 		if overlaps(t.writes[a.Buf.blk], s) {
 			return true
 		}
@@ -178,7 +212,7 @@ func (t *tracker) conflicts(acc []Access) bool {
 
 func (t *tracker) add(acc []Access) {
 	for _, a := range acc {
-		s := span{a.Buf.off + a.Off, a.Size}
+		s := trackedOf(a)
 		if a.Write {
 			t.writes[a.Buf.blk] = append(t.writes[a.Buf.blk], s)
 		} else {

@@ -42,6 +42,11 @@ type Backend struct {
 	splitRingMu   sync.Mutex
 	splitRing     *tensor.Tensor
 	splitRingNext int64
+	// statsRing holds the partial statistics of Conv2DBatchStats, in consecutive ranges, so
+	// that independent convolutions do not share (and wait on) one scratch range.
+	statsRingMu   sync.Mutex
+	statsRing     *tensor.Tensor
+	statsRingNext int64
 }
 
 // kernelKey is comparable, so the per-dispatch lookup allocates nothing.
@@ -205,6 +210,10 @@ func (b *Backend) bind(buf *vkrt.Buffer, lo, hi int64, write bool) (vkrt.Access,
 // start, modulo 2^32 (shaders address off + i*stride + r with wrapping uint arithmetic).
 func (b *Backend) bindItems(o operand, i0, i1 int64, write bool) (vkrt.Access, uint32) {
 	acc, s := b.bind(o.buf, o.off+i0*o.stride, o.off+(i1-1)*o.stride+o.inner, write)
+	if o.stride > o.inner && i1-i0 > 1 {
+		// Kernels touch only the items: slices interleaved with this one are not hazards.
+		acc.Items = &vkrt.Items{First: 4 * (o.off + i0*o.stride), Stride: 4 * o.stride, Inner: 4 * o.inner}
+	}
 	return acc, uint32(o.off - s)
 }
 

@@ -66,11 +66,11 @@ func (b *Backend) Conv2DBatchStats(dst, mean, invStd, x, x2, w, runMean, runVar 
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	part, err := b.scratch(3 * g.o * tiles)
+	pa, release, err := b.statsPartials(3 * g.o * tiles)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	defer part.Free()
+	defer release()
 	rowBlocks := ceilDiv(g.og, t.bm)
 	ca, coff, err := b.counterSlots(what, rowBlocks)
 	if err != nil {
@@ -80,7 +80,7 @@ func (b *Backend) Conv2DBatchStats(dst, mean, invStd, x, x2, w, runMean, runVar 
 	push.WRow = uint32(wo.stride)
 	wa, woff := b.bindAll(wo, false)
 	push.WOff = woff
-	binds := []vkrt.Access{{}, {}, wa, wa, {Buf: part, Size: part.Size(), Write: true}, ca}
+	binds := []vkrt.Access{{}, {}, wa, wa, pa, ca}
 	var offs [4]uint32
 	for i, v := range vs {
 		var a vkrt.Access
@@ -138,4 +138,43 @@ func (b *Backend) withSum(what string, x, x2 *tensor.Tensor, f func(sum *tensor.
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return f(sum)
+}
+
+// statsRingLen is the length of the ring of partial statistics, in floats (16 MiB): a
+// convolution with more partials (more than a 352² batch of 16 has) takes a scratch buffer.
+const statsRingLen = 1 << 22
+
+// statsPartials returns n floats for one dispatch's partial statistics: the next range of the
+// ring, starting at a binding boundary, so that consecutive dispatches do not look dependent
+// to the recorder (reuse after the ring wraps is ordered by its hazard tracking), or, for more
+// than half the ring, a scratch buffer, which release frees once the dispatch is recorded.
+func (b *Backend) statsPartials(n int64) (acc vkrt.Access, release func(), err error) {
+	if n > statsRingLen/2 {
+		part, err := b.scratch(n)
+		if err != nil {
+			return vkrt.Access{}, nil, err
+		}
+		return vkrt.Access{Buf: part, Size: part.Size(), Write: true}, func() { part.Free() }, nil
+	}
+	b.statsRingMu.Lock()
+	defer b.statsRingMu.Unlock()
+	if b.statsRing == nil {
+		r, err := b.Alloc(tensor.Shape{statsRingLen})
+		if err != nil {
+			return vkrt.Access{}, nil, err
+		}
+		b.statsRing = r
+	}
+	align := max(1, b.dev.BindAlign()/4)
+	start := ceilDiv(b.statsRingNext, align) * align
+	if start+n > statsRingLen {
+		start = 0
+	}
+	b.statsRingNext = start + n
+	st := b.statsRing.Storage().(*storage)
+	acc, s := b.bind(st.buf, start, start+n, true)
+	if s != start {
+		return vkrt.Access{}, nil, fmt.Errorf("partial statistics: ring range at %d bound from %d", start, s)
+	}
+	return acc, func() {}, nil
 }
