@@ -374,8 +374,7 @@ func checkFusedBatchNorm(t *testing.T, b ops.Backend) {
 // checkFusedConvBatchNorm compares Conv2DBatchNormAct (the batch statistics gathered by the
 // convolution) with Conv2D then BatchNorm2DAct on the same backend: output, running statistics
 // and every gradient, with the output written into a concatenation's slice and used twice, as in
-// Res2Net. The
-// statistics are summed in another order on a GPU, so the two agree to rounding.
+// Res2Net. The statistics are summed in another order on a GPU, so the two agree to rounding.
 func checkFusedConvBatchNorm(t *testing.T, b ops.Backend) {
 	const tol = 1e-5
 	xs, ws := []int{3, 4, 9, 7}, []int{5, 4, 3, 3}
