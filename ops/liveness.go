@@ -293,6 +293,10 @@ func (tr *tracer) Conv2D(dst, x, w, bias *tensor.Tensor, p Conv2DParams) error {
 	return tr.kernel("conv2d", func() error { return tr.inner.Conv2D(dst, x, w, bias, p) }, 1, dst, x, w, bias)
 }
 
+func (tr *tracer) Conv2DAct(dst, x, w, bias *tensor.Tensor, a ConvAct, p Conv2DParams) error {
+	return tr.kernel("conv2d act", func() error { return tr.inner.Conv2DAct(dst, x, w, bias, a, p) }, 1, dst, x, w, bias, a.Residual)
+}
+
 func (tr *tracer) Conv2DGradInput(dst, gy, w *tensor.Tensor, p Conv2DParams) error {
 	return tr.kernel("conv2d grad input", func() error { return tr.inner.Conv2DGradInput(dst, gy, w, p) }, 1, dst, gy, w)
 }

@@ -12,6 +12,8 @@ const (
 	BatchNorm2DStats           = "batch_norm2d_stats"            // Welford partials per channel chunk; the last merges them, running statistics: batch_norm2d.comp BN_STATS
 	Conv2D                     = "conv2d"                        // convolution as an implicit GEMM: conv2d.comp
 	Conv2D1x1                  = "conv2d_1x1"                    // 1x1 stride-1 convolution as a GEMM: conv2d.comp CONV1X1
+	Conv2DAct                  = "conv2d_act"                    // convolution with a residual and ReLU epilogue (folded batch norm): conv2d.comp CONV_ACT
+	Conv2DAct1x1               = "conv2d_act_1x1"                // 1x1 stride-1 convolution with the residual and ReLU epilogue: conv2d.comp CONV1X1 CONV_ACT
 	Conv2DGradInput            = "conv2d_grad_input"             // input gradient as a transposed implicit GEMM: conv2d_grad_input.comp
 	Conv2DGradInput1x1         = "conv2d_grad_input_1x1"         // 1x1 stride-1 input gradient as a GEMM: conv2d_grad_input.comp CONV1X1
 	Conv2DGradWeight           = "conv2d_grad_weight"            // weight gradient, split-K implicit GEMM: conv2d_grad_weight.comp
@@ -57,6 +59,8 @@ var Bindings = map[string]int{
 	BatchNorm2DStats:           7,
 	Conv2D:                     4,
 	Conv2D1x1:                  4,
+	Conv2DAct:                  5,
+	Conv2DAct1x1:               5,
 	Conv2DGradInput:            3,
 	Conv2DGradInput1x1:         3,
 	Conv2DGradWeight:           5,

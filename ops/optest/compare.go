@@ -368,6 +368,12 @@ func compareCases() []compareCase {
 		}})
 	}
 
+	// The fused epilogue (inference's folded conv → batch norm → add → ReLU) on every backend;
+	// CompareConvAct also checks it against the unfused composition.
+	for _, c := range convActCases {
+		add(compareCase{name: "conv2d_act_" + c.name, run: func(e *env) error { return runConvAct(e, c, true) }})
+	}
+
 	// Weights that are slices of a larger weight along its input channels (CHNet's factorized
 	// head): read in place, and their gradients written in place.
 	for _, c := range []struct {

@@ -58,6 +58,8 @@ var variants = []variant{
 	{"sgd", "sgd.comp", nil, 6, "SGD step with momentum, nesterov, weight decay, non-finite guard"},
 	{"conv2d", "conv2d.comp", nil, 4, "convolution as an implicit GEMM"},
 	{"conv2d_1x1", "conv2d.comp", []string{"CONV1X1"}, 4, "1x1 stride-1 convolution as a GEMM"},
+	{"conv2d_act", "conv2d.comp", []string{"CONV_ACT"}, 5, "convolution with a residual and ReLU epilogue (folded batch norm)"},
+	{"conv2d_act_1x1", "conv2d.comp", []string{"CONV1X1", "CONV_ACT"}, 5, "1x1 stride-1 convolution with the residual and ReLU epilogue"},
 	{"conv2d_grad_input", "conv2d_grad_input.comp", nil, 3, "input gradient as a transposed implicit GEMM"},
 	{"conv2d_grad_input_1x1", "conv2d_grad_input.comp", []string{"CONV1X1"}, 3, "1x1 stride-1 input gradient as a GEMM"},
 	{"conv2d_grad_weight", "conv2d_grad_weight.comp", nil, 5, "weight gradient, split-K implicit GEMM"},
