@@ -235,6 +235,7 @@ func Profile(shape []int, forward func(t *ops.Tape, x *tensor.Tensor) *tensor.Te
 	c := &Counter{}
 	t := ops.NewTape(c)
 	t.SetNoGrad(true)
+	t.SetFoldBatchNorm(false) // thop counts each batch norm
 	c.Tape = t
 	x, err := c.Alloc(shape)
 	if err != nil {

@@ -80,9 +80,10 @@ func NewBottle2neck(init Init, in, planes, stride int, stage bool, v Res2NetVari
 	return b, nil
 }
 
-// Forward runs the block.
+// Forward runs the block. In inference each convolution carries its batch norm, residual and
+// ReLU (ConvBN).
 func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
-	out := b.BN1.ForwardAct(t, b.Conv1.Forward(t, x), nil, true)
+	out := ConvBN(t, b.Conv1, b.BN1, x, nil, true)
 	spx := t.Split(out, b.Width, b.Width, b.Width, b.Width)
 	if spx == nil {
 		return nil
@@ -98,12 +99,22 @@ func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 		} else {
 			sp = t.Add(sp, spx[i])
 		}
-		h := b.Convs[i].Forward(t, sp)
-		if i == 0 {
-			cat = t.NewConcat(h, b.Width, b.Width, b.Width, b.Width)
+		conv, bn := b.Convs[i], b.BNs[i]
+		if bn.Folds(t) {
+			// One op per branch, the folded convolution, writes into the slice.
+			if i == 0 && sp != nil {
+				k := conv.Weight.Dim(2)
+				cat = t.NewConcatSized(sp.Dim(0), conv.P.OutSize(sp.Dim(2), k), conv.P.OutSize(sp.Dim(3), k), b.Width, b.Width, b.Width, b.Width)
+			}
+			in := sp
+			sp = cat.Into(i, func() *tensor.Tensor { return ConvBN(t, conv, bn, in, nil, true) })
+		} else {
+			h := conv.Forward(t, sp)
+			if i == 0 {
+				cat = t.NewConcat(h, b.Width, b.Width, b.Width, b.Width)
+			}
+			sp = cat.Into(i, func() *tensor.Tensor { return bn.ForwardAct(t, h, nil, true) })
 		}
-		bn := b.BNs[i]
-		sp = cat.Into(i, func() *tensor.Tensor { return bn.ForwardAct(t, h, nil, true) })
 		parts[i] = sp
 		done()
 	}
@@ -115,18 +126,17 @@ func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 	} else {
 		parts[3] = spx[3]
 	}
-	out = b.Conv3.Forward(t, t.Concat(parts...))
 	residual := x
 	if b.DownConv != nil {
 		done := t.Scope("downsample")
 		if b.Variant == V1b && b.Stride != 1 {
 			residual = t.AvgPool2D(residual, ops.PoolParams{Kernel: b.Stride, Stride: b.Stride, CeilMode: true})
 		}
-		residual = b.DownBN.Forward(t, b.DownConv.Forward(t, residual))
+		residual = ConvBN(t, b.DownConv, b.DownBN, residual, nil, false)
 		done()
 	}
-	// ReLU(BN3(out) + residual) in BN3's kernel.
-	return b.BN3.ForwardAct(t, out, residual, true)
+	// ReLU(BN3(conv3(cat)) + residual): in BN3's kernel, or in inference in conv3's.
+	return ConvBN(t, b.Conv3, b.BN3, t.Concat(parts...), residual, true)
 }
 
 // Children implements Module with the official Res2Net names.

@@ -115,6 +115,30 @@ func (t *Tape) NewConcat(like *tensor.Tensor, sizes ...int) *ConcatOut {
 	return &ConcatOut{t: t, parts: parts}
 }
 
+// NewConcatSized is NewConcat for parts of n images of h×w pixels, for when no tensor of that
+// shape exists yet (inference's folded convolutions write their outputs straight into it).
+func (t *Tape) NewConcatSized(n, h, w int, sizes ...int) *ConcatOut {
+	const op = "concat"
+	if t.err != nil {
+		return nil
+	}
+	total := 0
+	for _, c := range sizes {
+		total += c
+	}
+	y := t.alloc(tensor.Shape{n, total, h, w}, op)
+	if y == nil {
+		return nil
+	}
+	parts, err := y.Split(1, sizes...)
+	if err != nil {
+		t.Fail(fmt.Errorf("%s: %w", op, err))
+		return nil
+	}
+	t.concatBufs[y.Storage()] = y
+	return &ConcatOut{t: t, parts: parts}
+}
+
 // Into runs produce, which must run exactly one op, with that op's output written into channel
 // slice i of the concatenation, and returns the output (a view of the slice). An op that cannot
 // write there has its output copied in, so the result is the same either way. A nil c (after

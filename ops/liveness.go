@@ -52,7 +52,7 @@ func (s *dryStorage) Len() int { return s.n }
 func (t *Tape) LearnPlan(forward func(dry *Tape)) (*LivePlan, error) {
 	run := &planRun{plan: &LivePlan{}, dry: true, index: map[tensor.Storage]int32{}}
 	d := NewTape(&tracer{inner: t.b, run: run})
-	d.noGrad = t.noGrad
+	d.noGrad, d.noFold = t.noGrad, t.noFold
 	d.slots = t.slots
 	forward(d)
 	if d.err != nil {
