@@ -37,6 +37,10 @@ type kernelSet struct {
 	// t4 transposes a 4×8 block into 8 rows of 4: dst[4r+c] = src[off[c]+r], r < 8, c < 4.
 	// It packs A slivers (mr = 4) from columns that are contiguous.
 	t4 func(dst []float32, src []float32, off *[4]int)
+	// fin applies a convolution's epilogue (gemmEpilogue) to one whole mr×nr tile of C just
+	// stored: c[i·ldc+j] += res[i·ldc+j] when res is not nil, then max(·, 0) with relu. Nil:
+	// the portable loop.
+	fin func(c, res []float32, ldc int, relu bool)
 
 	scratch sync.Pool // *gemmScratch sized for this set's mr and nr
 }
@@ -369,7 +373,15 @@ func (ks *kernelSet) serial(g *gemmOp, s *gemmScratch, i0, i1, j0, j1 int) {
 						if mh == mr && nw == nr {
 							ks.tile(kc, ap, bp, g.c[i*g.ldc+j:], g.ldc, acc, tb)
 							if last {
-								g.epi.apply(g.c, g.ldc, i, j, mh, nw)
+								if ks.fin != nil {
+									var res []float32
+									if g.epi.res != nil {
+										res = g.epi.res[i*g.ldc+j:]
+									}
+									ks.fin(g.c[i*g.ldc+j:], res, g.ldc, g.epi.relu)
+								} else {
+									g.epi.apply(g.c, g.ldc, i, j, mh, nw)
+								}
 							}
 							continue
 						}
