@@ -29,6 +29,27 @@ func ConvBN(t *ops.Tape, c *Conv2d, bn *BatchNorm2d, x, residual *tensor.Tensor,
 	return t.Conv2DAct(x, f.w, f.bias, ops.ConvAct{Residual: residual, ReLU: relu}, c.P)
 }
 
+// BNConv runs bn and then c, a 1x1 convolution without padding (CHNet's classifier: ReLU, batch
+// norm, 1x1 convolution). In inference it is one convolution with bn folded into its input side:
+//
+//	w'[o][i] = w[o][i]·scale[i], b'[o] = bias[o] + Σ_i w[o][i]·(β[i] − running_mean[i]·scale[i]),
+//
+// exact because a 1x1 convolution without padding sees every normalised value and nothing else.
+// Otherwise (training, gradients, other convolutions) bn's kernel, then c.
+func BNConv(t *ops.Tape, bn *BatchNorm2d, c *Conv2d, x *tensor.Tensor) *tensor.Tensor {
+	p := c.P.Norm()
+	pointwise := c.Weight.Dim(2) == 1 && c.Weight.Dim(3) == 1 && p.Pad == 0 && p.Groups == 1
+	if !pointwise || !bn.Folds(t) {
+		return c.Forward(t, bn.Forward(t, x))
+	}
+	f, err := bn.foldedInto(t.Device(), c)
+	if err != nil {
+		t.Fail(fmt.Errorf("fold batch norm: %w", err))
+		return nil
+	}
+	return t.Conv2D(x, f.w, f.bias, c.P)
+}
+
 // Folds reports whether bn runs folded into its convolution on t (ConvBN).
 func (bn *BatchNorm2d) Folds(t *ops.Tape) bool {
 	return t.Err() == nil && t.FoldsBatchNorm() && !(bn.Training && !bn.Frozen)
@@ -42,22 +63,32 @@ type foldedConv struct {
 	dev     ops.Backend
 	w, bias *tensor.Tensor
 	from    [6]*tensor.Tensor // conv weight, conv bias, γ, β, running mean, running var
+	input   bool              // folded into the convolution's input side (BNConv)
 	version uint64
 }
 
-// folded returns bn folded into c on dev, from the cache when it is still valid.
+// folded returns bn folded into c (c's output side) on dev, from the cache when still valid.
 func (bn *BatchNorm2d) folded(dev ops.Backend, c *Conv2d) (*foldedConv, error) {
+	return bn.cachedFold(dev, c, false)
+}
+
+// foldedInto returns bn folded into the input side of c, a 1x1 convolution, on dev.
+func (bn *BatchNorm2d) foldedInto(dev ops.Backend, c *Conv2d) (*foldedConv, error) {
+	return bn.cachedFold(dev, c, true)
+}
+
+func (bn *BatchNorm2d) cachedFold(dev ops.Backend, c *Conv2d, input bool) (*foldedConv, error) {
 	from := [6]*tensor.Tensor{c.Weight, c.Bias, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar}
 	version := ops.ParamVersion()
-	if f := bn.fold; f != nil && f.dev == dev && f.from == from && f.version == version {
+	if f := bn.fold; f != nil && f.dev == dev && f.from == from && f.input == input && f.version == version {
 		return f, nil
 	}
 	bn.dropFold()
-	f, err := foldConvBN(dev, c, bn)
+	f, err := foldConvBN(dev, c, bn, input)
 	if err != nil {
 		return nil, err
 	}
-	f.from, f.version = from, version
+	f.from, f.input, f.version = from, input, version
 	bn.fold = f
 	return f, nil
 }
@@ -71,8 +102,9 @@ func (bn *BatchNorm2d) dropFold() {
 	}
 }
 
-// foldConvBN computes the folded weight and bias on the host, in float64, and uploads them.
-func foldConvBN(dev ops.Backend, c *Conv2d, bn *BatchNorm2d) (*foldedConv, error) {
+// foldConvBN computes the folded weight and bias on the host, in float64, and uploads them:
+// bn folded into c's output channels, or with input into its input channels (c 1x1).
+func foldConvBN(dev ops.Backend, c *Conv2d, bn *BatchNorm2d, input bool) (*foldedConv, error) {
 	read := func(x *tensor.Tensor, what string) ([]float32, error) {
 		v, err := dev.Download(x)
 		if err != nil {
@@ -81,8 +113,11 @@ func foldConvBN(dev ops.Backend, c *Conv2d, bn *BatchNorm2d) (*foldedConv, error
 		return v, nil
 	}
 	o := c.Weight.Dim(0)
-	if bn.Weight.Numel() != o {
+	if !input && bn.Weight.Numel() != o {
 		return nil, fmt.Errorf("batch norm over %d channels after a convolution with %d outputs", bn.Weight.Numel(), o)
+	}
+	if input && bn.Weight.Numel() != c.Weight.Dim(1) {
+		return nil, fmt.Errorf("batch norm over %d channels before a convolution with %d inputs", bn.Weight.Numel(), c.Weight.Dim(1))
 	}
 	w, err := read(c.Weight, "conv weight")
 	if err != nil {
@@ -103,7 +138,28 @@ func foldConvBN(dev ops.Backend, c *Conv2d, bn *BatchNorm2d) (*foldedConv, error
 	gamma, beta, mean, variance := vs[0], vs[1], vs[2], vs[3]
 	per := len(w) / o
 	bias := make([]float32, o)
-	for k := 0; k < o; k++ {
+	if input {
+		// w[k][i]·(scale[i]·x[i] + shift[i]) summed over i.
+		in := len(gamma)
+		scale, shift := make([]float64, in), make([]float64, in)
+		for i := range scale {
+			scale[i] = float64(gamma[i]) / math.Sqrt(float64(variance[i])+float64(bn.P.Eps))
+			shift[i] = float64(beta[i]) - float64(mean[i])*scale[i]
+		}
+		for k := 0; k < o; k++ {
+			var b float64
+			if cb != nil {
+				b = float64(cb[k])
+			}
+			row := w[k*per : (k+1)*per]
+			for i, v := range row {
+				b += float64(v) * shift[i]
+				row[i] = float32(float64(v) * scale[i])
+			}
+			bias[k] = float32(b)
+		}
+	}
+	for k := 0; k < o && !input; k++ {
 		s := float64(gamma[k]) / math.Sqrt(float64(variance[k])+float64(bn.P.Eps))
 		row := w[k*per : (k+1)*per]
 		for i, v := range row {
