@@ -126,17 +126,26 @@ func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 	} else {
 		parts[3] = spx[3]
 	}
-	residual := x
-	if b.DownConv != nil {
-		done := t.Scope("downsample")
-		if b.Variant == V1b && b.Stride != 1 {
-			residual = t.AvgPool2D(residual, ops.PoolParams{Kernel: b.Stride, Stride: b.Stride, CeilMode: true})
-		}
-		residual = ConvBN(t, b.DownConv, b.DownBN, residual, nil, false)
-		done()
+	cat3 := t.Concat(parts...)
+	if !b.BN3.Folds(t) {
+		// ReLU(BN3(conv3(cat)) + residual) in BN3's kernel.
+		out = b.Conv3.Forward(t, cat3)
+		return b.BN3.ForwardAct(t, out, b.shortcut(t, x), true)
 	}
-	// ReLU(BN3(conv3(cat)) + residual): in BN3's kernel, or in inference in conv3's.
-	return ConvBN(t, b.Conv3, b.BN3, t.Concat(parts...), residual, true)
+	// In inference conv3's kernel adds the shortcut, which must exist first.
+	return ConvBN(t, b.Conv3, b.BN3, cat3, b.shortcut(t, x), true)
+}
+
+// shortcut is the block's residual branch: x, or its projection (downsample).
+func (b *Bottle2neck) shortcut(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
+	if b.DownConv == nil {
+		return x
+	}
+	defer t.Scope("downsample")()
+	if b.Variant == V1b && b.Stride != 1 {
+		x = t.AvgPool2D(x, ops.PoolParams{Kernel: b.Stride, Stride: b.Stride, CeilMode: true})
+	}
+	return ConvBN(t, b.DownConv, b.DownBN, x, nil, false)
 }
 
 // Children implements Module with the official Res2Net names.
