@@ -273,6 +273,26 @@ func (b *Backend) Conv2DAct(dst, x, w, bias *tensor.Tensor, a ops.ConvAct, p ops
 		if err != nil {
 			return fmt.Errorf("%s: residual: %w", what, err)
 		}
+		// The residual binds whole; when the batch does not fit one binding, run it in pieces
+		// of images that do (dispatchImages then binds x and y the same way).
+		chunks, err := b.itemChunks(what, g.n, xo, yo, ro)
+		if err != nil {
+			return err
+		}
+		if len(chunks) > 1 {
+			for _, ch := range chunks {
+				var vs [3]*tensor.Tensor
+				for i, v := range []*tensor.Tensor{dst, x, a.Residual} {
+					if vs[i], err = v.Narrow(0, int(ch[0]), int(ch[1]-ch[0])); err != nil {
+						return fmt.Errorf("%s: %w", what, err)
+					}
+				}
+				if err := b.Conv2DAct(vs[0], vs[1], w, bias, ops.ConvAct{Residual: vs[2], ReLU: a.ReLU}, p); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 		var roff uint32
 		ra, roff = b.bindAll(ro, false)
 		push.ROff, push.RStride = roff, uint32(ro.stride)
