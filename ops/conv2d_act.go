@@ -9,7 +9,7 @@ import (
 // Conv2DAct is Conv2D followed by adding a.Residual (the output's shape; nil: none) and, with
 // a.ReLU, a ReLU: relu(conv(x, w) + bias + residual) in the convolution's kernel, without the
 // intermediate tensors. Inference runs a network's conv → batch norm (→ add) (→ ReLU) chains this
-// way, with the batch norm folded into w and bias (nn.FoldedConv). Its backward pass masks the
+// way, with the batch norm folded into w and bias (nn.ConvBN). Its backward pass masks the
 // gradient by the saved output (y > 0) and hands the residual that masked gradient.
 func (t *Tape) Conv2DAct(x, w, bias *tensor.Tensor, a ConvAct, p Conv2DParams) *tensor.Tensor {
 	const op = "conv2d_act"
