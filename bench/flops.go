@@ -89,6 +89,12 @@ func (c *Counter) Conv2D(dst, x, w, bias *tensor.Tensor, p ops.Conv2DParams) err
 	return c.record("conv2d", macs, macs, old)
 }
 
+// Conv2DAct implements ops.Backend: a convolution whose fused residual add and ReLU count
+// nothing, as thop counts add and ReLU.
+func (c *Counter) Conv2DAct(dst, x, w, bias *tensor.Tensor, _ ops.ConvAct, p ops.Conv2DParams) error {
+	return c.Conv2D(dst, x, w, bias, p)
+}
+
 // BatchNormEval implements ops.Backend.
 // A fused residual add and ReLU count nothing, as thop counts add and ReLU.
 func (c *Counter) BatchNormEval(dst, x, _, _, _, _, _ *tensor.Tensor, _ bool, _ ops.BatchNormParams) error {
@@ -246,6 +252,7 @@ func Profile(shape []int, forward func(t *ops.Tape, x *tensor.Tensor) *tensor.Te
 	c := &Counter{}
 	t := ops.NewTape(c)
 	t.SetNoGrad(true)
+	t.SetFoldBatchNorm(false) // thop counts each batch norm
 	c.Tape = t
 	x, err := c.Alloc(shape)
 	if err != nil {

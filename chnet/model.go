@@ -148,7 +148,8 @@ func (m *Model) Head(t *ops.Tape, f [4]*tensor.Tensor, h, w int) *tensor.Tensor 
 		}()
 	}
 	defer t.Scope("classifier")()
-	return m.Cls3.Forward(t, m.ClsBN.Forward(t, hidden))
+	// In inference the batch norm folds into the 1x1 classifier (nn.BNConv).
+	return nn.BNConv(t, m.ClsBN, m.Cls3, hidden)
 }
 
 // factorizedHidden computes relu(classifier.0(concat(up(tf_i(f_i))))) as

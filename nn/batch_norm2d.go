@@ -14,6 +14,8 @@ type BatchNorm2d struct {
 	Training                bool
 	// Frozen keeps eval-mode statistics even while the network trains (a frozen backbone).
 	Frozen bool
+	// fold caches this batch norm folded into the convolution before it, for inference (ConvBN).
+	fold *foldedConv
 }
 
 // NewBatchNorm2d creates a normalisation over c channels: weight 1, bias 0, running mean 0 and

@@ -80,9 +80,10 @@ func NewBottle2neck(init Init, in, planes, stride int, stage bool, v Res2NetVari
 	return b, nil
 }
 
-// Forward runs the block.
+// Forward runs the block. In inference each convolution carries its batch norm, residual and
+// ReLU (ConvBN); in training each convolution gathers its batch norm's statistics.
 func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
-	out := b.BN1.ForwardConvAct(t, b.Conv1, x, nil, true)
+	out := ConvBN(t, b.Conv1, b.BN1, x, nil, true)
 	spx := t.Split(out, b.Width, b.Width, b.Width, b.Width)
 	if spx == nil {
 		return nil
@@ -93,11 +94,17 @@ func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 	cat := t.NewConcatNHW(x.Dim(0), p.OutSize(x.Dim(2), 3), p.OutSize(x.Dim(3), 3), b.Width, b.Width, b.Width, b.Width)
 	if b.Stage {
 		// The branches are independent: all convolutions (and the pooled last split) first,
-		// then the normalisations, so that on a GPU each group shares one barrier.
+		// then the normalisations, so that on a GPU each group shares one barrier. Folded,
+		// each branch is one op.
 		var convs [3]*ops.ConvForBatchNorm
 		for i := range convs {
 			done := t.Scope(fmt.Sprintf("convs.%d", i))
-			convs[i] = b.BNs[i].Conv(t, b.Convs[i], spx[i], nil)
+			conv, bn, in := b.Convs[i], b.BNs[i], spx[i]
+			if bn.Folds(t) {
+				parts[i] = cat.Into(i, func() *tensor.Tensor { return ConvBN(t, conv, bn, in, nil, true) })
+			} else {
+				convs[i] = bn.Conv(t, conv, in, nil)
+			}
 			done()
 		}
 		// PyTorch's AvgPool2d default counts padding: border windows divide by 9.
@@ -105,6 +112,9 @@ func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 			return t.AvgPool2D(spx[3], ops.PoolParams{Kernel: 3, Stride: b.Stride, Pad: 1, CountIncludePad: true})
 		})
 		for i, c := range convs {
+			if parts[i] != nil {
+				continue // folded
+			}
 			done := t.Scope(fmt.Sprintf("convs.%d", i))
 			bn := b.BNs[i]
 			parts[i] = cat.Into(i, func() *tensor.Tensor { return bn.Act(c, nil, true) })
@@ -117,29 +127,41 @@ func (b *Bottle2neck) Forward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 		var sp *tensor.Tensor
 		for i := 0; i < 3; i++ {
 			done := t.Scope(fmt.Sprintf("convs.%d", i))
-			// The input: spx[0], then sp + spx[i], added by the convolution as it loads them.
+			// The input: spx[0], then sp + spx[i], added by the training convolution as it
+			// loads them.
 			in, in2 := spx[i], (*tensor.Tensor)(nil)
 			if i > 0 {
 				in, in2 = sp, spx[i]
 			}
 			bn, conv := b.BNs[i], b.Convs[i]
-			sp = cat.Into(i, func() *tensor.Tensor { return bn.Act(bn.Conv(t, conv, in, in2), nil, true) })
+			if bn.Folds(t) {
+				if in2 != nil {
+					in = t.Add(in, in2)
+				}
+				sp = cat.Into(i, func() *tensor.Tensor { return ConvBN(t, conv, bn, in, nil, true) })
+			} else {
+				sp = cat.Into(i, func() *tensor.Tensor { return bn.Act(bn.Conv(t, conv, in, in2), nil, true) })
+			}
 			parts[i] = sp
 			done()
 		}
 	}
 	out = t.Concat(parts...)
-	residual := x
-	if b.DownConv != nil {
-		done := t.Scope("downsample")
-		if b.Variant == V1b && b.Stride != 1 {
-			residual = t.AvgPool2D(residual, ops.PoolParams{Kernel: b.Stride, Stride: b.Stride, CeilMode: true})
-		}
-		residual = b.DownBN.ForwardConvAct(t, b.DownConv, residual, nil, false)
-		done()
+	// ReLU(BN3(conv3(out)) + residual) in one kernel: conv3's epilogue when folded, BN3's
+	// otherwise. The shortcut must exist first.
+	return ConvBN(t, b.Conv3, b.BN3, out, b.shortcut(t, x), true)
+}
+
+// shortcut is the block's residual branch: x, or its projection (downsample).
+func (b *Bottle2neck) shortcut(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
+	if b.DownConv == nil {
+		return x
 	}
-	// ReLU(BN3(conv3(out)) + residual) in BN3's kernel.
-	return b.BN3.ForwardConvAct(t, b.Conv3, out, residual, true)
+	defer t.Scope("downsample")()
+	if b.Variant == V1b && b.Stride != 1 {
+		x = t.AvgPool2D(x, ops.PoolParams{Kernel: b.Stride, Stride: b.Stride, CeilMode: true})
+	}
+	return ConvBN(t, b.DownConv, b.DownBN, x, nil, false)
 }
 
 // Children implements Module with the official Res2Net names.

@@ -167,6 +167,11 @@ func ZeroGrad(b ops.Backend, m Module) {
 // collector finds them: what a device holds then no longer depends on when it runs. m must not
 // be used afterwards.
 func Release(b ops.Backend, m Module) {
+	WalkModules(m, func(x Module) {
+		if bn, ok := x.(*BatchNorm2d); ok {
+			bn.dropFold()
+		}
+	})
 	Walk(m, "", func(_ string, e Entry) {
 		t := *e.Ptr
 		if t.Grad != nil {
@@ -179,6 +184,11 @@ func Release(b ops.Backend, m Module) {
 // MoveTo copies every tensor of m from backend `from` to backend `to`, replacing them in place
 // and keeping names and trainability. Gradients are dropped.
 func MoveTo(m Module, from, to ops.Backend) error {
+	WalkModules(m, func(x Module) {
+		if bn, ok := x.(*BatchNorm2d); ok {
+			bn.dropFold()
+		}
+	})
 	var err error
 	Walk(m, "", func(name string, e Entry) {
 		if err != nil {

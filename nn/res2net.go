@@ -87,11 +87,16 @@ func NewRes2Net(init Init, cfg Res2NetConfig) (*Res2Net, error) {
 // StemForward runs the stem up to its ReLU (before max pooling): CHNet's first feature, at H/2.
 func (r *Res2Net) StemForward(t *ops.Tape, x *tensor.Tensor) *tensor.Tensor {
 	defer t.Scope("stem")()
+	// Each convolution is followed by a batch norm and a ReLU: StemBNs between, BN1 last.
 	y := x
-	for i, bn := range r.StemBNs {
-		y = bn.ForwardConvAct(t, r.Stem[i], y, nil, true)
+	for i, c := range r.Stem {
+		bn := r.BN1
+		if i < len(r.StemBNs) {
+			bn = r.StemBNs[i]
+		}
+		y = ConvBN(t, c, bn, y, nil, true)
 	}
-	return r.BN1.ForwardConvAct(t, r.Stem[len(r.StemBNs)], y, nil, true)
+	return y
 }
 
 // MaxPool is the stem's 3x3 stride-2 max pooling.

@@ -84,6 +84,7 @@ func LoadState(b ops.Backend, m Module, src *State, opt LoadOptions) (LoadReport
 	}
 	used := map[string]bool{}
 	var errs []string
+	defer ops.ParamsWritten() // folded batch norms (ConvBN) fold again
 	Walk(m, "", func(name string, e Entry) {
 		if opt.Prefix != "" && !strings.HasPrefix(name, opt.Prefix) {
 			return

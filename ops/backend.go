@@ -104,6 +104,11 @@ type Backend interface {
 	Expand(dst, src *tensor.Tensor, axes Axes, scale float32) error
 
 	Conv2D(dst, x, w, bias *tensor.Tensor, p Conv2DParams) error
+	// Conv2DAct is Conv2D with an epilogue in the same kernel: dst = conv(x, w) + bias, plus
+	// a.Residual (dst's shape) when set, then max(·, 0) with a.ReLU. Inference runs every
+	// conv → batch norm (→ add) (→ ReLU) of a network this way, the batch norm folded into w and
+	// bias (nn.ConvBN). dst may not alias the residual.
+	Conv2DAct(dst, x, w, bias *tensor.Tensor, a ConvAct, p Conv2DParams) error
 	Conv2DGradInput(dst, gy, w *tensor.Tensor, p Conv2DParams) error
 	// Conv2DGradInputAdd adds the input gradient to dst (dst + Conv2DGradInput's result, the
 	// same float32 sum as a separate Add), so the gradient of a tensor with several uses

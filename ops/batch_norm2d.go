@@ -39,6 +39,7 @@ func (t *Tape) BatchNorm2DAct(x, gamma, beta, runMean, runVar, residual *tensor.
 	var mean, invStd *tensor.Tensor
 	c := x.Dim(1)
 	if training {
+		ParamsWritten() // the running statistics change
 		mean, invStd = t.alloc(tensor.Shape{c}, op), t.alloc(tensor.Shape{c}, op)
 		if mean == nil || invStd == nil || !t.check(t.b.BatchNormTrain(y, mean, invStd, x, gamma, beta, runMean, runVar, residual, relu, p), fmt.Sprintf("%s %v", op, x.Shape())) {
 			return nil

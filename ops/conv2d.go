@@ -32,30 +32,36 @@ func (t *Tape) recordConv2D(y, x, w, bias *tensor.Tensor, p Conv2DParams) {
 	const op = "conv2d"
 	t.record(op, []*tensor.Tensor{y}, []*tensor.Tensor{x, w, bias}, []*tensor.Tensor{x, w},
 		func(gys []*tensor.Tensor) []*tensor.Tensor {
-			gy := gys[0]
-			var gx, gw, gb *tensor.Tensor
-			if x.RequiresGrad() {
-				if prev := t.accumTarget(x); prev != nil {
-					// x has another use whose gradient is pending: add into it.
-					if t.check(t.b.Conv2DGradInputAdd(prev, gy, w, p), fmt.Sprintf("%s grad input add %v (%v)", op, x.Shape(), p)) {
-						gx = prev
-					}
-				} else if gx = t.allocGradView(x, op+" grad input"); gx != nil {
-					t.check(t.b.Conv2DGradInput(gx, gy, w, p), fmt.Sprintf("%s grad input %v (%v)", op, x.Shape(), p))
-				}
-			}
-			if w.RequiresGrad() {
-				if gw = t.allocGradView(w, op+" grad weight"); gw != nil {
-					t.check(t.b.Conv2DGradWeight(gw, x, gy, p), fmt.Sprintf("%s grad weight %v (%v)", op, w.Shape(), p))
-				}
-			}
-			if bias != nil && bias.RequiresGrad() {
-				if gb = t.allocGrad(bias, op+" grad bias"); gb != nil {
-					t.check(t.b.Sum(gb, gy, AxesNHW), op+" grad bias")
-				}
-			}
+			gx, gw, gb := t.conv2DGrads(x, w, bias, p, gys[0])
 			return []*tensor.Tensor{gx, gw, gb}
 		})
+}
+
+// conv2DGrads is a convolution's backward rule: the gradients of x, w and bias (each nil when
+// that operand needs none) from the output gradient gy.
+func (t *Tape) conv2DGrads(x, w, bias *tensor.Tensor, p Conv2DParams, gy *tensor.Tensor) (gx, gw, gb *tensor.Tensor) {
+	const op = "conv2d"
+	if x.RequiresGrad() {
+		if prev := t.accumTarget(x); prev != nil {
+			// x has another use whose gradient is pending: add into it.
+			if t.check(t.b.Conv2DGradInputAdd(prev, gy, w, p), fmt.Sprintf("%s grad input add %v (%v)", op, x.Shape(), p)) {
+				gx = prev
+			}
+		} else if gx = t.allocGradView(x, op+" grad input"); gx != nil {
+			t.check(t.b.Conv2DGradInput(gx, gy, w, p), fmt.Sprintf("%s grad input %v (%v)", op, x.Shape(), p))
+		}
+	}
+	if w.RequiresGrad() {
+		if gw = t.allocGradView(w, op+" grad weight"); gw != nil {
+			t.check(t.b.Conv2DGradWeight(gw, x, gy, p), fmt.Sprintf("%s grad weight %v (%v)", op, w.Shape(), p))
+		}
+	}
+	if bias != nil && bias.RequiresGrad() {
+		if gb = t.allocGrad(bias, op+" grad bias"); gb != nil {
+			t.check(t.b.Sum(gb, gy, AxesNHW), op+" grad bias")
+		}
+	}
+	return gx, gw, gb
 }
 
 // conv2DShape validates a convolution's operands and returns its output shape.

@@ -52,7 +52,7 @@ func (s *dryStorage) Len() int { return s.n }
 func (t *Tape) LearnPlan(forward func(dry *Tape)) (*LivePlan, error) {
 	run := &planRun{plan: &LivePlan{}, dry: true, index: map[tensor.Storage]int32{}}
 	d := NewTape(&tracer{inner: t.b, run: run})
-	d.noGrad = t.noGrad
+	d.noGrad, d.noFold = t.noGrad, t.noFold
 	d.slots = t.slots
 	forward(d)
 	if d.err != nil {
@@ -291,6 +291,10 @@ func (tr *tracer) Expand(dst, src *tensor.Tensor, axes Axes, scale float32) erro
 
 func (tr *tracer) Conv2D(dst, x, w, bias *tensor.Tensor, p Conv2DParams) error {
 	return tr.kernel("conv2d", func() error { return tr.inner.Conv2D(dst, x, w, bias, p) }, 1, dst, x, w, bias)
+}
+
+func (tr *tracer) Conv2DAct(dst, x, w, bias *tensor.Tensor, a ConvAct, p Conv2DParams) error {
+	return tr.kernel("conv2d act", func() error { return tr.inner.Conv2DAct(dst, x, w, bias, a, p) }, 1, dst, x, w, bias, a.Residual)
 }
 
 func (tr *tracer) Conv2DGradInput(dst, gy, w *tensor.Tensor, p Conv2DParams) error {

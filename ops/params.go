@@ -35,6 +35,13 @@ func (p Conv2DParams) String() string {
 	return fmt.Sprintf("stride %d pad %d dilation %d groups %d", p.Stride, p.Pad, p.Dilation, p.Groups)
 }
 
+// ConvAct is the epilogue of a convolution (Backend.Conv2DAct): after the bias, add Residual (the
+// output's shape; nil: none), then with ReLU take max(·, 0).
+type ConvAct struct {
+	Residual *tensor.Tensor
+	ReLU     bool
+}
+
 // PoolParams are a square pooling window's hyper-parameters (torch.nn.functional.max_pool2d /
 // avg_pool2d). Stride 0 means stride = Kernel.
 type PoolParams struct {

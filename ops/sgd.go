@@ -33,6 +33,7 @@ func GuardedSGDStep(b Backend, param, grad, momentum, loss, halt *tensor.Tensor,
 			return fmt.Errorf("sgd: %v: tensors must be contiguous", param)
 		}
 	}
+	ParamsWritten()
 	if err := b.SGDStep(param, grad, momentum, loss, halt, p); err != nil {
 		return fmt.Errorf("sgd: %v: %w", param, err)
 	}

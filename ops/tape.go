@@ -21,6 +21,8 @@ import (
 type Tape struct {
 	b      Backend
 	noGrad bool
+	// noFold keeps eval-mode batch norms separate from their convolutions (SetFoldBatchNorm).
+	noFold bool
 	nodes  []*node
 	err    error
 	scope  []string

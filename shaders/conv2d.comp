@@ -3,6 +3,8 @@
 // group: C[m][n] = Σ_k A[m][k]·B[k][n] with M = O/groups output channels, N = images·OH·OW
 // output pixels, K = C/groups·KH·KW, A the weight rows and B gathered from x on the fly.
 // CONV1X1 (1x1, stride 1, no padding) reads B as a plain matrix: x's channel planes.
+// CONV_ACT adds the epilogue of ops.ConvAct (inference's conv with its batch norm folded in):
+// after the bias, add a residual (ACT bit 2) and take max(·, 0) (ACT bit 1).
 // Oracle: ops/cpu/conv2d.go Conv2D.
 
 #include "common.glsl"
@@ -125,6 +127,13 @@ void bnStats(uint M, uint N, uint m0, uint n0) {
 // ---- end BN_STATS ----
 #endif
 
+#ifdef CONV_ACT
+// --- eval epilogue (ops.ConvAct): its binding and constant ---
+layout(std430, binding = 4) readonly buffer Res { float res[]; };
+layout(constant_id = 10) const uint ACT = 0; // 1: ReLU, 2: residual
+// --- end eval epilogue ---
+#endif
+
 uint M, N, K, OHW, HW, m0, n0, g;
 // This invocation's B column: fixed for the whole K loop, so it is decoded once.
 uint bCol;
@@ -209,6 +218,16 @@ void main() {
 				if (p.hasBias != 0) {
 					v += bias[p.boff + g * p.Og + m];
 				}
+#endif
+#ifdef CONV_ACT
+				// --- eval epilogue ---
+				if ((ACT & 2u) != 0u) {
+					v += res[p.roff + im * p.rstride + (g * p.Og + m) * OHW + px];
+				}
+				if ((ACT & 1u) != 0u) {
+					v = max(v, 0.0);
+				}
+				// --- end eval epilogue ---
 #endif
 				y[base + m * OHW] = v;
 			}

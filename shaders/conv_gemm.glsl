@@ -22,4 +22,5 @@ layout(push_constant) uniform Push {
 	uint accum;                        // conv2d_grad_input: add to the destination's values
 	uint fixup, cntOff;                // conv2d_grad_weight: in-kernel split-K sum, counters
 	uint wRow;                         // elements between the weight's (or dW's) output rows
+	uint roff, rstride;                // conv2d CONV_ACT: the residual (output-sized)
 } p;

@@ -13,6 +13,8 @@ const (
 	Conv2D                     = "conv2d"                        // convolution as an implicit GEMM: conv2d.comp
 	Conv2D1x1                  = "conv2d_1x1"                    // 1x1 stride-1 convolution as a GEMM: conv2d.comp CONV1X1
 	Conv2D1x1BnStats           = "conv2d_1x1_bn_stats"           // 1x1 convolution, batch-norm statistics of its output in the epilogue: conv2d.comp CONV1X1 BN_STATS
+	Conv2DAct                  = "conv2d_act"                    // convolution with a residual and ReLU epilogue (folded batch norm): conv2d.comp CONV_ACT
+	Conv2DAct1x1               = "conv2d_act_1x1"                // 1x1 stride-1 convolution with the residual and ReLU epilogue: conv2d.comp CONV1X1 CONV_ACT
 	Conv2DBnStats              = "conv2d_bn_stats"               // convolution, batch-norm statistics of its output in the epilogue: conv2d.comp BN_STATS
 	Conv2DGradInput            = "conv2d_grad_input"             // input gradient as a transposed implicit GEMM: conv2d_grad_input.comp
 	Conv2DGradInput1x1         = "conv2d_grad_input_1x1"         // 1x1 stride-1 input gradient as a GEMM: conv2d_grad_input.comp CONV1X1
@@ -62,6 +64,8 @@ var Bindings = map[string]int{
 	Conv2D:                     4,
 	Conv2D1x1:                  4,
 	Conv2D1x1BnStats:           10,
+	Conv2DAct:                  5,
+	Conv2DAct1x1:               5,
 	Conv2DBnStats:              10,
 	Conv2DGradInput:            3,
 	Conv2DGradInput1x1:         3,

@@ -114,6 +114,7 @@ func stepCaptured(c ops.Capturer, b ops.Backend, m nn.Segmenter, opt *SGD, image
 	if err := b.Copy(r.y, masks); err != nil {
 		return nil, err
 	}
+	ops.ParamsWritten() // the replayed SGD kernels update the parameters: inference folds again
 	if err := r.r.Run(); err != nil {
 		// A capture the backend can no longer replay (a later one failed): record afresh.
 		r.release(b)

@@ -203,19 +203,21 @@ func floorDiv(a, b int) int {
 	return a / b
 }
 
-// forward computes one group of one image: out (og channels, oh×ow) = W · im2col(in) + bias.
-func (pl *convPlan) forward(ks *kernelSet, workers int, s *convScratch, w *packedA, in, bias, out []float32) {
+// forward computes one group of one image: out (og channels, oh×ow) = W · im2col(in) + bias,
+// finished by epi (its residual laid out as out).
+func (pl *convPlan) forward(ks *kernelSet, workers int, s *convScratch, w *packedA, in, bias, out []float32, epi gemmEpilogue) {
 	g := pl.g
 	npx, cols := pl.x.np(), pl.cols()
 	op := &gemmOp{m: g.og, n: cols, k: g.ckk, ap: w, b: pl.windows(s, in)}
 	if npx == g.ow {
-		// The grid is the output.
-		op.c, op.ldc, op.bias = out[:g.og*g.ohw], g.ohw, bias
+		// The grid is the output: the GEMM's epilogue finishes it.
+		op.c, op.ldc, op.bias, op.epi = out[:g.og*g.ohw], g.ohw, bias, epi
 		ks.run(op, workers)
 		return
 	}
 	op.c, op.ldc = s.grow(&s.yp, g.og*cols), cols
 	ks.run(op, workers)
+	// Dropping the grid's extra columns is a pass anyway: the epilogue rides on it.
 	for o := 0; o < g.og; o++ {
 		var bv float32
 		if bias != nil {
@@ -223,9 +225,13 @@ func (pl *convPlan) forward(ks *kernelSet, workers int, s *convScratch, w *packe
 		}
 		for y := 0; y < g.oh; y++ {
 			src := op.c[o*cols+y*npx:][:g.ow]
-			dst := out[(o*g.oh+y)*g.ow:][:g.ow]
+			at := (o*g.oh + y) * g.ow
+			dst := out[at:][:g.ow]
 			for x, v := range src {
 				dst[x] = v + bv
+			}
+			if epi.active() {
+				epi.apply(out, g.ow, o*g.oh+y, 0, 1, g.ow)
 			}
 		}
 	}
@@ -453,12 +459,27 @@ func (b *Backend) forImages(n int, fn func(part, lo, hi, gemmWorkers int, s *con
 
 // Conv2D implements ops.Backend: per image and group, Y = W · im2col(X) + bias.
 func (b *Backend) Conv2D(dst, x, w, bias *tensor.Tensor, p ops.Conv2DParams) error {
+	return b.Conv2DAct(dst, x, w, bias, ops.ConvAct{}, p)
+}
+
+// Conv2DAct implements ops.Backend: Conv2D whose GEMM finishes each output tile, while it is in
+// cache, with the residual and the ReLU.
+func (b *Backend) Conv2DAct(dst, x, w, bias *tensor.Tensor, a ops.ConvAct, p ops.Conv2DParams) error {
 	if !w.IsContiguous() {
-		return b.withDenseWeight(w, func(wc *tensor.Tensor) error { return b.Conv2D(dst, x, wc, bias, p) })
+		return b.withDenseWeight(w, func(wc *tensor.Tensor) error { return b.Conv2DAct(dst, x, wc, bias, a, p) })
 	}
 	vs, err := views(dst, x)
 	if err != nil {
 		return err
+	}
+	var rv view
+	if a.Residual != nil {
+		if !a.Residual.Shape().Equal(dst.Shape()) {
+			return fmt.Errorf("conv2d: residual %v does not match the output %v", a.Residual.Shape(), dst.Shape())
+		}
+		if rv, err = viewOf(a.Residual); err != nil {
+			return err
+		}
 	}
 	wd, err := dense(w)
 	if err != nil {
@@ -486,7 +507,11 @@ func (b *Backend) Conv2D(dst, x, w, bias *tensor.Tensor, p ops.Conv2DParams) err
 				if bd != nil {
 					bg = bd[gi*g.og : (gi+1)*g.og]
 				}
-				pl.forward(ks, gw, s, wp[gi], xn[gi*g.chw:(gi+1)*g.chw], bg, yn[gi*g.og*g.ohw:(gi+1)*g.og*g.ohw])
+				epi := gemmEpilogue{relu: a.ReLU}
+				if a.Residual != nil {
+					epi.res = rv.item(n)[gi*g.og*g.ohw : (gi+1)*g.og*g.ohw]
+				}
+				pl.forward(ks, gw, s, wp[gi], xn[gi*g.chw:(gi+1)*g.chw], bg, yn[gi*g.og*g.ohw:(gi+1)*g.og*g.ohw], epi)
 			}
 		}
 	})

@@ -13,3 +13,5 @@ func TestGradCheck(t *testing.T) { optest.GradCheck(t, New()) }
 func TestGoldenTransformer(t *testing.T) { optest.GoldenTransformer(t, New()) }
 
 func TestGoldenSGD(t *testing.T) { b := New(); optest.GoldenSGD(t, b, optest.KernelSGD(b)) }
+
+func TestConvActMatchesComposition(t *testing.T) { optest.CompareConvAct(t, New(), New()) }

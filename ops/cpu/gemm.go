@@ -37,6 +37,10 @@ type kernelSet struct {
 	// t4 transposes a 4×8 block into 8 rows of 4: dst[4r+c] = src[off[c]+r], r < 8, c < 4.
 	// It packs A slivers (mr = 4) from columns that are contiguous.
 	t4 func(dst []float32, src []float32, off *[4]int)
+	// fin applies a convolution's epilogue (gemmEpilogue) to one whole mr×nr tile of C just
+	// stored: c[i·ldc+j] += res[i·ldc+j] when res is not nil, then max(·, 0) with relu. Nil:
+	// the portable loop.
+	fin func(c, res []float32, ldc int, relu bool)
 
 	scratch sync.Pool // *gemmScratch sized for this set's mr and nr
 }
@@ -196,7 +200,8 @@ func (p colPanel) pack(ks *kernelSet, dst []float32, k0, kc, x0, nx, w int) {
 	}
 }
 
-// gemmOp is C = op(A)·op(B) (+ C when acc) (+ bias[i] on row i), for the packed engine.
+// gemmOp is C = op(A)·op(B) (+ C when acc) (+ bias[i] on row i), for the packed engine, then
+// the epilogue epi.
 type gemmOp struct {
 	m, n, k int
 	a, b    panel    // op(A)ᵀ as k×m, op(B) as k×n
@@ -205,6 +210,34 @@ type gemmOp struct {
 	ldc     int
 	acc     bool
 	bias    []float32
+	epi     gemmEpilogue
+}
+
+// gemmEpilogue finishes each tile of C while it is still in cache, after its last block of k:
+// it adds res (laid out as C, row stride ldc; nil: none), then with relu takes max(·, 0). This
+// is a convolution's fused residual and ReLU (ops.ConvAct) without a pass of its own.
+type gemmEpilogue struct {
+	res  []float32
+	relu bool
+}
+
+func (e gemmEpilogue) active() bool { return e.res != nil || e.relu }
+
+// apply finishes the mh×nw block of c at (i, j), both with row stride ldc.
+func (e gemmEpilogue) apply(c []float32, ldc, i, j, mh, nw int) {
+	for ii := i; ii < i+mh; ii++ {
+		row := c[ii*ldc+j:][:nw]
+		if e.res != nil {
+			for jj, r := range e.res[ii*ldc+j:][:nw] {
+				row[jj] += r
+			}
+		}
+		if e.relu {
+			for jj, v := range row {
+				row[jj] = max(v, 0)
+			}
+		}
+	}
 }
 
 // packedA is op(A)ᵀ packed whole, one block of k after another: the block at k offset pc
@@ -316,6 +349,7 @@ func (ks *kernelSet) serial(g *gemmOp, s *gemmScratch, i0, i1, j0, j1 int) {
 			if pc > 0 {
 				bias = nil
 			}
+			last := pc+kc == g.k && g.epi.active()
 			for ic := i0; ic < i1; ic += gemmMC {
 				mc := min(gemmMC, i1-ic)
 				ablock := s.a
@@ -338,6 +372,17 @@ func (ks *kernelSet) serial(g *gemmOp, s *gemmScratch, i0, i1, j0, j1 int) {
 						}
 						if mh == mr && nw == nr {
 							ks.tile(kc, ap, bp, g.c[i*g.ldc+j:], g.ldc, acc, tb)
+							if last {
+								if ks.fin != nil {
+									var res []float32
+									if g.epi.res != nil {
+										res = g.epi.res[i*g.ldc+j:]
+									}
+									ks.fin(g.c[i*g.ldc+j:], res, g.ldc, g.epi.relu)
+								} else {
+									g.epi.apply(g.c, g.ldc, i, j, mh, nw)
+								}
+							}
 							continue
 						}
 						// An edge tile: compute it whole into scratch, keep the part inside C.
@@ -354,6 +399,9 @@ func (ks *kernelSet) serial(g *gemmOp, s *gemmScratch, i0, i1, j0, j1 int) {
 								}
 								crow[jj] = v
 							}
+						}
+						if last {
+							g.epi.apply(g.c, g.ldc, i, j, mh, nw)
 						}
 					}
 				}

@@ -14,8 +14,8 @@ import (
 // vectors and 4 broadcasts. 6×32 (12 accumulators) spills and ran at half the speed (68 vs
 // 134–157 GFLOP/s on an L1-resident kc=256 sliver, one Zen 5 core).
 var (
-	avx512Kernels = &kernelSet{name: "avx512", mr: 4, nr: 32, tile: tileAVX512, rows: rows32, t8: transpose8AVX, t4: transpose4AVX}
-	avx2Kernels   = &kernelSet{name: "avx2", mr: 4, nr: 16, tile: tileAVX2, rows: rows16, t8: transpose8AVX, t4: transpose4AVX}
+	avx512Kernels = &kernelSet{name: "avx512", mr: 4, nr: 32, tile: tileAVX512, rows: rows32, t8: transpose8AVX, t4: transpose4AVX, fin: finAVX512}
+	avx2Kernels   = &kernelSet{name: "avx2", mr: 4, nr: 16, tile: tileAVX2, rows: rows16, t8: transpose8AVX, t4: transpose4AVX, fin: finAVX2}
 )
 
 // bestKernels picks the widest kernels the CPU runs.
@@ -353,5 +353,45 @@ func transpose4AVX(dst []float32, src []float32, off *[4]int) {
 	u2.Select128FromPair(0, 2, u3).StoreSlice(d[8:])
 	u0.Select128FromPair(1, 3, u1).StoreSlice(d[16:])
 	u2.Select128FromPair(1, 3, u3).StoreSlice(d[24:])
+	archsimd.ClearAVXUpperBits()
+}
+
+// finAVX512 is gemmEpilogue.apply on a 4×32 tile: residual and ReLU, 16 lanes at a time.
+func finAVX512(c, res []float32, ldc int, relu bool) {
+	var zero archsimd.Float32x16
+	for i := 0; i < 4; i++ {
+		r := c[i*ldc : i*ldc+32]
+		v0, v1 := archsimd.LoadFloat32x16Slice(r), archsimd.LoadFloat32x16Slice(r[16:])
+		if res != nil {
+			q := res[i*ldc : i*ldc+32]
+			v0 = v0.Add(archsimd.LoadFloat32x16Slice(q))
+			v1 = v1.Add(archsimd.LoadFloat32x16Slice(q[16:]))
+		}
+		if relu {
+			v0, v1 = v0.Max(zero), v1.Max(zero)
+		}
+		v0.StoreSlice(r)
+		v1.StoreSlice(r[16:])
+	}
+	archsimd.ClearAVXUpperBits()
+}
+
+// finAVX2 is gemmEpilogue.apply on a 4×16 tile, 8 lanes at a time.
+func finAVX2(c, res []float32, ldc int, relu bool) {
+	var zero archsimd.Float32x8
+	for i := 0; i < 4; i++ {
+		r := c[i*ldc : i*ldc+16]
+		v0, v1 := archsimd.LoadFloat32x8Slice(r), archsimd.LoadFloat32x8Slice(r[8:])
+		if res != nil {
+			q := res[i*ldc : i*ldc+16]
+			v0 = v0.Add(archsimd.LoadFloat32x8Slice(q))
+			v1 = v1.Add(archsimd.LoadFloat32x8Slice(q[8:]))
+		}
+		if relu {
+			v0, v1 = v0.Max(zero), v1.Max(zero)
+		}
+		v0.StoreSlice(r)
+		v1.StoreSlice(r[8:])
+	}
 	archsimd.ClearAVXUpperBits()
 }

@@ -322,3 +322,16 @@ func (c convCase) check(t *testing.T) {
 	compare("grad input", gx, rgx, mgx)
 	compare("grad weight", gw, rgw, mgw)
 }
+
+// TestConvActKernels runs the fused convolution epilogue (residual, ReLU) on every kernel set
+// against the unfused composition: the SIMD sets finish full tiles with their own fin.
+func TestConvActKernels(t *testing.T) {
+	saved := kernels
+	defer func() { kernels = saved }()
+	for _, ks := range usableKernels() {
+		t.Run(ks.name, func(t *testing.T) {
+			kernels = ks
+			optest.CompareConvAct(t, New(), New())
+		})
+	}
+}

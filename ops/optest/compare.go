@@ -368,6 +368,16 @@ func compareCases() []compareCase {
 		}})
 	}
 
+	// The fused epilogue (inference's folded conv → batch norm → add → ReLU) on every backend;
+	// CompareConvAct also checks it against the unfused composition.
+	for _, c := range convActCases {
+		add(compareCase{name: "conv2d_act_" + c.name, run: func(e *env) error { return runConvAct(e, c, true) }})
+	}
+	// An output and residual of 151 MB: backends with a small binding limit run it in pieces.
+	add(compareCase{name: "large_conv2d_act_1x1_res_relu", large: true, run: func(e *env) error {
+		return runConvAct(e, convActCase{x: []int{9, 16, 512, 512}, w: []int{16, 16, 1, 1}, bias: true, res: true, relu: true}, true)
+	}})
+
 	// Weights that are slices of a larger weight along its input channels (CHNet's factorized
 	// head): read in place, and their gradients written in place.
 	for _, c := range []struct {

@@ -57,6 +57,18 @@ func gradCases() []gradCase {
 			}
 		}
 	}
+	// A residual of magnitude 2–3 against a convolution of small weights keeps every sum far
+	// from the ReLU's kink, where finite differences would straddle it.
+	awayFromKinks := func(rng *tensor.RNG, i int, v []float32) {
+		for j := range v {
+			switch i {
+			case 3:
+				v[j] = float32((2 + rng.Float64()) * float64(1-2*rng.Intn(2)))
+			default:
+				v[j] = float32(0.1 * rng.Normal())
+			}
+		}
+	}
 	conv := func(p ops.Conv2DParams, bias bool) func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
 		return func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
 			var b *tensor.Tensor
@@ -161,6 +173,12 @@ func gradCases() []gradCase {
 			a := t.ReLU(in[0])
 			s := t.Add(a, in[1]) // hands one gradient to a and in[1]
 			return t.Add(t.Mul(s, s), t.Add(t.Mul(a, in[1]), t.Unary(ops.Abs, s)))
+		}},
+		{"conv2d_act_residual_relu", [][]int{{2, 3, 5, 4}, {4, 3, 3, 3}, {4}, {2, 4, 5, 4}}, all(4), awayFromKinks, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			return t.Conv2DAct(in[0], in[1], in[2], ops.ConvAct{Residual: in[3], ReLU: true}, ops.Conv2DParams{Pad: 1})
+		}},
+		{"conv2d_act_s2_residual", [][]int{{2, 3, 5, 4}, {4, 3, 1, 1}, {2, 4, 3, 2}}, all(3), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
+			return t.Conv2DAct(in[0], in[1], nil, ops.ConvAct{Residual: in[2]}, ops.Conv2DParams{Stride: 2})
 		}},
 		{"conv_input_used_twice", [][]int{{2, 3, 5, 4}, {4, 3, 3, 3}, {4, 3, 1, 1}}, all(3), nil, func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
 			s := t.Sigmoid(in[0]) // the second convolution adds its input gradient to the first's

@@ -160,6 +160,16 @@ func (k *KinkPinner) BatchNormEval(dst, x, gamma, beta, runMean, runVar, residua
 	return k.Unary(ops.ReLU, dst, dst)
 }
 
+// Conv2DAct implements ops.Backend, pinning a fused ReLU as BatchNormTrain does.
+func (k *KinkPinner) Conv2DAct(dst, x, w, bias *tensor.Tensor, a ops.ConvAct, p ops.Conv2DParams) error {
+	relu := a.ReLU
+	a.ReLU = false
+	if err := k.Backend.Conv2DAct(dst, x, w, bias, a, p); err != nil || !relu {
+		return err
+	}
+	return k.Unary(ops.ReLU, dst, dst)
+}
+
 // Done reports whether the run made exactly the reference's ReLU calls.
 func (k *KinkPinner) Done() error {
 	if k.n != len(k.calls) {
@@ -208,6 +218,16 @@ func (r *ReLURecorder) BatchNormApply(dst, x, mean, invStd, gamma, beta, residua
 // BatchNormEval implements ops.Backend, recording a fused ReLU's input.
 func (r *ReLURecorder) BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual *tensor.Tensor, relu bool, p ops.BatchNormParams) error {
 	if err := r.Backend.BatchNormEval(dst, x, gamma, beta, runMean, runVar, residual, false, p); err != nil || !relu {
+		return err
+	}
+	return r.Unary(ops.ReLU, dst, dst)
+}
+
+// Conv2DAct implements ops.Backend, recording a fused ReLU's input.
+func (r *ReLURecorder) Conv2DAct(dst, x, w, bias *tensor.Tensor, a ops.ConvAct, p ops.Conv2DParams) error {
+	relu := a.ReLU
+	a.ReLU = false
+	if err := r.Backend.Conv2DAct(dst, x, w, bias, a, p); err != nil || !relu {
 		return err
 	}
 	return r.Unary(ops.ReLU, dst, dst)

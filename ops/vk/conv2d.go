@@ -25,6 +25,7 @@ type convPush struct {
 	Accum                        uint32
 	Fixup, CntOff                uint32
 	WRow                         uint32
+	ROff, RStride                uint32 // conv2d CONV_ACT: the residual
 }
 
 // tile is a GEMM tile configuration: a BM×BN block of outputs per workgroup, BK deep, each
@@ -223,6 +224,12 @@ func (b *Backend) convOperands(what string, x, w, y *tensor.Tensor, p ops.Conv2D
 
 // Conv2D implements ops.Backend.
 func (b *Backend) Conv2D(dst, x, w, bias *tensor.Tensor, p ops.Conv2DParams) error {
+	return b.Conv2DAct(dst, x, w, bias, ops.ConvAct{}, p)
+}
+
+// Conv2DAct implements ops.Backend: with an epilogue, the conv2d_act kernels (conv2d.comp
+// CONV_ACT) add the residual and take the ReLU as they store the output.
+func (b *Backend) Conv2DAct(dst, x, w, bias *tensor.Tensor, a ops.ConvAct, p ops.Conv2DParams) error {
 	const what = "conv2d"
 	g, xo, wo, yo, err := b.convOperands(what, x, w, dst, p)
 	if err != nil {
@@ -241,15 +248,77 @@ func (b *Backend) Conv2D(dst, x, w, bias *tensor.Tensor, p ops.Conv2DParams) err
 		push.HasBias = 1
 	}
 	t := b.tiles.pick(g.og, g.n*g.oh*g.ow, g.g)
-	k, err := b.convKernel(shaders.Conv2D, shaders.Conv2D1x1, g, t)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
 	wa, woff := b.bindAll(wo, false)
 	ba, boff := b.bindAll(bo, false)
 	push.WOff, push.BOff = woff, boff
-	return b.dispatchImages(what, k, &push, g, t, xo, yo, false, wa, ba)
+	if a.Residual == nil && !a.ReLU {
+		k, err := b.convKernel(shaders.Conv2D, shaders.Conv2D1x1, g, t)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return b.dispatchImages(what, k, &push, g, t, xo, yo, false, wa, ba)
+	}
+	// --- eval epilogue (ops.ConvAct) ---
+	var act uint32
+	ra := wa // bound but unread without a residual
+	if a.ReLU {
+		act |= 1
+	}
+	if a.Residual != nil {
+		act |= 2
+		if !a.Residual.Shape().Equal(dst.Shape()) {
+			return fmt.Errorf("%s: residual %v does not match the output %v", what, a.Residual.Shape(), dst.Shape())
+		}
+		ro, err := b.operand(a.Residual)
+		if err != nil {
+			return fmt.Errorf("%s: residual: %w", what, err)
+		}
+		// The residual binds whole; when the batch does not fit one binding, run it in pieces
+		// of images that do (dispatchImages then binds x and y the same way).
+		chunks, err := b.itemChunks(what, g.n, xo, yo, ro)
+		if err != nil {
+			return err
+		}
+		if len(chunks) > 1 {
+			for _, ch := range chunks {
+				var vs [3]*tensor.Tensor
+				for i, v := range []*tensor.Tensor{dst, x, a.Residual} {
+					if vs[i], err = v.Narrow(0, int(ch[0]), int(ch[1]-ch[0])); err != nil {
+						return fmt.Errorf("%s: %w", what, err)
+					}
+				}
+				if err := b.Conv2DAct(vs[0], vs[1], w, bias, ops.ConvAct{Residual: vs[2], ReLU: a.ReLU}, p); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		var roff uint32
+		ra, roff = b.bindAll(ro, false)
+		push.ROff, push.RStride = roff, uint32(ro.stride)
+	}
+	k, err := b.convActKernel(g, t, act)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return b.dispatchImages(what, k, &push, g, t, xo, yo, false, wa, ba, ra)
 }
+
+// convActKernel is the forward kernel with the eval epilogue act (conv2d.comp ACT).
+func (b *Backend) convActKernel(g convGeom, t tile, act uint32) (*vkrt.Kernel, error) {
+	name := shaders.Conv2DAct
+	if g.direct {
+		name = shaders.Conv2DAct1x1
+	}
+	avec := b.tiles.avec
+	if t.tm%4 != 0 {
+		avec = 0
+	}
+	return b.kernel(name, uint32(t.wg()), uint32(t.bm), uint32(t.bn), uint32(t.bk), uint32(t.tm), uint32(t.tn),
+		uint32(g.kh), uint32(g.kw), uint32(g.p.Stride), avec, act)
+}
+
+// --- end eval epilogue ---
 
 // dispatchImages runs a forward or input-gradient conv kernel over the batch: in chunks of
 // images that each fit one binding, and within those in pieces of at most 65535 workgroups of

@@ -9,6 +9,7 @@ import (
 	"github.com/chnet/chnet/chnet"
 	"github.com/chnet/chnet/nn"
 	"github.com/chnet/chnet/ops"
+	"github.com/chnet/chnet/ops/optest"
 	"github.com/chnet/chnet/tensor"
 	"github.com/chnet/chnet/train"
 )
@@ -179,4 +180,86 @@ func TestReplayedStepsMatchEager(t *testing.T) {
 		}
 	}
 	t.Logf("losses %v", gotLoss)
+}
+
+// Inference between replayed training steps (the trainer's validation) folds its batch norms
+// from the parameters and statistics the replayed step just wrote, not from a stale fold: the
+// folded logits equal the unfolded eval forward's after every step.
+func TestFoldedInferenceFollowsReplayedSteps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("CHNet training steps and inferences on lavapipe")
+	}
+	b := open(t)
+	const n, s, steps = 1, 32, 4
+	m, err := chnet.New(nn.Init{B: b, RNG: tensor.NewRNG(1, 0)}, chnet.Released())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nn.Release(b, m)
+	opt, err := train.NewSGD(b, m, ops.SGDParams{LR: 0.2, Momentum: 0.9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opt.ReleaseReplays()
+	rng := tensor.NewRNG(8, 0)
+	img, mask := make([]float32, n*3*s*s), make([]float32, n*s*s)
+	for j := range img {
+		img[j] = float32(rng.Normal())
+	}
+	for j := range mask {
+		mask[j] = float32(rng.Intn(2))
+	}
+	x, _ := ops.FromHost(b, img, n, 3, s, s)
+	y, _ := ops.FromHost(b, mask, n, 1, s, s)
+	defer b.Release(x.Storage())
+	defer b.Release(y.Storage())
+	before := b.dev.Stats()
+	var prev []float32
+	for i := 0; i < steps; i++ {
+		nn.SetTraining(m, true)
+		p, err := train.StepAsync(b, m, opt, x, y, ops.StructureLossOfficial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		nn.SetTraining(m, false)
+		logits := func(fold bool) []float32 {
+			tp := ops.NewTape(b)
+			defer tp.Release()
+			tp.SetNoGrad(true)
+			tp.SetFoldBatchNorm(fold)
+			v, err := ops.ToHost(b, m.Forward(tp, x))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		folded, plain := logits(true), logits(false)
+		// The trainer's path: Predict runs the forward under a liveness plan.
+		pred, err := train.Predict(b, m, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, v := range folded {
+			if d := math.Abs(float64(pred[j]) - 1/(1+math.Exp(-float64(v)))); d > 1e-5 {
+				t.Fatalf("step %d: Predict %v at %d, sigmoid of the folded logit %v", i+1, pred[j], j, v)
+			}
+		}
+		if e := optest.RelErr(folded, plain); e > 1e-5 {
+			t.Errorf("step %d: folded logits vs unfolded: relative error %.3g (a stale fold?)", i+1, e)
+		}
+		if prev != nil {
+			if d := optest.RelErr(folded, prev); d < 1e-3 {
+				t.Errorf("step %d: the logits moved by %.3g only: the test cannot tell a stale fold", i+1, d)
+			} else {
+				t.Logf("step %d: folded vs unfolded %.2g; the step moved the logits by %.2g", i+1, optest.RelErr(folded, plain), d)
+			}
+		}
+		prev = folded
+	}
+	if r := b.dev.Stats().Sub(before).Replays; r == 0 {
+		t.Errorf("no step was replayed")
+	}
 }

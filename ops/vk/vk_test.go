@@ -56,3 +56,5 @@ func TestGradCheck(t *testing.T) { optest.GradCheck(t, open(t)) }
 func TestCompareNetCPU(t *testing.T) { optest.CompareNet(t, cpu.New(), open(t)) }
 
 func TestGoldenSGD(t *testing.T) { b := open(t); optest.GoldenSGD(t, b, optest.KernelSGD(b)) }
+
+func TestConvActMatchesCPUComposition(t *testing.T) { optest.CompareConvAct(t, cpu.New(), open(t)) }

@@ -61,6 +61,8 @@ var variants = []variant{
 	{"conv2d_bn_stats", "conv2d.comp", []string{"BN_STATS"}, 10, "convolution, batch-norm statistics of its output in the epilogue"},
 	{"conv2d_1x1_bn_stats", "conv2d.comp", []string{"CONV1X1", "BN_STATS"}, 10, "1x1 convolution, batch-norm statistics of its output in the epilogue"},
 	{"conv2d_sum_bn_stats", "conv2d.comp", []string{"SUM_INPUT", "BN_STATS"}, 10, "convolution of a sum of two inputs, batch-norm statistics in the epilogue"},
+	{"conv2d_act", "conv2d.comp", []string{"CONV_ACT"}, 5, "convolution with a residual and ReLU epilogue (folded batch norm)"},
+	{"conv2d_act_1x1", "conv2d.comp", []string{"CONV1X1", "CONV_ACT"}, 5, "1x1 stride-1 convolution with the residual and ReLU epilogue"},
 	{"conv2d_grad_input", "conv2d_grad_input.comp", nil, 3, "input gradient as a transposed implicit GEMM"},
 	{"conv2d_grad_input_1x1", "conv2d_grad_input.comp", []string{"CONV1X1"}, 3, "1x1 stride-1 input gradient as a GEMM"},
 	{"conv2d_grad_weight", "conv2d_grad_weight.comp", nil, 5, "weight gradient, split-K implicit GEMM"},
