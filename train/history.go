@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"github.com/chnet/chnet/internal/atomicfile"
@@ -23,6 +24,67 @@ type EpochRecord struct {
 	Val          map[string]float64 `json:"val,omitempty"` // validation metrics (dice, iou, mae, loss…)
 	Best         bool               `json:"best,omitempty"`
 	Time         string             `json:"time"`
+}
+
+// MarshalJSON writes non-finite values, which JSON cannot hold, as null: a validation loss that
+// overflowed (an eval-mode network early in training can) is recorded, not a lost epoch.
+func (r EpochRecord) MarshalJSON() ([]byte, error) {
+	type plain EpochRecord
+	out := struct {
+		plain
+		LR           *float64            `json:"lr"`
+		TrainLoss    *float64            `json:"train_loss"`
+		Seconds      *float64            `json:"seconds"`
+		ImagesPerSec *float64            `json:"images_per_sec"`
+		Val          map[string]*float64 `json:"val,omitempty"`
+	}{plain: plain(r), LR: finiteOrNil(r.LR), TrainLoss: finiteOrNil(r.TrainLoss), Seconds: finiteOrNil(r.Seconds), ImagesPerSec: finiteOrNil(r.ImagesPerSec)}
+	if r.Val != nil {
+		out.Val = make(map[string]*float64, len(r.Val))
+		for k, v := range r.Val {
+			out.Val[k] = finiteOrNil(v)
+		}
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads null values back as NaN.
+func (r *EpochRecord) UnmarshalJSON(b []byte) error {
+	type plain EpochRecord
+	var in struct {
+		plain
+		LR           *float64            `json:"lr"`
+		TrainLoss    *float64            `json:"train_loss"`
+		Seconds      *float64            `json:"seconds"`
+		ImagesPerSec *float64            `json:"images_per_sec"`
+		Val          map[string]*float64 `json:"val,omitempty"`
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*r = EpochRecord(in.plain)
+	r.LR, r.TrainLoss, r.Seconds, r.ImagesPerSec = orNaN(in.LR), orNaN(in.TrainLoss), orNaN(in.Seconds), orNaN(in.ImagesPerSec)
+	r.Val = nil
+	if in.Val != nil {
+		r.Val = make(map[string]float64, len(in.Val))
+		for k, v := range in.Val {
+			r.Val[k] = orNaN(v)
+		}
+	}
+	return nil
+}
+
+func finiteOrNil(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+func orNaN(v *float64) float64 {
+	if v == nil {
+		return math.NaN()
+	}
+	return *v
 }
 
 // AppendRecord adds one JSON line to path, syncing it so a crash loses at most the epoch being

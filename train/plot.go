@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"math"
 
 	"github.com/chnet/chnet/internal/atomicfile"
 
@@ -46,7 +47,7 @@ var palette = []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 4
 // progressPanels are progress.png's panels, top to bottom.
 func progressPanels(rs []EpochRecord) ([]*plot.Plot, error) {
 	// curves draws the named series that have points; a record without a value (an epoch not
-	// validated) leaves a gap in the points, not a zero.
+	// validated, or a value that overflowed) leaves a gap in the points, not a zero.
 	curves := func(title, ylabel string, names []string, get func(EpochRecord, string) (float64, bool)) (*plot.Plot, error) {
 		p := plot.New()
 		p.Title.Text = title
@@ -55,7 +56,7 @@ func progressPanels(rs []EpochRecord) ([]*plot.Plot, error) {
 		for i, name := range names {
 			var xy plotter.XYs
 			for _, r := range rs {
-				if v, ok := get(r, name); ok {
+				if v, ok := get(r, name); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
 					xy = append(xy, plotter.XY{X: float64(r.Epoch), Y: v})
 				}
 			}

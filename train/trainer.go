@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/chnet/chnet/internal/atomicfile"
@@ -353,7 +356,17 @@ func (tr *Trainer) endEpoch(ctx context.Context, e int, lr float64, started time
 			return fmt.Errorf("validation after epoch %d: %w", e+1, err)
 		}
 		rec.Val = val
-		if v, ok := val[tr.Cfg.SelectMetric]; ok && (!tr.State.HasBest || v > tr.State.BestValue) {
+		var bad []string
+		for _, k := range slices.Sorted(maps.Keys(val)) {
+			if v := val[k]; math.IsNaN(v) || math.IsInf(v, 0) {
+				bad = append(bad, fmt.Sprintf("%s %v", k, v))
+			}
+		}
+		if len(bad) > 0 {
+			tr.logf("warning: validation after epoch %d: %s (recorded as null; the eval-mode network overflowed, common early in training or with tiny batches); a non-finite value is never the best", e+1, strings.Join(bad, ", "))
+		}
+		// NaN compares false, but as the first value it would still become the best.
+		if v, ok := val[tr.Cfg.SelectMetric]; ok && !math.IsNaN(v) && !math.IsInf(v, 0) && (!tr.State.HasBest || v > tr.State.BestValue) {
 			tr.State.HasBest, tr.State.BestValue, tr.State.BestEpoch, rec.Best = true, v, e+1, true
 		}
 	}
