@@ -166,6 +166,10 @@ func (c *Counter) StructureLossGrad(_, _, _, _ *tensor.Tensor, _ ops.StructureLo
 	return nil
 }
 func (c *Counter) SGDStep(_, _, _, _, _ *tensor.Tensor, _ ops.SGDParams) error { return nil }
+func (c *Counter) CheckFinite(_, _ *tensor.Tensor) error                       { return nil }
+func (c *Counter) UpdateLossScale(_ *tensor.Tensor, _ ops.LossScaleParams) error {
+	return nil
+}
 
 // MatMul implements ops.TransformerKernels: B·M·N·K multiply-adds. thop sees a product only as
 // an nn.Linear module (in_features per output element, the same B·M·N·K); a weight shared by

@@ -173,6 +173,11 @@ type Backend interface {
 	// this and every later guarded update until the host clears halt, without the host having to
 	// read the loss first. Both nil: unguarded.
 	SGDStep(param, grad, momentum, loss, halt *tensor.Tensor, p SGDParams) error
+	// CheckFinite sets state's found flag (LossScaleState) when any element of x is NaN or
+	// infinite, and leaves it as it was otherwise. UpdateLossScale advances the state after a
+	// step (LossScaleParams).
+	CheckFinite(state, x *tensor.Tensor) error
+	UpdateLossScale(state *tensor.Tensor, p LossScaleParams) error
 }
 
 // TransformerKernels are the kernels of the attention baselines (TransUNet, UTNet): batched

@@ -388,7 +388,15 @@ func (tr *tracer) StructureLossGrad(gx, gLoss, x, mask *tensor.Tensor, form Stru
 }
 
 func (tr *tracer) SGDStep(param, grad, momentum, loss, halt *tensor.Tensor, p SGDParams) error {
-	return tr.kernel("sgd", func() error { return tr.inner.SGDStep(param, grad, momentum, loss, halt, p) }, 3, param, grad, momentum, loss, halt, p.LRFrom)
+	return tr.kernel("sgd", func() error { return tr.inner.SGDStep(param, grad, momentum, loss, halt, p) }, 3, param, grad, momentum, loss, halt, p.LRFrom, p.ScaleFrom)
+}
+
+func (tr *tracer) CheckFinite(state, x *tensor.Tensor) error {
+	return tr.kernel("check_finite", func() error { return tr.inner.CheckFinite(state, x) }, 1, state, x)
+}
+
+func (tr *tracer) UpdateLossScale(state *tensor.Tensor, p LossScaleParams) error {
+	return tr.kernel("loss_scale", func() error { return tr.inner.UpdateLossScale(state, p) }, 1, state)
 }
 
 // transformer returns the wrapped backend's TransformerKernels, traced.

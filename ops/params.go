@@ -114,4 +114,7 @@ type SGDParams struct {
 	// then ignored): a recorded step replays with whatever rate was last written there, so a
 	// schedule does not invalidate it.
 	LRFrom *tensor.Tensor
+	// ScaleFrom, when set, is dynamic loss scaling's state (LossScaleState): the gradients hold
+	// scale·g, the step uses g and is skipped when the state says they were not all finite.
+	ScaleFrom *tensor.Tensor
 }

@@ -23,6 +23,11 @@ func GuardedSGDStep(b Backend, param, grad, momentum, loss, halt *tensor.Tensor,
 	if p.LRFrom != nil && p.LRFrom.Numel() != 1 {
 		return fmt.Errorf("sgd: %v: the learning-rate tensor must have one element, not %v", param, p.LRFrom.Shape())
 	}
+	if p.ScaleFrom != nil {
+		if err := checkLossScaleState(p.ScaleFrom); err != nil {
+			return fmt.Errorf("sgd: %v: %w", param, err)
+		}
+	}
 	for _, v := range []*tensor.Tensor{grad, momentum} {
 		if v == nil || !v.Shape().Equal(param.Shape()) {
 			return fmt.Errorf("sgd: %v: gradient and momentum buffer must match the parameter's shape", param)

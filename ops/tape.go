@@ -33,9 +33,11 @@ type Tape struct {
 	produced map[*tensor.Tensor]bool
 	// slots are where leaves' gradients go (SetGradSlots); uses counts, during Backward, the
 	// recorded ops reading each slotted leaf, and slotted the leaves whose slot a rule wrote.
-	slots   map[*tensor.Tensor]*tensor.Tensor
-	uses    map[*tensor.Tensor]int
-	slotted map[*tensor.Tensor]bool
+	slots map[*tensor.Tensor]*tensor.Tensor
+	// lossScale, when set (SetLossScale), is the loss-scale state whose scale seeds Backward.
+	lossScale *tensor.Tensor
+	uses      map[*tensor.Tensor]int
+	slotted   map[*tensor.Tensor]bool
 	// splitOf maps each part of a recorded Split to its split, whose input gradient buffer the
 	// parts' gradients are written into directly where possible (gradTarget); passTo lists, for
 	// the output of an op that hands its gradient unchanged to some inputs (add), those inputs.
@@ -110,6 +112,11 @@ func (t *Tape) acceptSecond(y *tensor.Tensor) {
 // gradients are copied or added there. Leaves that get no gradient keep Grad nil, and a leaf
 // whose Grad is already set accumulates into it as usual.
 func (t *Tape) SetGradSlots(slots map[*tensor.Tensor]*tensor.Tensor) { t.slots = slots }
+
+// SetLossScale makes Backward seed the loss gradient with the scale in state (LossScaleState,
+// on the device) instead of 1, so every gradient comes out multiplied by it (dynamic loss
+// scaling; the optimiser divides it out). nil: unscaled.
+func (t *Tape) SetLossScale(state *tensor.Tensor) { t.lossScale = state }
 
 // Backend is the backend the tape's ops run on.
 func (t *Tape) Backend() Backend { return t.b }
@@ -301,7 +308,7 @@ func (t *Tape) Backward(loss *tensor.Tensor) error {
 	}
 
 	seed := t.alloc(loss.Shape(), "backward")
-	if seed == nil || !t.check(t.b.Fill(seed, 1), "backward: seed") {
+	if seed == nil || !t.check(t.seed(seed), "backward: seed") {
 		return t.err
 	}
 	g := &gradSet{grads: map[*tensor.Tensor]*tensor.Tensor{}, refs: map[tensor.Storage]int{}}
@@ -352,6 +359,24 @@ func (t *Tape) Backward(loss *tensor.Tensor) error {
 	t.nodes = t.nodes[:0]
 	t.resetRecord()
 	return t.err
+}
+
+// seed writes the loss gradient: 1, or the loss scale.
+func (t *Tape) seed(dst *tensor.Tensor) error {
+	if t.lossScale == nil {
+		return t.b.Fill(dst, 1)
+	}
+	if err := checkLossScaleState(t.lossScale); err != nil {
+		return err
+	}
+	s, err := t.lossScale.Narrow(0, LossScaleValue, 1)
+	if err == nil {
+		s, err = s.Reshape(dst.Shape()...)
+	}
+	if err != nil {
+		return err
+	}
+	return t.b.Copy(dst, s)
 }
 
 // gradSet holds the pending gradients of non-leaf tensors, counting how many entries view each

@@ -31,6 +31,8 @@ const (
 	LayerNorm                  = "layer_norm"                    // layer normalisation over the last dimension: layer_norm.comp LN
 	LayerNormGradCols          = "layer_norm_grad_cols"          // layer norm scale/shift gradient partials: layer_norm.comp LN_GRAD_COLS
 	LayerNormGradRows          = "layer_norm_grad_rows"          // layer norm input gradient: layer_norm.comp LN_GRAD_ROWS
+	LossScaleCheck             = "loss_scale_check"              // flag non-finite values (dynamic loss scaling): loss_scale.comp LS_CHECK
+	LossScaleUpdate            = "loss_scale_update"             // advance the loss scale after a step: loss_scale.comp LS_UPDATE
 	Matmul                     = "matmul"                        // batched matrix product with optional transposes: matmul.comp
 	MatmulMixed                = "matmul_mixed"                  // fp16 x fp16 matrix product, fp32 accumulation and result: matmul_mixed.comp
 	MatmulMixedCoopmat         = "matmul_mixed_coopmat"          // matmul_mixed on NV cooperative matrices (tensor cores): matmul_mixed_coopmat.comp
@@ -43,7 +45,7 @@ const (
 	ReduceSumRows              = "reduce_sum_rows"               // sum each row of partials, one workgroup per row: reduce.comp SUM_ROWS
 	ResizeBilinear             = "resize_bilinear"               // bilinear resize from tap tables: resize_bilinear.comp
 	ResizeBilinearGrad         = "resize_bilinear_grad"          // bilinear resize gradient (gather): resize_bilinear_grad.comp
-	SGD                        = "sgd"                           // SGD step with momentum, nesterov, weight decay, non-finite guard: sgd.comp
+	SGD                        = "sgd"                           // SGD step with momentum, nesterov, weight decay, non-finite guard, loss-scale skip: sgd.comp
 	Softmax                    = "softmax"                       // softmax over the last dimension: softmax.comp SOFTMAX
 	SoftmaxGrad                = "softmax_grad"                  // softmax gradient: softmax.comp SOFTMAX_GRAD
 	StructureLossBoxRows       = "structure_loss_box_rows"       // 31-wide row box sums of the mask: structure_loss.comp SL_BOX_ROWS
@@ -82,6 +84,8 @@ var Bindings = map[string]int{
 	LayerNorm:                  6,
 	LayerNormGradCols:          5,
 	LayerNormGradRows:          6,
+	LossScaleCheck:             2,
+	LossScaleUpdate:            1,
 	Matmul:                     3,
 	MatmulMixed:                3,
 	MatmulMixedCoopmat:         3,
@@ -94,7 +98,7 @@ var Bindings = map[string]int{
 	ReduceSumRows:              2,
 	ResizeBilinear:             3,
 	ResizeBilinearGrad:         3,
-	SGD:                        6,
+	SGD:                        7,
 	Softmax:                    2,
 	SoftmaxGrad:                3,
 	StructureLossBoxRows:       2,

@@ -99,7 +99,7 @@ func stepCaptured(c ops.Capturer, b ops.Backend, m nn.Segmenter, opt *SGD, image
 	// Replay: the dry run advances host state and must match the capture.
 	t := ops.NewTape(b)
 	defer t.Release()
-	t.SetGradSlots(opt.GradSlots())
+	opt.PrepareTape(t)
 	counters := saveCounters(m)
 	plan, err := t.LearnPlan(func(d *ops.Tape) { forwardLoss(m, images, masks, form)(d) })
 	if err != nil || !plan.Same(r.plan) {
@@ -184,7 +184,7 @@ func stepCapture(c ops.Capturer, b ops.Backend, m nn.Segmenter, opt *SGD, r *ste
 func recordStep(b ops.Backend, m nn.Segmenter, opt *SGD, images, masks *tensor.Tensor, form ops.StructureLossForm) (*tensor.Tensor, *ops.LivePlan, error) {
 	t := ops.NewTape(b)
 	defer t.Release()
-	t.SetGradSlots(opt.GradSlots())
+	opt.PrepareTape(t)
 	loss, plan := plannedForward(t, m, forwardLoss(m, images, masks, form))
 	if err := t.Backward(loss); err != nil {
 		opt.ZeroGrad()

@@ -24,6 +24,10 @@ type SGD struct {
 	// the learning rate [1] the kernel reads (so captured steps follow the schedule).
 	flat, grads, momentum, halt, lr *tensor.Tensor
 	lrSet                           float32 // the value in lr; NaN before the first write
+	// scale is dynamic loss scaling's state (ops.LossScaleState) when EnableLossScaling was
+	// called, with its update rule.
+	scale     *tensor.Tensor
+	scaleRule ops.LossScaleParams
 	// slots[p] is p's gradient view; moms by name are the momentum views.
 	slots map[*tensor.Tensor]*tensor.Tensor
 	moms  map[string]*tensor.Tensor
@@ -125,7 +129,7 @@ func (s *SGD) Release() {
 }
 
 func (s *SGD) release() {
-	for _, t := range []*tensor.Tensor{s.flat, s.grads, s.momentum, s.halt, s.lr} {
+	for _, t := range []*tensor.Tensor{s.flat, s.grads, s.momentum, s.halt, s.lr, s.scale} {
 		if t != nil {
 			s.b.Release(t.Storage())
 		}
@@ -145,10 +149,10 @@ func (s *SGD) syncLR() error {
 	return nil
 }
 
-// kernelParams is P as the kernel gets it: the learning rate read from the device.
+// kernelParams is P as the kernel gets it: the learning rate (and loss scale) read from the device.
 func (s *SGD) kernelParams() ops.SGDParams {
 	p := s.P
-	p.LR, p.LRFrom = 0, s.lr
+	p.LR, p.LRFrom, p.ScaleFrom = 0, s.lr, s.scale
 	return p
 }
 
@@ -170,31 +174,19 @@ func (s *SGD) Step(loss *tensor.Tensor) error {
 	if loss != nil {
 		halt = s.halt
 	}
+	// runs are [first, end) ranges of parameters that have gradients, each one kernel.
+	var runs [][2]int
 	run := -1 // first parameter of the current run of parameters with gradients
-	flush := func(end int) error {
-		if run < 0 {
-			return nil
+	flush := func(end int) {
+		if run >= 0 {
+			runs = append(runs, [2]int{run, end})
+			run = -1
 		}
-		first := run
-		run = -1
-		lo, n := s.offs[first], s.offs[end]-s.offs[first]
-		w, _ := s.flat.Narrow(0, lo, n)
-		g, _ := s.grads.Narrow(0, lo, n)
-		m := g // without momentum the kernel never reads the buffer
-		if s.momentum != nil {
-			m, _ = s.momentum.Narrow(0, lo, n)
-		}
-		if err := ops.GuardedSGDStep(s.b, w, g, m, loss, halt, p); err != nil {
-			return fmt.Errorf("%s..%s: %w", s.params[first].Name, s.params[end-1].Name, err)
-		}
-		return nil
 	}
 	for i, np := range s.params {
 		g, slot := np.Tensor.Grad, s.slots[np.Tensor]
 		if g == nil {
-			if err := flush(i); err != nil {
-				return err
-			}
+			flush(i)
 			continue
 		}
 		if g != slot {
@@ -208,11 +200,83 @@ func (s *SGD) Step(loss *tensor.Tensor) error {
 			run = i
 		}
 	}
-	if err := flush(len(s.params)); err != nil {
-		return err
+	flush(len(s.params))
+	slice := func(flat *tensor.Tensor, r [2]int) *tensor.Tensor {
+		v, _ := flat.Narrow(0, s.offs[r[0]], s.offs[r[1]]-s.offs[r[0]])
+		return v
+	}
+	name := func(r [2]int) string { return s.params[r[0]].Name + ".." + s.params[r[1]-1].Name }
+	if s.scale != nil {
+		// Every gradient is checked before any parameter moves: an overflow anywhere skips all.
+		for _, r := range runs {
+			if err := ops.CheckFinite(s.b, s.scale, slice(s.grads, r)); err != nil {
+				return fmt.Errorf("%s: %w", name(r), err)
+			}
+		}
+	}
+	for _, r := range runs {
+		g := slice(s.grads, r)
+		m := g // without momentum the kernel never reads the buffer
+		if s.momentum != nil {
+			m = slice(s.momentum, r)
+		}
+		if err := ops.GuardedSGDStep(s.b, slice(s.flat, r), g, m, loss, halt, p); err != nil {
+			return fmt.Errorf("%s: %w", name(r), err)
+		}
+	}
+	if s.scale != nil {
+		if err := ops.UpdateLossScale(s.b, s.scale, s.scaleRule); err != nil {
+			return err
+		}
 	}
 	s.ZeroGrad()
 	return nil
+}
+
+// EnableLossScaling turns on dynamic loss scaling (torch.cuda.amp.GradScaler's rule, on the
+// device): the backward pass is seeded with the scale (PrepareTape), the update divides it out,
+// and a step whose gradients are not all finite is skipped and lowers the scale, without the
+// host reading anything. For mixed precision, whose fp16 gradients would otherwise underflow.
+func (s *SGD) EnableLossScaling(init float32, rule ops.LossScaleParams) error {
+	if !(init > 0) || math.IsInf(float64(init), 0) {
+		return fmt.Errorf("sgd: initial loss scale %v must be positive and finite", init)
+	}
+	if s.scale == nil {
+		t, err := ops.Zeros(s.b, ops.LossScaleStateLen)
+		if err != nil {
+			return fmt.Errorf("sgd: loss-scale state: %w", err)
+		}
+		s.scale = t
+	}
+	st := make([]float32, ops.LossScaleStateLen)
+	st[ops.LossScaleValue] = init
+	if err := s.b.Upload(s.scale, st); err != nil {
+		return fmt.Errorf("sgd: loss-scale state: %w", err)
+	}
+	s.scaleRule = rule
+	return nil
+}
+
+// LossScale reads the loss scale and the number of steps skipped so far (a host wait); scaled
+// is false when loss scaling is off.
+func (s *SGD) LossScale() (scale float32, skipped int, scaled bool, err error) {
+	if s.scale == nil {
+		return 1, 0, false, nil
+	}
+	v, err := s.b.Download(s.scale)
+	if err != nil {
+		return 0, 0, true, fmt.Errorf("sgd: loss-scale state: %w", err)
+	}
+	return v[ops.LossScaleValue], int(v[ops.LossScaleSkipped]), true, nil
+}
+
+// PrepareTape points t's leaf gradients at the flat gradient buffer and, with loss scaling,
+// seeds its backward pass with the scale.
+func (s *SGD) PrepareTape(t *ops.Tape) {
+	t.SetGradSlots(s.slots)
+	if s.scale != nil {
+		t.SetLossScale(s.scale)
+	}
 }
 
 // ZeroGrad drops the parameters' gradients (views of the flat buffer, which is kept).
@@ -233,7 +297,12 @@ func (s *SGD) ClearHalt() error {
 	return s.b.Fill(s.halt, 0)
 }
 
-// State returns the momentum buffers on the host, by parameter name.
+// LossScaleStateName is the entry of State that holds the loss-scale state; no parameter has a
+// name with a space.
+const LossScaleStateName = "loss scale"
+
+// State returns the momentum buffers on the host, by parameter name, and with loss scaling its
+// state under LossScaleStateName.
 func (s *SGD) State() (map[string]nn.HostTensor, error) {
 	out := map[string]nn.HostTensor{}
 	for name, buf := range s.moms {
@@ -242,6 +311,13 @@ func (s *SGD) State() (map[string]nn.HostTensor, error) {
 			return nil, fmt.Errorf("sgd state %s: %w", name, err)
 		}
 		out[name] = nn.HostTensor{Shape: append([]int(nil), buf.Shape()...), Data: v}
+	}
+	if s.scale != nil {
+		v, err := s.b.Download(s.scale)
+		if err != nil {
+			return nil, fmt.Errorf("sgd state: loss scale: %w", err)
+		}
+		out[LossScaleStateName] = nn.HostTensor{Shape: []int{ops.LossScaleStateLen}, Data: v}
 	}
 	return out, nil
 }
@@ -259,6 +335,15 @@ func (s *SGD) LoadState(st map[string]nn.HostTensor) error {
 		}
 		if err := s.b.Upload(buf, h.Data); err != nil {
 			return fmt.Errorf("sgd state %s: %w", name, err)
+		}
+	}
+	// A checkpoint from an unscaled run leaves a scaled optimiser at its initial scale.
+	if h, ok := st[LossScaleStateName]; ok && s.scale != nil {
+		if len(h.Data) != ops.LossScaleStateLen {
+			return fmt.Errorf("sgd state %s: %d values, want %d", LossScaleStateName, len(h.Data), ops.LossScaleStateLen)
+		}
+		if err := s.b.Upload(s.scale, h.Data); err != nil {
+			return fmt.Errorf("sgd state %s: %w", LossScaleStateName, err)
 		}
 	}
 	return s.ClearHalt()

@@ -39,10 +39,25 @@ func (b *Backend) SGDStep(param, grad, momentum, loss, halt *tensor.Tensor, p op
 		}
 		lr = d[0]
 	}
+	scaled, inv := false, float32(1)
+	if p.ScaleFrom != nil {
+		st, err := dense(p.ScaleFrom)
+		if err != nil {
+			return err
+		}
+		if st[ops.LossScaleFound] != 0 {
+			return nil // overflowed: skipped; UpdateLossScale lowers the scale
+		}
+		scaled, inv = true, 1/st[ops.LossScaleValue]
+	}
 	w, g, buf := ds[0], ds[1], ds[2]
 	parallelFor(b.workers, len(w), 1<<14, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			gi := g[i] + p.WeightDecay*w[i]
+			gr := g[i]
+			if scaled {
+				gr *= inv
+			}
+			gi := gr + p.WeightDecay*w[i]
 			step := gi
 			if p.Momentum != 0 {
 				buf[i] = p.Momentum*buf[i] + gi

@@ -664,6 +664,55 @@ func compareCases() []compareCase {
 			return e.b.SGDStep(w, e.in(n), buf, e.tensor([]float32{c.loss}, 1), halt, p)
 		}})
 	}
+	// Dynamic loss scaling: SGD on scaled gradients (applied, or skipped while found is set), the
+	// non-finite check (clean, NaN or infinity at the ends of a piece; found already set stays
+	// set) and the scale update (overflow, an ordinary step, the step that reaches the interval).
+	lsState := func(e *env, scale, found, good float32) *tensor.Tensor {
+		v := []float32{scale, found, good, 3}
+		return e.state("loss_scale", func(*tensor.RNG) float32 { f := v[0]; v = v[1:]; return f }, ops.LossScaleStateLen)
+	}
+	for _, c := range []struct {
+		name  string
+		found float32
+	}{{"applied", 0}, {"skipped", 1}} {
+		add(compareCase{name: "sgd_scaled_" + c.name, run: func(e *env) error {
+			const n = 3001
+			w, buf := e.state("param", normal, n), e.state("momentum", normal, n)
+			p := ops.SGDParams{LR: 0.01, Momentum: 0.9, WeightDecay: 5e-4, ScaleFrom: lsState(e, 1024, c.found, 0)}
+			return e.b.SGDStep(w, e.in(n), buf, nil, nil, p)
+		}})
+	}
+	for _, c := range []struct {
+		name  string
+		bad   int // index of the non-finite value, or -1
+		value float32
+		found float32
+	}{
+		{"clean", -1, 0, 0}, {"nan_first", 0, float32(math.NaN()), 0}, {"inf_last", 4096, float32(math.Inf(1)), 0},
+		{"neg_inf_middle", 2000, float32(math.Inf(-1)), 0}, {"already_found", -1, 0, 1},
+	} {
+		add(compareCase{name: "check_finite_" + c.name, run: func(e *env) error {
+			const n = 4097
+			i := 0
+			x := e.inFn(func(r *tensor.RNG) float32 {
+				v := normal(r)
+				if i == c.bad {
+					v = c.value
+				}
+				i++
+				return v
+			}, n)
+			return e.b.CheckFinite(lsState(e, 1024, c.found, 5), x)
+		}})
+	}
+	for _, c := range []struct {
+		name        string
+		found, good float32
+	}{{"overflow", 1, 7}, {"finite", 0, 7}, {"grow", 0, 9}} {
+		add(compareCase{name: "loss_scale_update_" + c.name, run: func(e *env) error {
+			return e.b.UpdateLossScale(lsState(e, 1024, c.found, c.good), ops.LossScaleParams{Growth: 2, Backoff: 0.5, Interval: 10})
+		}})
+	}
 
 	// The attention baselines' kernels (ops.TransformerKernels).
 	tk := func(e *env) ops.TransformerKernels { return e.b.(ops.TransformerKernels) }

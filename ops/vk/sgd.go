@@ -16,6 +16,7 @@ type sgdPush struct {
 	Nesterov                     uint32
 	Guard, LOff, HOff            uint32
 	LRDev, LROff                 uint32
+	Scaled, SOff                 uint32
 }
 
 // SGDStep implements ops.Backend: one dispatch per binding-sized piece, so a flat buffer of
@@ -70,14 +71,24 @@ func (b *Backend) SGDStep(param, grad, momentum, loss, halt *tensor.Tensor, p op
 		ra, s = b.bind(ro.buf, ro.off, ro.off+1, false)
 		push.LROff, push.LRDev = uint32(ro.off-s), 1
 	}
+	sa := la // unscaled, the binding repeats the loss's, never read
+	if p.ScaleFrom != nil {
+		so, err := b.dense(p.ScaleFrom)
+		if err != nil {
+			return fmt.Errorf("%s: loss-scale state: %w", what, err)
+		}
+		var s int64
+		sa, s = b.bind(so.buf, so.off, so.off+ops.LossScaleStateLen, false)
+		push.SOff, push.Scaled = uint32(so.off-s), 1
+	}
 	for _, pc := range b.elemPieces(int64(param.Numel()), os...) {
-		binds := make([]vkrt.Access, 6)
+		binds := make([]vkrt.Access, 7)
 		var offs [3]uint32
 		for i, o := range os {
 			acc, s := b.bind(o.buf, o.at(pc[0]), o.at(pc[1]-1)+1, i != 1)
 			binds[i], offs[i] = acc, uint32(o.off-s)
 		}
-		binds[3], binds[4], binds[5] = la, ha, ra
+		binds[3], binds[4], binds[5], binds[6] = la, ha, ra, sa
 		push.Start, push.End, push.WOff, push.GOff, push.BOff = uint32(pc[0]), uint32(pc[1]), offs[0], offs[1], offs[2]
 		if err := b.dev.Dispatch(k, binds, pushBytes(&push), [3]uint32{b.groups(pc[1]-pc[0], ewWorkGroup), 1, 1}, what); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
