@@ -29,6 +29,8 @@ const (
 	Conv2DGradWeightSum           = "conv2d_grad_weight_sum"              // weight gradient of a convolution of a sum of two inputs: conv2d_grad_weight.comp SUM_INPUT
 	Conv2DMixed                   = "conv2d_mixed"                        // convolution of fp16 x and w, fp32 sums and output: conv2d.comp HALF
 	Conv2DMixed1x1                = "conv2d_mixed_1x1"                    // 1x1 stride-1 convolution of fp16 x and w, fp32 output: conv2d.comp CONV1X1 HALF
+	Conv2DMixedCoopmat            = "conv2d_mixed_coopmat"                // conv2d_mixed's forward convolution on NV cooperative matrices (tensor cores): matmul_mixed_coopmat.comp CONV
+	Conv2DMixedCoopmatEmulated    = "conv2d_mixed_coopmat_emulated"       // the tensor-core convolution with scalar fragments, to test it on any device: matmul_mixed_coopmat.comp CONV EMULATE
 	Conv2DMixedToHalf             = "conv2d_mixed_to_half"                // convolution of fp16 x and w, fp32 sums, fp16 output: conv2d.comp HALF HALF_OUT
 	Conv2DMixedToHalf1x1          = "conv2d_mixed_to_half_1x1"            // 1x1 stride-1 convolution of fp16 x and w, fp16 output: conv2d.comp CONV1X1 HALF HALF_OUT
 	Conv2DSumBnStats              = "conv2d_sum_bn_stats"                 // convolution of a sum of two inputs, batch-norm statistics in the epilogue: conv2d.comp SUM_INPUT BN_STATS
@@ -90,6 +92,8 @@ var Bindings = map[string]int{
 	Conv2DGradWeightSum:           6,
 	Conv2DMixed:                   4,
 	Conv2DMixed1x1:                4,
+	Conv2DMixedCoopmat:            4,
+	Conv2DMixedCoopmatEmulated:    4,
 	Conv2DMixedToHalf:             4,
 	Conv2DMixedToHalf1x1:          4,
 	Conv2DSumBnStats:              10,

@@ -15,7 +15,9 @@ import (
 // gradient also Half arrays (…ToHalf: rounded to nearest even as they are stored, the same bits
 // as ToHalf of the fp32 result), since mixed training keeps activations in fp16. Biases and
 // weight gradients stay fp32 (master weights). The scalar kernels run on any device with fp16
-// storage; there is no cooperative-matrix convolution yet.
+// storage. Where MatMulMixed uses tensor cores, so does Conv2DMixed (fp32 output only):
+// matmul_mixed_coopmat.comp CONV, whose scalar-emulated twin the tests run on lavapipe; the
+// gradients and fp16 outputs have no cooperative-matrix form yet.
 
 // halfOperand is h as a batch-strided operand over its first dimension (images, or a weight's
 // output channels). A Half binds whole (bindItems), so its offset is 0.
@@ -81,7 +83,21 @@ func (b *Backend) resolve(what string, a convArg) (operand, tensor.Shape, error)
 // Conv2DMixed computes dst (fp32, NCHW) = conv2d(x, w) + bias with x (NCHW) and w (OIHW) in
 // fp16 and the sums in fp32; bias (fp32, O values) may be nil.
 func (b *Backend) Conv2DMixed(dst *tensor.Tensor, x, w *Half, bias *tensor.Tensor, p ops.Conv2DParams) error {
-	return b.conv2DMixed("mixed conv2d", convArg{name: "output", t: dst, f32: true}, x, w, bias, p, shaders.Conv2DMixed, shaders.Conv2DMixed1x1)
+	name := shaders.Conv2DMixed
+	if b.MixedKernel() == shaders.MatmulMixedCoopmat {
+		name = shaders.Conv2DMixedCoopmat
+	}
+	return b.conv2DMixedWith(dst, x, w, bias, p, name)
+}
+
+// conv2DMixedWith runs Conv2DMixed with the kernel name; tests also pass
+// shaders.Conv2DMixedCoopmatEmulated.
+func (b *Backend) conv2DMixedWith(dst *tensor.Tensor, x, w *Half, bias *tensor.Tensor, p ops.Conv2DParams, name string) error {
+	name1x1 := shaders.Conv2DMixed1x1
+	if name != shaders.Conv2DMixed {
+		name1x1 = name // the tensor-core kernel has one form
+	}
+	return b.conv2DMixed("mixed conv2d", convArg{name: "output", t: dst, f32: true}, x, w, bias, p, name, name1x1)
 }
 
 // Conv2DMixedToHalf is Conv2DMixed with an fp16 output, rounded to nearest even.
@@ -94,7 +110,31 @@ func (b *Backend) conv2DMixed(what string, y convArg, x, w *Half, bias *tensor.T
 	if err != nil {
 		return err
 	}
+	if name == shaders.Conv2DMixedCoopmat || name == shaders.Conv2DMixedCoopmatEmulated {
+		return b.conv2DCoopmat(what, name, g, xo, wo, yo, bias)
+	}
 	return b.conv2DForward(what, name, name1x1, g, xo, wo, yo, bias)
+}
+
+// coopmatTile is matmul_mixed_coopmat.comp's fixed block: 128×128 outputs, K steps of 32, 256
+// invocations (its own mapping; dispatchImages reads only bm and bn).
+var coopmatTile = tile{bm: 128, bn: 128, bk: 32, tm: 8, tn: 8}
+
+// conv2DCoopmat runs the forward convolution on the tensor-core kernel (or its emulation):
+// conv2d's bindings, push block and dispatch, the kernel's own tile; specialization constants
+// 6–8 are the kernel size and stride (conv_push.glsl).
+func (b *Backend) conv2DCoopmat(what, name string, g convGeom, xo, wo, yo operand, bias *tensor.Tensor) error {
+	push, _, wa, ba, err := b.forwardSetup(what, g, wo, bias)
+	if err != nil {
+		return err
+	}
+	spec := make([]uint32, 9)
+	spec[6], spec[7], spec[8] = uint32(g.kh), uint32(g.kw), uint32(g.p.Stride)
+	k, err := b.kernel(name, spec...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return b.dispatchImages(what, k, &push, g, coopmatTile, xo, yo, false, wa, ba)
 }
 
 // Conv2DGradInputMixed computes the input gradient dst (fp32, NCHW) of a convolution with

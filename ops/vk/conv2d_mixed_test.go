@@ -8,6 +8,7 @@ import (
 
 	"github.com/chnet/chnet/ops"
 	"github.com/chnet/chnet/ops/cpu"
+	"github.com/chnet/chnet/shaders"
 	"github.com/chnet/chnet/tensor"
 	"github.com/x448/float16"
 )
@@ -114,13 +115,20 @@ func testConv2DMixed(t *testing.T, b *Backend, rng *tensor.RNG, c mixedConvCase,
 
 	t.Run("forward", func(t *testing.T) {
 		k := c.c / p.Groups * c.kh * c.kw
+		ref32, ref16 := ref(convForward, x, w), ref(convForward, halfRound(x), halfRound(w))
+		abs32, abs16 := refAbs(convForward, x, w), refAbs(convForward, halfRound(x), halfRound(w))
 		got := mixedOut(t, b, ys, func(dst *tensor.Tensor, bt *tensor.Tensor) error { return b.Conv2DMixed(dst, x16, w16, bt, c.p) }, bias)
-		if checkMixed(t, k, got, ref(convForward, x, w), ref(convForward, halfRound(x), halfRound(w)),
-			refAbs(convForward, x, w), refAbs(convForward, halfRound(x), halfRound(w))) {
+		if checkMixed(t, k, got, ref32, ref16, abs32, abs16) {
 			told[convForward] = true
 		}
 		got16 := mixedOutHalf(t, b, ys, func(dst *Half, bt *tensor.Tensor) error { return b.Conv2DMixedToHalf(dst, x16, w16, bt, c.p) }, bias)
 		checkRoundedOutput(t, got, got16)
+		// The tensor-core kernel's tiling, gather and store, its fragments emulated (the form
+		// lavapipe can run), within the same bounds.
+		gotC := mixedOut(t, b, ys, func(dst *tensor.Tensor, bt *tensor.Tensor) error {
+			return b.conv2DMixedWith(dst, x16, w16, bt, c.p, shaders.Conv2DMixedCoopmatEmulated)
+		}, bias)
+		checkMixed(t, k, gotC, ref32, ref16, abs32, abs16)
 	})
 	bias = nil // the gradients have none
 	t.Run("grad_input", func(t *testing.T) {

@@ -383,7 +383,7 @@ func TestValidationMixed(t *testing.T) {
 		}
 	}
 	// The mixed convolutions, each direction and output type, 3x3 and 1x1, the weight gradient
-	// split along K (conv2d_mixed.go).
+	// split along K, the emulated tensor-core forward (conv2d_mixed.go).
 	for _, cc := range []mixedConvCase{
 		{n: 2, c: 5, h: 30, w: 31, o: 7, kh: 3, kw: 3, p: ops.Conv2DParams{Pad: 1}, bias: true},
 		{n: 2, c: 9, h: 5, w: 7, o: 6, kh: 1, kw: 1},
@@ -397,6 +397,9 @@ func TestValidationMixed(t *testing.T) {
 			bias = randomNotHalf(rng, cc.o)
 		}
 		mixedOut(t, b, ys, func(dst, bt *tensor.Tensor) error { return b.Conv2DMixed(dst, x16, w16, bt, cc.p) }, bias)
+		mixedOut(t, b, ys, func(dst, bt *tensor.Tensor) error {
+			return b.conv2DMixedWith(dst, x16, w16, bt, cc.p, shaders.Conv2DMixedCoopmatEmulated)
+		}, bias)
 		mixedOutHalf(t, b, ys, func(dst *Half, bt *tensor.Tensor) error { return b.Conv2DMixedToHalf(dst, x16, w16, bt, cc.p) }, bias)
 		mixedOut(t, b, xs, func(dst, _ *tensor.Tensor) error { return b.Conv2DGradInputMixed(dst, gy16, w16, cc.p) }, nil)
 		mixedOutHalf(t, b, xs, func(dst *Half, _ *tensor.Tensor) error { return b.Conv2DGradInputMixedToHalf(dst, gy16, w16, cc.p) }, nil)

@@ -90,11 +90,13 @@ var variants = []variant{
 	{"matmul_mixed", "matmul_mixed.comp", nil, 3, "fp16 x fp16 matrix product, fp32 accumulation and result"},
 	{"matmul_mixed_coopmat", "matmul_mixed_coopmat.comp", nil, 3, "matmul_mixed on NV cooperative matrices (tensor cores)"},
 	{"matmul_mixed_coopmat_emulated", "matmul_mixed_coopmat.comp", []string{"EMULATE"}, 3, "the tensor-core kernel with scalar fragments, to test it on any device"},
+	{"conv2d_mixed_coopmat", "matmul_mixed_coopmat.comp", []string{"CONV"}, 4, "conv2d_mixed's forward convolution on NV cooperative matrices (tensor cores)"},
+	{"conv2d_mixed_coopmat_emulated", "matmul_mixed_coopmat.comp", []string{"CONV", "EMULATE"}, 4, "the tensor-core convolution with scalar fragments, to test it on any device"},
 }
 
 // unoptimized kernels are compiled without spirv-opt: it has miscompiled cooperative-matrix
-// code (llama.cpp #10734), and the tensor-core kernel is not run in CI to catch that.
-var unoptimized = map[string]bool{"matmul_mixed_coopmat": true}
+// code (llama.cpp #10734), and the tensor-core kernels are not run in CI to catch that.
+var unoptimized = map[string]bool{"matmul_mixed_coopmat": true, "conv2d_mixed_coopmat": true}
 
 // glslcFlags target Vulkan 1.2 (SPIR-V 1.5) with spirv-opt's -O, except for the kernels in
 // unoptimized.
