@@ -5,11 +5,38 @@
 // CONV1X1 (1x1, stride 1, no padding) reads B as a plain matrix: x's channel planes.
 // CONV_ACT adds the epilogue of ops.ConvAct (inference's conv with its batch norm folded in):
 // after the bias, add a residual (ACT bit 2) and take max(·, 0) (ACT bit 1).
+// HALF (mixed precision, ops/vk Conv2DMixed): x and w are fp16 buffers, widened to fp32 as they
+// are loaded into the shared tiles; sums and bias stay fp32, so only the inputs' rounding
+// differs from the fp32 kernel. HALF_OUT also stores y in fp16, rounded to nearest even
+// (half.glsl): the same bits as ToHalf of the fp32-output kernel's result.
 // Oracle: ops/cpu/conv2d.go Conv2D.
+
+#ifdef HALF
+#extension GL_EXT_shader_16bit_storage : require
+#endif
 
 #include "common.glsl"
 #include "conv_gemm.glsl"
 
+#ifdef HALF
+// ---- fp16 storage (mixed precision) ----
+#if defined(SUM_INPUT) || defined(BN_STATS) || defined(CONV_ACT)
+#error HALF has no SUM_INPUT, BN_STATS or CONV_ACT form
+#endif
+#include "half.glsl"
+#ifdef HALF_OUT
+layout(std430, binding = 0) writeonly buffer Y { uint16_t y[]; };
+void storeY(uint i, float v) { y[i] = uint16_t(toHalf(floatBitsToUint(v))); }
+#else
+layout(std430, binding = 0) writeonly buffer Y { float y[]; };
+void storeY(uint i, float v) { y[i] = v; }
+#endif
+layout(std430, binding = 1) readonly buffer X { float16_t x[]; };
+layout(std430, binding = 2) readonly buffer Wt { float16_t w[]; };
+layout(std430, binding = 3) readonly buffer Bias { float bias[]; };
+float loadX(uint i) { return float(x[i]); }
+// ---- end fp16 storage ----
+#else
 layout(std430, binding = 0) writeonly buffer Y { float y[]; };
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) readonly buffer Wt { float w[]; };
@@ -22,6 +49,8 @@ float loadX(uint i) { return x[i] + x2[i - p.xoff + p.boff]; }
 #else
 layout(std430, binding = 3) readonly buffer Bias { float bias[]; };
 float loadX(uint i) { return x[i]; }
+#endif
+void storeY(uint i, float v) { y[i] = v; }
 #endif
 
 #ifdef BN_STATS
@@ -146,7 +175,7 @@ void loadTiles(uint k0) {
 	[[unroll]] for (uint r = 0; r < ALOADS; r++) {
 		uint l = tid + r * WG;
 		uint m = m0 + l / BK, k = k0 + l % BK;
-		ra[r] = (m < M && k < K) ? w[p.woff + (g * p.Og + m) * p.wRow + k] : 0.0;
+		ra[r] = (m < M && k < K) ? float(w[p.woff + (g * p.Og + m) * p.wRow + k]) : 0.0;
 	}
 	[[unroll]] for (uint r = 0; r < BLOADS; r++) {
 		uint k = k0 + tid / BN + r * (WG / BN);
@@ -229,7 +258,7 @@ void main() {
 				}
 				// --- end eval epilogue ---
 #endif
-				y[base + m * OHW] = v;
+				storeY(base + m * OHW, v);
 			}
 		}
 	}

@@ -4,14 +4,37 @@
 // K = O/groups·KH·KW, A[m][(o,ky,kx)] = W[o][m][ky][kx], and B gathering dY at
 // oy = (iy + pad − ky·dil)/stride (zero where that is not a whole in-range row; likewise ox).
 // CONV1X1 (1x1, stride 1, no padding) is dX = Wᵀ·dY per image.
+// HALF (mixed precision, ops/vk Conv2DGradInputMixed): dY and W are fp16 buffers, widened to
+// fp32 as they are loaded; sums stay fp32. HALF_OUT stores dX in fp16, rounded to nearest even
+// (half.glsl). The mixed kernels never accumulate (accum is 0).
 // Oracle: ops/cpu/conv2d.go Conv2DGradInput.
+
+#ifdef HALF
+#extension GL_EXT_shader_16bit_storage : require
+#endif
 
 #include "common.glsl"
 #include "conv_gemm.glsl"
 
+#ifdef HALF
+// ---- fp16 storage (mixed precision) ----
+#include "half.glsl"
+#ifdef HALF_OUT
+layout(std430, binding = 0) writeonly buffer GX { uint16_t gx[]; };
+void storeGX(uint i, float v) { gx[i] = uint16_t(toHalf(floatBitsToUint(v))); }
+#else
+layout(std430, binding = 0) writeonly buffer GX { float gx[]; };
+void storeGX(uint i, float v) { gx[i] = v; }
+#endif
+layout(std430, binding = 1) readonly buffer GY { float16_t gy[]; };
+layout(std430, binding = 2) readonly buffer Wt { float16_t w[]; };
+// ---- end fp16 storage ----
+#else
 layout(std430, binding = 0) buffer GX { float gx[]; }; // read too when accumulating
 layout(std430, binding = 1) readonly buffer GY { float gy[]; };
 layout(std430, binding = 2) readonly buffer Wt { float w[]; };
+void storeGX(uint i, float v) { gx[i] = p.accum != 0u ? gx[i] + v : v; }
+#endif
 
 uint M, N, K, OHW, HW, m0, n0, g;
 bool bOK;
@@ -26,7 +49,7 @@ void loadTiles(uint k0) {
 		float v = 0.0;
 		if (m < M && k < K) {
 			uint o = k / KHW, kyx = k - o * KHW;
-			v = w[p.woff + (g * p.Og + o) * p.wRow + m * KHW + kyx];
+			v = float(w[p.woff + (g * p.Og + o) * p.wRow + m * KHW + kyx]);
 		}
 		ra[r] = v;
 	}
@@ -35,7 +58,7 @@ void loadTiles(uint k0) {
 		float v = 0.0;
 		if (bOK && k < K) {
 #ifdef CONV1X1
-			v = gy[yBase + k * OHW];
+			v = float(gy[yBase + k * OHW]);
 #else
 			uint o = k / KHW, rem = k - o * KHW;
 			uint ky = rem / KW, kx = rem - ky * KW;
@@ -43,7 +66,7 @@ void loadTiles(uint k0) {
 			if (ty >= 0 && tx >= 0 && ty % S == 0 && tx % S == 0) {
 				uint oy = uint(ty / S), ox = uint(tx / S);
 				if (oy < p.OH && ox < p.OW) {
-					v = gy[yBase + o * OHW + oy * p.OW + ox];
+					v = float(gy[yBase + o * OHW + oy * p.OW + ox]);
 				}
 			}
 #endif
@@ -98,8 +121,7 @@ void main() {
 		[[unroll]] for (uint i = 0; i < TM; i++) {
 			uint m = m0 + rowOf(tm, i);
 			if (m < M) {
-				uint at = base + m * HW;
-				gx[at] = p.accum != 0u ? gx[at] + acc[i * TN + j] : acc[i * TN + j];
+				storeGX(base + m * HW, acc[i * TN + j]);
 			}
 		}
 	}

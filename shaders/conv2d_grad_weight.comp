@@ -7,7 +7,13 @@
 // partials in split order and writes dW; else a second kernel (reduce_sum_cols) adds them in
 // the same order. Deterministic either way: the same float32 sums.
 // CONV1X1 (1x1, stride 1, no padding) reads x's channel planes directly.
+// HALF (mixed precision, ops/vk Conv2DGradWeightMixed): x and dY are fp16 buffers, widened to
+// fp32 as they are loaded; partials, their sum and dW stay fp32.
 // Oracle: ops/cpu/conv2d.go Conv2DGradWeight.
+
+#ifdef HALF
+#extension GL_EXT_shader_16bit_storage : require
+#endif
 
 #include "common.glsl"
 #include "conv_gemm.glsl"
@@ -16,8 +22,18 @@ layout(std430, binding = 0) writeonly buffer Out { float outv[]; }; // dW, or th
 // The fix-up's partials and per-tile counters (unused without it). The counters are zero
 // between dispatches: the last workgroup of a tile resets its own.
 layout(std430, binding = 1) coherent buffer Part { float part[]; };
+#ifdef HALF
+// ---- fp16 storage (mixed precision) ----
+#ifdef SUM_INPUT
+#error HALF has no SUM_INPUT form
+#endif
+layout(std430, binding = 2) readonly buffer X { float16_t x[]; };
+layout(std430, binding = 3) readonly buffer GY { float16_t gy[]; };
+// ---- end fp16 storage ----
+#else
 layout(std430, binding = 2) readonly buffer X { float x[]; };
 layout(std430, binding = 3) readonly buffer GY { float gy[]; };
+#endif
 layout(std430, binding = 4) coherent buffer Cnt { uint cnt[]; };
 #ifdef SUM_INPUT
 // ---- The input is the sum x + x2 of two tensors of one layout (conv2d.comp SUM_INPUT), at
@@ -26,7 +42,7 @@ layout(std430, binding = 5) readonly buffer X2 { float x2[]; };
 float loadX(uint i) { return x[i] + x2[i - p.xoff + p.boff]; }
 // ---- end SUM_INPUT ----
 #else
-float loadX(uint i) { return x[i]; }
+float loadX(uint i) { return float(x[i]); }
 #endif
 
 shared bool lastOfTile;
@@ -46,7 +62,7 @@ void loadTiles(uint k0) {
 	uint img = p.n0 + kImg;
 	[[unroll]] for (uint r = 0; r < ALOADS; r++) {
 		uint m = m0 + tid / BK + r * (WG / BK);
-		ra[r] = (kOK && m < M) ? gy[p.yoff + img * p.ystride + (g * p.Og + m) * OHW + kPix] : 0.0;
+		ra[r] = (kOK && m < M) ? float(gy[p.yoff + img * p.ystride + (g * p.Og + m) * OHW + kPix]) : 0.0;
 	}
 	uint xb = p.xoff + img * p.xstride + g * p.Cg * HW;
 	[[unroll]] for (uint r = 0; r < BLOADS; r++) {

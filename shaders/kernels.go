@@ -4,106 +4,130 @@ package shaders
 
 // Kernel names, one per compiled variant (spv/<name>.spv).
 const (
-	AvgPool2D                  = "avg_pool2d"                    // average pooling: avg_pool2d.comp
-	AvgPool2DGrad              = "avg_pool2d_grad"               // average pooling gradient (gather): avg_pool2d_grad.comp
-	BatchNorm2DApply           = "batch_norm2d_apply"            // normalise, add a residual, ReLU: batch_norm2d.comp BN_APPLY
-	BatchNorm2DGradApply       = "batch_norm2d_grad_apply"       // input gradient, ReLU mask: batch_norm2d_grad.comp BNG_APPLY
-	BatchNorm2DGradSums        = "batch_norm2d_grad_sums"        // partial sums of g and g*(x-mean), ReLU mask; the last: scale and shift gradients: batch_norm2d_grad.comp BNG_SUMS
-	BatchNorm2DStats           = "batch_norm2d_stats"            // Welford partials per channel chunk; the last merges them, running statistics: batch_norm2d.comp BN_STATS
-	Conv2D                     = "conv2d"                        // convolution as an implicit GEMM: conv2d.comp
-	Conv2D1x1                  = "conv2d_1x1"                    // 1x1 stride-1 convolution as a GEMM: conv2d.comp CONV1X1
-	Conv2D1x1BnStats           = "conv2d_1x1_bn_stats"           // 1x1 convolution, batch-norm statistics of its output in the epilogue: conv2d.comp CONV1X1 BN_STATS
-	Conv2DAct                  = "conv2d_act"                    // convolution with a residual and ReLU epilogue (folded batch norm): conv2d.comp CONV_ACT
-	Conv2DAct1x1               = "conv2d_act_1x1"                // 1x1 stride-1 convolution with the residual and ReLU epilogue: conv2d.comp CONV1X1 CONV_ACT
-	Conv2DBnStats              = "conv2d_bn_stats"               // convolution, batch-norm statistics of its output in the epilogue: conv2d.comp BN_STATS
-	Conv2DGradInput            = "conv2d_grad_input"             // input gradient as a transposed implicit GEMM: conv2d_grad_input.comp
-	Conv2DGradInput1x1         = "conv2d_grad_input_1x1"         // 1x1 stride-1 input gradient as a GEMM: conv2d_grad_input.comp CONV1X1
-	Conv2DGradWeight           = "conv2d_grad_weight"            // weight gradient, split-K implicit GEMM: conv2d_grad_weight.comp
-	Conv2DGradWeight1x1        = "conv2d_grad_weight_1x1"        // 1x1 stride-1 weight gradient, split-K GEMM: conv2d_grad_weight.comp CONV1X1
-	Conv2DGradWeightSum        = "conv2d_grad_weight_sum"        // weight gradient of a convolution of a sum of two inputs: conv2d_grad_weight.comp SUM_INPUT
-	Conv2DSumBnStats           = "conv2d_sum_bn_stats"           // convolution of a sum of two inputs, batch-norm statistics in the epilogue: conv2d.comp SUM_INPUT BN_STATS
-	ElementwiseBinary          = "elementwise_binary"            // add, sub, mul, div, unary gradients, bce: elementwise.comp ARITY=3
-	ElementwiseFill            = "elementwise_fill"              // dst = alpha: elementwise.comp ARITY=1
-	ElementwiseTernary         = "elementwise_ternary"           // bce gradient: elementwise.comp ARITY=4
-	ElementwiseUnary           = "elementwise_unary"             // copy, relu, sigmoid, abs, neg, axpby, expand: elementwise.comp ARITY=2
-	HalfFromFloat              = "half_from_float"               // fp32 to packed fp16, round to nearest even: half_convert.comp TO_HALF
-	HalfToFloat                = "half_to_float"                 // packed fp16 to fp32, exact: half_convert.comp
-	LayerNorm                  = "layer_norm"                    // layer normalisation over the last dimension: layer_norm.comp LN
-	LayerNormGradCols          = "layer_norm_grad_cols"          // layer norm scale/shift gradient partials: layer_norm.comp LN_GRAD_COLS
-	LayerNormGradRows          = "layer_norm_grad_rows"          // layer norm input gradient: layer_norm.comp LN_GRAD_ROWS
-	LossScaleCheck             = "loss_scale_check"              // flag non-finite values (dynamic loss scaling): loss_scale.comp LS_CHECK
-	LossScaleUpdate            = "loss_scale_update"             // advance the loss scale after a step: loss_scale.comp LS_UPDATE
-	Matmul                     = "matmul"                        // batched matrix product with optional transposes: matmul.comp
-	MatmulMixed                = "matmul_mixed"                  // fp16 x fp16 matrix product, fp32 accumulation and result: matmul_mixed.comp
-	MatmulMixedCoopmat         = "matmul_mixed_coopmat"          // matmul_mixed on NV cooperative matrices (tensor cores): matmul_mixed_coopmat.comp
-	MatmulMixedCoopmatEmulated = "matmul_mixed_coopmat_emulated" // the tensor-core kernel with scalar fragments, to test it on any device: matmul_mixed_coopmat.comp EMULATE
-	MaxPool2D                  = "max_pool2d"                    // max pooling: max_pool2d.comp
-	MaxPool2DGrad              = "max_pool2d_grad"               // max pooling gradient (gather): max_pool2d_grad.comp
-	Permute                    = "permute"                       // permutation of dimensions: permute.comp
-	ReduceSumChunks            = "reduce_sum_chunks"             // partial sums over chunks of a batch-strided tensor: reduce.comp SUM_CHUNKS
-	ReduceSumCols              = "reduce_sum_cols"               // sum each row of partials, one invocation per row: reduce.comp SUM_COLS
-	ReduceSumRows              = "reduce_sum_rows"               // sum each row of partials, one workgroup per row: reduce.comp SUM_ROWS
-	ResizeBilinear             = "resize_bilinear"               // bilinear resize from tap tables: resize_bilinear.comp
-	ResizeBilinearGrad         = "resize_bilinear_grad"          // bilinear resize gradient (gather): resize_bilinear_grad.comp
-	SGD                        = "sgd"                           // SGD step with momentum, nesterov, weight decay, non-finite guard, loss-scale skip: sgd.comp
-	Softmax                    = "softmax"                       // softmax over the last dimension: softmax.comp SOFTMAX
-	SoftmaxGrad                = "softmax_grad"                  // softmax gradient: softmax.comp SOFTMAX_GRAD
-	StructureLossBoxRows       = "structure_loss_box_rows"       // 31-wide row box sums of the mask: structure_loss.comp SL_BOX_ROWS
-	StructureLossFinal         = "structure_loss_final"          // per-image sums and the batch loss: structure_loss.comp SL_FINAL
-	StructureLossGrad          = "structure_loss_grad"           // loss gradient: structure_loss.comp SL_GRAD
-	StructureLossTerms         = "structure_loss_terms"          // per-image partial sums: structure_loss.comp SL_TERMS
-	StructureLossWeight        = "structure_loss_weight"         // weight map from column box sums: structure_loss.comp SL_WEIGHT
+	AvgPool2D                     = "avg_pool2d"                          // average pooling: avg_pool2d.comp
+	AvgPool2DGrad                 = "avg_pool2d_grad"                     // average pooling gradient (gather): avg_pool2d_grad.comp
+	BatchNorm2DApply              = "batch_norm2d_apply"                  // normalise, add a residual, ReLU: batch_norm2d.comp BN_APPLY
+	BatchNorm2DGradApply          = "batch_norm2d_grad_apply"             // input gradient, ReLU mask: batch_norm2d_grad.comp BNG_APPLY
+	BatchNorm2DGradSums           = "batch_norm2d_grad_sums"              // partial sums of g and g*(x-mean), ReLU mask; the last: scale and shift gradients: batch_norm2d_grad.comp BNG_SUMS
+	BatchNorm2DStats              = "batch_norm2d_stats"                  // Welford partials per channel chunk; the last merges them, running statistics: batch_norm2d.comp BN_STATS
+	Conv2D                        = "conv2d"                              // convolution as an implicit GEMM: conv2d.comp
+	Conv2D1x1                     = "conv2d_1x1"                          // 1x1 stride-1 convolution as a GEMM: conv2d.comp CONV1X1
+	Conv2D1x1BnStats              = "conv2d_1x1_bn_stats"                 // 1x1 convolution, batch-norm statistics of its output in the epilogue: conv2d.comp CONV1X1 BN_STATS
+	Conv2DAct                     = "conv2d_act"                          // convolution with a residual and ReLU epilogue (folded batch norm): conv2d.comp CONV_ACT
+	Conv2DAct1x1                  = "conv2d_act_1x1"                      // 1x1 stride-1 convolution with the residual and ReLU epilogue: conv2d.comp CONV1X1 CONV_ACT
+	Conv2DBnStats                 = "conv2d_bn_stats"                     // convolution, batch-norm statistics of its output in the epilogue: conv2d.comp BN_STATS
+	Conv2DGradInput               = "conv2d_grad_input"                   // input gradient as a transposed implicit GEMM: conv2d_grad_input.comp
+	Conv2DGradInput1x1            = "conv2d_grad_input_1x1"               // 1x1 stride-1 input gradient as a GEMM: conv2d_grad_input.comp CONV1X1
+	Conv2DGradInputMixed          = "conv2d_grad_input_mixed"             // input gradient of fp16 dy and w, fp32 sums and output: conv2d_grad_input.comp HALF
+	Conv2DGradInputMixed1x1       = "conv2d_grad_input_mixed_1x1"         // 1x1 stride-1 input gradient of fp16 dy and w, fp32 output: conv2d_grad_input.comp CONV1X1 HALF
+	Conv2DGradInputMixedToHalf    = "conv2d_grad_input_mixed_to_half"     // input gradient of fp16 dy and w, fp32 sums, fp16 output: conv2d_grad_input.comp HALF HALF_OUT
+	Conv2DGradInputMixedToHalf1x1 = "conv2d_grad_input_mixed_to_half_1x1" // 1x1 stride-1 input gradient of fp16 dy and w, fp16 output: conv2d_grad_input.comp CONV1X1 HALF HALF_OUT
+	Conv2DGradWeight              = "conv2d_grad_weight"                  // weight gradient, split-K implicit GEMM: conv2d_grad_weight.comp
+	Conv2DGradWeight1x1           = "conv2d_grad_weight_1x1"              // 1x1 stride-1 weight gradient, split-K GEMM: conv2d_grad_weight.comp CONV1X1
+	Conv2DGradWeightMixed         = "conv2d_grad_weight_mixed"            // weight gradient of fp16 x and dy, split-K, fp32 sums and output: conv2d_grad_weight.comp HALF
+	Conv2DGradWeightMixed1x1      = "conv2d_grad_weight_mixed_1x1"        // 1x1 stride-1 weight gradient of fp16 x and dy, fp32 output: conv2d_grad_weight.comp CONV1X1 HALF
+	Conv2DGradWeightSum           = "conv2d_grad_weight_sum"              // weight gradient of a convolution of a sum of two inputs: conv2d_grad_weight.comp SUM_INPUT
+	Conv2DMixed                   = "conv2d_mixed"                        // convolution of fp16 x and w, fp32 sums and output: conv2d.comp HALF
+	Conv2DMixed1x1                = "conv2d_mixed_1x1"                    // 1x1 stride-1 convolution of fp16 x and w, fp32 output: conv2d.comp CONV1X1 HALF
+	Conv2DMixedCoopmat            = "conv2d_mixed_coopmat"                // conv2d_mixed's forward convolution on NV cooperative matrices (tensor cores): matmul_mixed_coopmat.comp CONV
+	Conv2DMixedCoopmatEmulated    = "conv2d_mixed_coopmat_emulated"       // the tensor-core convolution with scalar fragments, to test it on any device: matmul_mixed_coopmat.comp CONV EMULATE
+	Conv2DMixedToHalf             = "conv2d_mixed_to_half"                // convolution of fp16 x and w, fp32 sums, fp16 output: conv2d.comp HALF HALF_OUT
+	Conv2DMixedToHalf1x1          = "conv2d_mixed_to_half_1x1"            // 1x1 stride-1 convolution of fp16 x and w, fp16 output: conv2d.comp CONV1X1 HALF HALF_OUT
+	Conv2DSumBnStats              = "conv2d_sum_bn_stats"                 // convolution of a sum of two inputs, batch-norm statistics in the epilogue: conv2d.comp SUM_INPUT BN_STATS
+	ElementwiseBinary             = "elementwise_binary"                  // add, sub, mul, div, unary gradients, bce: elementwise.comp ARITY=3
+	ElementwiseFill               = "elementwise_fill"                    // dst = alpha: elementwise.comp ARITY=1
+	ElementwiseTernary            = "elementwise_ternary"                 // bce gradient: elementwise.comp ARITY=4
+	ElementwiseUnary              = "elementwise_unary"                   // copy, relu, sigmoid, abs, neg, axpby, expand: elementwise.comp ARITY=2
+	HalfFromFloat                 = "half_from_float"                     // fp32 to packed fp16, round to nearest even: half_convert.comp TO_HALF
+	HalfToFloat                   = "half_to_float"                       // packed fp16 to fp32, exact: half_convert.comp
+	LayerNorm                     = "layer_norm"                          // layer normalisation over the last dimension: layer_norm.comp LN
+	LayerNormGradCols             = "layer_norm_grad_cols"                // layer norm scale/shift gradient partials: layer_norm.comp LN_GRAD_COLS
+	LayerNormGradRows             = "layer_norm_grad_rows"                // layer norm input gradient: layer_norm.comp LN_GRAD_ROWS
+	LossScaleCheck                = "loss_scale_check"                    // flag non-finite values (dynamic loss scaling): loss_scale.comp LS_CHECK
+	LossScaleUpdate               = "loss_scale_update"                   // advance the loss scale after a step: loss_scale.comp LS_UPDATE
+	Matmul                        = "matmul"                              // batched matrix product with optional transposes: matmul.comp
+	MatmulMixed                   = "matmul_mixed"                        // fp16 x fp16 matrix product, fp32 accumulation and result: matmul_mixed.comp
+	MatmulMixedCoopmat            = "matmul_mixed_coopmat"                // matmul_mixed on NV cooperative matrices (tensor cores): matmul_mixed_coopmat.comp
+	MatmulMixedCoopmatEmulated    = "matmul_mixed_coopmat_emulated"       // the tensor-core kernel with scalar fragments, to test it on any device: matmul_mixed_coopmat.comp EMULATE
+	MaxPool2D                     = "max_pool2d"                          // max pooling: max_pool2d.comp
+	MaxPool2DGrad                 = "max_pool2d_grad"                     // max pooling gradient (gather): max_pool2d_grad.comp
+	Permute                       = "permute"                             // permutation of dimensions: permute.comp
+	ReduceSumChunks               = "reduce_sum_chunks"                   // partial sums over chunks of a batch-strided tensor: reduce.comp SUM_CHUNKS
+	ReduceSumCols                 = "reduce_sum_cols"                     // sum each row of partials, one invocation per row: reduce.comp SUM_COLS
+	ReduceSumRows                 = "reduce_sum_rows"                     // sum each row of partials, one workgroup per row: reduce.comp SUM_ROWS
+	ResizeBilinear                = "resize_bilinear"                     // bilinear resize from tap tables: resize_bilinear.comp
+	ResizeBilinearGrad            = "resize_bilinear_grad"                // bilinear resize gradient (gather): resize_bilinear_grad.comp
+	SGD                           = "sgd"                                 // SGD step with momentum, nesterov, weight decay, non-finite guard, loss-scale skip: sgd.comp
+	Softmax                       = "softmax"                             // softmax over the last dimension: softmax.comp SOFTMAX
+	SoftmaxGrad                   = "softmax_grad"                        // softmax gradient: softmax.comp SOFTMAX_GRAD
+	StructureLossBoxRows          = "structure_loss_box_rows"             // 31-wide row box sums of the mask: structure_loss.comp SL_BOX_ROWS
+	StructureLossFinal            = "structure_loss_final"                // per-image sums and the batch loss: structure_loss.comp SL_FINAL
+	StructureLossGrad             = "structure_loss_grad"                 // loss gradient: structure_loss.comp SL_GRAD
+	StructureLossTerms            = "structure_loss_terms"                // per-image partial sums: structure_loss.comp SL_TERMS
+	StructureLossWeight           = "structure_loss_weight"               // weight map from column box sums: structure_loss.comp SL_WEIGHT
 )
 
 // Bindings is the number of storage buffers each kernel binds.
 var Bindings = map[string]int{
-	AvgPool2D:                  2,
-	AvgPool2DGrad:              2,
-	BatchNorm2DApply:           7,
-	BatchNorm2DGradApply:       10,
-	BatchNorm2DGradSums:        10,
-	BatchNorm2DStats:           7,
-	Conv2D:                     4,
-	Conv2D1x1:                  4,
-	Conv2D1x1BnStats:           10,
-	Conv2DAct:                  5,
-	Conv2DAct1x1:               5,
-	Conv2DBnStats:              10,
-	Conv2DGradInput:            3,
-	Conv2DGradInput1x1:         3,
-	Conv2DGradWeight:           5,
-	Conv2DGradWeight1x1:        5,
-	Conv2DGradWeightSum:        6,
-	Conv2DSumBnStats:           10,
-	ElementwiseBinary:          3,
-	ElementwiseFill:            1,
-	ElementwiseTernary:         4,
-	ElementwiseUnary:           2,
-	HalfFromFloat:              2,
-	HalfToFloat:                2,
-	LayerNorm:                  6,
-	LayerNormGradCols:          5,
-	LayerNormGradRows:          6,
-	LossScaleCheck:             2,
-	LossScaleUpdate:            1,
-	Matmul:                     3,
-	MatmulMixed:                3,
-	MatmulMixedCoopmat:         3,
-	MatmulMixedCoopmatEmulated: 3,
-	MaxPool2D:                  2,
-	MaxPool2DGrad:              3,
-	Permute:                    2,
-	ReduceSumChunks:            2,
-	ReduceSumCols:              2,
-	ReduceSumRows:              2,
-	ResizeBilinear:             3,
-	ResizeBilinearGrad:         3,
-	SGD:                        7,
-	Softmax:                    2,
-	SoftmaxGrad:                3,
-	StructureLossBoxRows:       2,
-	StructureLossFinal:         3,
-	StructureLossGrad:          6,
-	StructureLossTerms:         4,
-	StructureLossWeight:        3,
+	AvgPool2D:                     2,
+	AvgPool2DGrad:                 2,
+	BatchNorm2DApply:              7,
+	BatchNorm2DGradApply:          10,
+	BatchNorm2DGradSums:           10,
+	BatchNorm2DStats:              7,
+	Conv2D:                        4,
+	Conv2D1x1:                     4,
+	Conv2D1x1BnStats:              10,
+	Conv2DAct:                     5,
+	Conv2DAct1x1:                  5,
+	Conv2DBnStats:                 10,
+	Conv2DGradInput:               3,
+	Conv2DGradInput1x1:            3,
+	Conv2DGradInputMixed:          3,
+	Conv2DGradInputMixed1x1:       3,
+	Conv2DGradInputMixedToHalf:    3,
+	Conv2DGradInputMixedToHalf1x1: 3,
+	Conv2DGradWeight:              5,
+	Conv2DGradWeight1x1:           5,
+	Conv2DGradWeightMixed:         5,
+	Conv2DGradWeightMixed1x1:      5,
+	Conv2DGradWeightSum:           6,
+	Conv2DMixed:                   4,
+	Conv2DMixed1x1:                4,
+	Conv2DMixedCoopmat:            4,
+	Conv2DMixedCoopmatEmulated:    4,
+	Conv2DMixedToHalf:             4,
+	Conv2DMixedToHalf1x1:          4,
+	Conv2DSumBnStats:              10,
+	ElementwiseBinary:             3,
+	ElementwiseFill:               1,
+	ElementwiseTernary:            4,
+	ElementwiseUnary:              2,
+	HalfFromFloat:                 2,
+	HalfToFloat:                   2,
+	LayerNorm:                     6,
+	LayerNormGradCols:             5,
+	LayerNormGradRows:             6,
+	LossScaleCheck:                2,
+	LossScaleUpdate:               1,
+	Matmul:                        3,
+	MatmulMixed:                   3,
+	MatmulMixedCoopmat:            3,
+	MatmulMixedCoopmatEmulated:    3,
+	MaxPool2D:                     2,
+	MaxPool2DGrad:                 3,
+	Permute:                       2,
+	ReduceSumChunks:               2,
+	ReduceSumCols:                 2,
+	ReduceSumRows:                 2,
+	ResizeBilinear:                3,
+	ResizeBilinearGrad:            3,
+	SGD:                           7,
+	Softmax:                       2,
+	SoftmaxGrad:                   3,
+	StructureLossBoxRows:          2,
+	StructureLossFinal:            3,
+	StructureLossGrad:             6,
+	StructureLossTerms:            4,
+	StructureLossWeight:           3,
 }

@@ -14,7 +14,11 @@
 // code (lane l of a 32-invocation group holds elements l + 32e of each 16×16 fragment, row-major)
 // and workgroup barriers for subgroup ones, so lavapipe checks everything else — tiling, edges,
 // shared layout, the way out — against the CPU (TestMatMulMixed/coopmat-emulated).
-// Oracle: ops/cpu/matmul.go MatMul on the fp16-rounded inputs (ops/vk/mixed_test.go).
+// CONV makes it the forward convolution (ops/vk Conv2DMixed, conv2d.comp's implicit GEMM per
+// group: A the weight rows, B gathered from x as it is copied to shared memory, each
+// invocation's B column fixed and decoded once; fp32 output with the bias; groups in z).
+// Oracle: ops/cpu/matmul.go MatMul on the fp16-rounded inputs (ops/vk/mixed_test.go); with
+// CONV, ops/cpu/conv2d.go Conv2D (ops/vk/conv2d_mixed_test.go).
 
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_EXT_shader_16bit_storage : require
@@ -26,6 +30,15 @@
 #endif
 
 layout(local_size_x = 256) in;
+#ifdef CONV
+// ---- the forward convolution: conv2d.comp's bindings and push block ----
+#include "conv_push.glsl"
+layout(std430, binding = 0) writeonly buffer Y { float y[]; };
+layout(std430, binding = 1) readonly buffer X { float16_t x[]; };
+layout(std430, binding = 2) readonly buffer Wt { float16_t w[]; };
+layout(std430, binding = 3) readonly buffer Bias { float bias[]; };
+// ---- end CONV ----
+#else
 layout(constant_id = 10) const uint TA = 0;
 layout(constant_id = 11) const uint TB = 0;
 
@@ -37,6 +50,7 @@ layout(push_constant) uniform Push {
 	uint doff;
 	uint M, N, K;
 } p;
+#endif
 
 const uint WG = 256, BM = 128, BN = 128, BK = 32;
 const uint WM = 32, WN = 64;              // per subgroup: 4 along M × 2 along N
@@ -59,10 +73,84 @@ shared float Cs[8 * 256];
 #define SUBGROUP_SYNC() subgroupMemoryBarrierShared(); subgroupBarrier()
 #endif
 
+uint M, N, K, m0, n0;
+
+#ifdef CONV
+// ---- the convolution's operands ----
+uint g, OHW, HW;
+// This invocation's B column is n0 + tid % BN in every K tile (WG is a multiple of BN): its
+// image and output pixel are decoded once.
+bool bOK;
+uint xBase;
+int iy0, ix0;
+
+void initOperands() {
+	uint tid = gl_LocalInvocationID.x;
+	g = gl_WorkGroupID.z;
+	OHW = p.OH * p.OW;
+	HW = p.H * p.W;
+	M = p.Og;
+	N = p.nimg * OHW;
+	K = p.Cg * KHW;
+	n0 = p.colOff + gl_WorkGroupID.x * BN;
+	uint col = n0 + tid % BN;
+	bOK = col < N;
+	uint img = p.n0 + col / OHW, pix = col % OHW;
+	uint oy = pix / p.OW, ox = pix - oy * p.OW;
+	iy0 = int(oy) * S - p.pad;
+	ix0 = int(ox) * S - p.pad;
+	xBase = p.xoff + img * p.xstride + g * p.Cg * HW;
+}
+
+float16_t loadA(uint m, uint k) {
+	return w[p.woff + (g * p.Og + m) * p.wRow + k];
+}
+
+// loadB is B[k][n] for this invocation's column n (the caller checks k < K and bOK).
+float16_t loadB(uint k, uint n) {
+	uint c = k / KHW, rem = k - c * KHW;
+	uint ky = rem / KW, kx = rem - ky * KW;
+	int iy = iy0 + int(ky) * p.dil, ix = ix0 + int(kx) * p.dil;
+	if (iy >= 0 && iy < int(p.H) && ix >= 0 && ix < int(p.W)) {
+		return x[xBase + c * HW + uint(iy) * p.W + uint(ix)];
+	}
+	return float16_t(0.0);
+}
+
+void storeD(uint m, uint n, float v) {
+	uint img = p.n0 + n / OHW, px = n % OHW;
+	if (p.hasBias != 0u) {
+		v += bias[p.boff + g * p.Og + m];
+	}
+	y[p.yoff + img * p.ystride + (g * p.Og + m) * OHW + px] = v;
+}
+// ---- end CONV ----
+#else
+void initOperands() {
+	M = p.M;
+	N = p.N;
+	K = p.K;
+	n0 = gl_WorkGroupID.x * BN;
+}
+
+float16_t loadA(uint m, uint k) {
+	return a[TA != 0 ? k * p.M + m : m * p.K + k];
+}
+
+float16_t loadB(uint k, uint n) {
+	return b[TB != 0 ? n * p.K + k : k * p.N + n];
+}
+
+void storeD(uint m, uint n, float v) {
+	d[p.doff + m * p.N + n] = v;
+}
+#endif
+
 void main() {
 	uint tid = gl_LocalInvocationID.x;
 	uint sg = SUBGROUP, lane = LANE;
-	uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
+	m0 = gl_WorkGroupID.y * BM;
+	initOperands();
 	uint wm = (sg / 2) * WM, wn = (sg % 2) * WN;
 
 #ifdef EMULATE
@@ -78,18 +166,18 @@ void main() {
 		acc[i] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
 	}
 #endif
-	for (uint k0 = 0; k0 < p.K; k0 += BK) {
+	for (uint k0 = 0; k0 < K; k0 += BK) {
 		[[unroll]] for (uint i = 0; i < BM * BK / WG; i++) {
 			uint l = tid + i * WG;
 			uint r = l / BK, c = l % BK;
 			uint m = m0 + r, k = k0 + c;
-			As[r * ASTR + c] = (m < p.M && k < p.K) ? a[TA != 0 ? k * p.M + m : m * p.K + k] : float16_t(0.0);
+			As[r * ASTR + c] = (m < M && k < K) ? loadA(m, k) : float16_t(0.0);
 		}
 		[[unroll]] for (uint i = 0; i < BK * BN / WG; i++) {
 			uint l = tid + i * WG;
 			uint r = l / BN, c = l % BN;
 			uint k = k0 + r, n = n0 + c;
-			Bs[r * BSTR + c] = (k < p.K && n < p.N) ? b[TB != 0 ? n * p.K + k : k * p.N + n] : float16_t(0.0);
+			Bs[r * BSTR + c] = (k < K && n < N) ? loadB(k, n) : float16_t(0.0);
 		}
 		barrier();
 		[[unroll]] for (uint kk = 0; kk < BK; kk += 16) {
@@ -138,8 +226,8 @@ void main() {
 			SUBGROUP_SYNC();
 			for (uint e = lane; e < 256; e += SUBGROUP_SIZE) {
 				uint m = m0 + wm + i * 16 + e / 16, n = n0 + wn + j * 16 + e % 16;
-				if (m < p.M && n < p.N) {
-					d[p.doff + m * p.N + n] = Cs[sg * 256 + e];
+				if (m < M && n < N) {
+					storeD(m, n, Cs[sg * 256 + e]);
 				}
 			}
 			SUBGROUP_SYNC(); // the staging tile is read before the next fragment overwrites it

@@ -44,7 +44,7 @@ func TestEveryKernelIsEmbedded(t *testing.T) {
 
 // TestSPIRVValid runs spirv-val (Debian: apt-get install spirv-tools) over every embedded kernel
 // for the environment they are compiled for. This is the only check the cooperative-matrix
-// kernel gets without an NVIDIA GPU: lavapipe cannot run it. It skips, loudly, without
+// kernels get without an NVIDIA GPU: lavapipe cannot run them. It skips, loudly, without
 // spirv-val unless CHNET_REQUIRE_GLSLC=1 (CI, whose image has both tools).
 func TestSPIRVValid(t *testing.T) {
 	if _, err := exec.LookPath("spirv-val"); err != nil {
@@ -67,11 +67,13 @@ func TestSPIRVValid(t *testing.T) {
 			t.Errorf("%s: spirv-val: %v\n%s", name, err, out)
 		}
 	}
-	code, err := SPIRV(MatmulMixedCoopmat)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(code), "SPV_NV_cooperative_matrix") {
-		t.Errorf("%s does not declare SPV_NV_cooperative_matrix", MatmulMixedCoopmat)
+	for _, name := range []string{MatmulMixedCoopmat, Conv2DMixedCoopmat} {
+		code, err := SPIRV(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(code), "SPV_NV_cooperative_matrix") {
+			t.Errorf("%s does not declare SPV_NV_cooperative_matrix", name)
+		}
 	}
 }

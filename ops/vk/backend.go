@@ -136,10 +136,11 @@ func (b *Backend) Release(s tensor.Storage) {
 }
 
 // operand is a batch-strided tensor resolved to its buffer: n items of inner elements, item i at
-// element off+i*stride of buf.
+// element off+i*stride of buf. Elements are fp32, or fp16 for a Half (half: halfOperand).
 type operand struct {
 	buf                   *vkrt.Buffer
 	off, stride, n, inner int64
+	half                  bool
 }
 
 // at is the element index of logical element i.
@@ -209,6 +210,10 @@ func (b *Backend) bind(buf *vkrt.Buffer, lo, hi int64, write bool) (vkrt.Access,
 // bindItems binds items [i0, i1) of o; the returned offset is o.off relative to the binding
 // start, modulo 2^32 (shaders address off + i*stride + r with wrapping uint arithmetic).
 func (b *Backend) bindItems(o operand, i0, i1 int64, write bool) (vkrt.Access, uint32) {
+	if o.half {
+		// A Half binds whole (AllocHalf keeps it within one binding): no fp16 offset to align.
+		return vkrt.Access{Buf: o.buf, Size: o.buf.Size(), Write: write}, uint32(o.off)
+	}
 	acc, s := b.bind(o.buf, o.off+i0*o.stride, o.off+(i1-1)*o.stride+o.inner, write)
 	if o.stride > o.inner && i1-i0 > 1 {
 		// Kernels touch only the items: slices interleaved with this one are not hazards.

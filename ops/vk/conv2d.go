@@ -235,28 +235,12 @@ func (b *Backend) Conv2DAct(dst, x, w, bias *tensor.Tensor, a ops.ConvAct, p ops
 	if err != nil {
 		return err
 	}
-	bo := wo // bound but unread without a bias
-	push := g.push()
-	push.WRow = uint32(wo.stride)
-	if bias != nil {
-		if bo, err = b.dense(bias); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		if bo.n*bo.inner != g.o {
-			return fmt.Errorf("%s: bias %v for %d output channels", what, bias.Shape(), g.o)
-		}
-		push.HasBias = 1
-	}
-	t := b.tiles.pick(g.og, g.n*g.oh*g.ow, g.g)
-	wa, woff := b.bindAll(wo, false)
-	ba, boff := b.bindAll(bo, false)
-	push.WOff, push.BOff = woff, boff
 	if a.Residual == nil && !a.ReLU {
-		k, err := b.convKernel(shaders.Conv2D, shaders.Conv2D1x1, g, t)
-		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		return b.dispatchImages(what, k, &push, g, t, xo, yo, false, wa, ba)
+		return b.conv2DForward(what, shaders.Conv2D, shaders.Conv2D1x1, g, xo, wo, yo, bias)
+	}
+	push, t, wa, ba, err := b.forwardSetup(what, g, wo, bias)
+	if err != nil {
+		return err
 	}
 	// --- eval epilogue (ops.ConvAct) ---
 	var act uint32
@@ -302,6 +286,43 @@ func (b *Backend) Conv2DAct(dst, x, w, bias *tensor.Tensor, a ops.ConvAct, p ops
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return b.dispatchImages(what, k, &push, g, t, xo, yo, false, wa, ba, ra)
+}
+
+// forwardSetup is a forward convolution's push block with the weight's and bias's offsets,
+// its tile, and the weight and bias bindings (the weight stands in for a missing bias).
+func (b *Backend) forwardSetup(what string, g convGeom, wo operand, bias *tensor.Tensor) (convPush, tile, vkrt.Access, vkrt.Access, error) {
+	bo := wo // bound but unread without a bias
+	push := g.push()
+	push.WRow = uint32(wo.stride)
+	if bias != nil {
+		var err error
+		if bo, err = b.dense(bias); err != nil {
+			return push, tile{}, vkrt.Access{}, vkrt.Access{}, fmt.Errorf("%s: bias: %w", what, err)
+		}
+		if bo.n*bo.inner != g.o {
+			return push, tile{}, vkrt.Access{}, vkrt.Access{}, fmt.Errorf("%s: bias %v for %d output channels", what, bias.Shape(), g.o)
+		}
+		push.HasBias = 1
+	}
+	t := b.tiles.pick(g.og, g.n*g.oh*g.ow, g.g)
+	wa, woff := b.bindAll(wo, false)
+	ba, boff := b.bindAll(bo, false)
+	push.WOff, push.BOff = woff, boff
+	return push, t, wa, ba, nil
+}
+
+// conv2DForward runs the forward kernel name (name1x1 for a direct 1x1 convolution) without an
+// epilogue: the fp32 conv2d, or conv2d_mixed's fp16 forms on Half operands.
+func (b *Backend) conv2DForward(what, name, name1x1 string, g convGeom, xo, wo, yo operand, bias *tensor.Tensor) error {
+	push, t, wa, ba, err := b.forwardSetup(what, g, wo, bias)
+	if err != nil {
+		return err
+	}
+	k, err := b.convKernel(name, name1x1, g, t)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return b.dispatchImages(what, k, &push, g, t, xo, yo, false, wa, ba)
 }
 
 // convActKernel is the forward kernel with the eval epilogue act (conv2d.comp ACT).
@@ -371,13 +392,19 @@ func (b *Backend) conv2DGradInput(what string, dst, gy, w *tensor.Tensor, p ops.
 	if err != nil {
 		return err
 	}
+	return b.gradInputRun(what, shaders.Conv2DGradInput, shaders.Conv2DGradInput1x1, g, xo, wo, yo, accum)
+}
+
+// gradInputRun runs the input-gradient kernel name (name1x1 for a direct 1x1 convolution) into
+// xo: the fp32 kernel, or conv2d_grad_input_mixed's fp16 forms on Half operands.
+func (b *Backend) gradInputRun(what, name, name1x1 string, g convGeom, xo, wo, yo operand, accum bool) error {
 	push := g.push()
 	push.WRow = uint32(wo.stride)
 	if accum {
 		push.Accum = 1
 	}
 	t := b.tiles.pick(g.cg, g.n*g.h*g.w, g.g)
-	k, err := b.convKernel(shaders.Conv2DGradInput, shaders.Conv2DGradInput1x1, g, t)
+	k, err := b.convKernel(name, name1x1, g, t)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -429,14 +456,20 @@ func (b *Backend) conv2DGradWeight(dst, x, x2, gy *tensor.Tensor, p ops.Conv2DPa
 		}
 		x2o = &o
 	}
-	m, n := g.og, g.cg*g.kh*g.kw
-	weights := g.o * n
-	t := b.tiles.pickSplitK(m, n, g.g, g.n*g.oh*g.ow)
 	name := shaders.Conv2DGradWeight
 	if x2o != nil {
 		name = shaders.Conv2DGradWeightSum // never direct: sumOperand checked
 	}
-	k, err := b.convKernel(name, shaders.Conv2DGradWeight1x1, g, t)
+	return b.gradWeightRun(what, name, shaders.Conv2DGradWeight1x1, dst, g, xo, x2o, yo, do)
+}
+
+// gradWeightRun runs the weight-gradient kernel name (name1x1 for a direct 1x1 convolution)
+// into dst (operand do): the fp32 kernels, or conv2d_grad_weight_mixed's on Half operands.
+func (b *Backend) gradWeightRun(what, name, name1x1 string, dst *tensor.Tensor, g convGeom, xo operand, x2o *operand, yo, do operand) error {
+	m, n := g.og, g.cg*g.kh*g.kw
+	weights := g.o * n
+	t := b.tiles.pickSplitK(m, n, g.g, g.n*g.oh*g.ow)
+	k, err := b.convKernel(name, name1x1, g, t)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -471,7 +504,11 @@ func (b *Backend) conv2DGradWeight(dst, x, x2, gy *tensor.Tensor, p ops.Conv2DPa
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		defer b.Release(tmp.Storage())
-		if err := b.conv2DGradWeight(tmp, x, x2, gy, p); err != nil {
+		tmpo, err := b.operand(tmp)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err := b.gradWeightRun(what, name, name1x1, tmp, g, xo, x2o, yo, tmpo); err != nil {
 			return err
 		}
 		return b.Copy(dst, tmp)

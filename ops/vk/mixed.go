@@ -31,21 +31,26 @@ import (
 // and storageBuffer16BitAccess.
 var ErrNoFP16 = errors.New("the device has no fp16 support (shaderFloat16 + storageBuffer16BitAccess)")
 
-// Half is an fp16 matrix in device memory, rows×cols, row-major.
+// Half is an fp16 array in device memory, row-major: a matrix for MatMulMixed (its first
+// dimension by the product of the rest), an NCHW activation or OIHW weight for the mixed
+// convolutions (conv2d_mixed.go).
 type Half struct {
-	buf        *vkrt.Buffer
-	rows, cols int
+	buf   *vkrt.Buffer
+	shape tensor.Shape
 }
 
-// Rows and Cols are the matrix's shape; Len is rows·cols.
-func (h *Half) Rows() int { return h.rows }
-func (h *Half) Cols() int { return h.cols }
-func (h *Half) Len() int  { return h.rows * h.cols }
+// Shape is the array's shape (not to be modified); Len its element count.
+func (h *Half) Shape() tensor.Shape { return h.shape }
+func (h *Half) Len() int            { return h.shape.Numel() }
+
+// Rows and Cols view the array as a matrix: the first dimension, and the product of the rest.
+func (h *Half) Rows() int { return h.shape[0] }
+func (h *Half) Cols() int { return h.Len() / h.shape[0] }
 
 // words is the buffer length in 32-bit words.
 func (h *Half) words() int64 { return int64(h.Len()+1) / 2 }
 
-// Free returns the matrix's memory; kernels already recorded may still read it (the recorder
+// Free returns the array's memory; kernels already recorded may still read it (the recorder
 // orders a later writer after them).
 func (h *Half) Free() {
 	if h.buf != nil {
@@ -76,21 +81,26 @@ func (b *Backend) MixedKernel() string {
 // 16×16 fp32 staging tiles.
 const coopmatShared = 2*(128*(32+8)+32*(128+8)) + 4*8*256
 
-// AllocHalf allocates an uninitialised rows×cols fp16 matrix.
-func (b *Backend) AllocHalf(rows, cols int) (*Half, error) {
+// AllocHalf allocates an uninitialised fp16 array of the given shape: rows, cols for a matrix;
+// N, C, H, W or O, C/groups, KH, KW for a convolution's operand.
+func (b *Backend) AllocHalf(dims ...int) (*Half, error) {
+	shape := tensor.Shape(dims).Clone()
 	if b.MixedKernel() == "" {
-		return nil, fmt.Errorf("fp16 matrix: %s: %w", b.dev.Info.Name, ErrNoFP16)
+		return nil, fmt.Errorf("fp16 array %v: %s: %w", shape, b.dev.Info.Name, ErrNoFP16)
 	}
-	if rows <= 0 || cols <= 0 || int64(rows)*int64(cols) >= 1<<32 {
-		return nil, fmt.Errorf("fp16 matrix: bad shape %d×%d", rows, cols)
+	if len(shape) == 0 {
+		return nil, fmt.Errorf("fp16 array: no shape given")
 	}
-	h := &Half{rows: rows, cols: cols}
+	if err := shape.Validate(); err != nil {
+		return nil, fmt.Errorf("fp16 array: %w", err)
+	}
+	h := &Half{shape: shape}
 	if 4*h.words() > b.dev.MaxRange() {
-		return nil, fmt.Errorf("fp16 matrix %d×%d: %d bytes exceed the device's storage-buffer range (%d)", rows, cols, 4*h.words(), b.dev.MaxRange())
+		return nil, fmt.Errorf("fp16 array %v: %d bytes exceed the device's storage-buffer range (%d)", shape, 4*h.words(), b.dev.MaxRange())
 	}
 	buf, err := b.dev.Alloc(4 * h.words())
 	if err != nil {
-		return nil, fmt.Errorf("fp16 matrix %d×%d: %w", rows, cols, err)
+		return nil, fmt.Errorf("fp16 array %v: %w", shape, err)
 	}
 	h.buf = buf
 	return h, nil
@@ -105,14 +115,14 @@ type mixedPush struct{ DOff, M, N, K uint32 }
 // halfTensor checks an fp32 tensor that pairs with h: dense, as many elements, within one binding.
 func (b *Backend) halfTensor(what string, t *tensor.Tensor, h *Half) (vkrt.Access, uint32, error) {
 	if h == nil || h.buf == nil {
-		return vkrt.Access{}, 0, fmt.Errorf("%s: fp16 matrix is nil or freed", what)
+		return vkrt.Access{}, 0, fmt.Errorf("%s: fp16 array is nil or freed", what)
 	}
 	o, err := b.dense(t)
 	if err != nil {
 		return vkrt.Access{}, 0, fmt.Errorf("%s: %w", what, err)
 	}
 	if n := o.n * o.inner; n != int64(h.Len()) {
-		return vkrt.Access{}, 0, fmt.Errorf("%s: tensor %v has %d elements, the fp16 matrix %d×%d has %d", what, t.Shape(), n, h.rows, h.cols, h.Len())
+		return vkrt.Access{}, 0, fmt.Errorf("%s: tensor %v has %d elements, the fp16 array %v has %d", what, t.Shape(), n, h.shape, h.Len())
 	}
 	acc, off := b.bindAll(o, false)
 	if acc.Size > b.dev.MaxRange() {
@@ -157,7 +167,7 @@ func (b *Backend) convert(what, name string, binds []vkrt.Access, off uint32, h 
 // UploadHalf writes fp16 bit patterns (len h.Len()) into h.
 func (b *Backend) UploadHalf(dst *Half, bits []uint16) error {
 	if len(bits) != dst.Len() {
-		return fmt.Errorf("upload fp16: %d values for a %d×%d matrix", len(bits), dst.rows, dst.cols)
+		return fmt.Errorf("upload fp16: %d values for an array of %v", len(bits), dst.shape)
 	}
 	data := make([]uint16, 2*dst.words())
 	copy(data, bits)
@@ -178,7 +188,8 @@ func halfBytes(v []uint16) []byte {
 }
 
 // MatMulMixed computes dst (fp32, [M N] dense) = op(a)·op(b), where op transposes when p says so:
-// a is M×K (K×M stored, TransA), b is K×N (N×K stored, TransB). Products are summed in fp32.
+// a is M×K (K×M stored, TransA), b is K×N (N×K stored, TransB), each viewed as a matrix (Rows,
+// Cols). Products are summed in fp32.
 func (b *Backend) MatMulMixed(dst *tensor.Tensor, a, bm *Half, p ops.MatMulParams) error {
 	return b.matMulMixed(dst, a, bm, p, b.MixedKernel())
 }
@@ -197,16 +208,16 @@ func (b *Backend) matMulMixed(dst *tensor.Tensor, a, bm *Half, p ops.MatMulParam
 		return fmt.Errorf("%s: an fp16 operand is nil or freed", what)
 	}
 	m, n := dst.Dim(0), dst.Dim(1)
-	am, ak := a.rows, a.cols
+	am, ak := a.Rows(), a.Cols()
 	if p.TransA {
 		am, ak = ak, am
 	}
-	bk, bn := bm.rows, bm.cols
+	bk, bn := bm.Rows(), bm.Cols()
 	if p.TransB {
 		bk, bn = bn, bk
 	}
 	if am != m || bn != n || ak != bk {
-		return fmt.Errorf("%s: %d×%d x %d×%d (%+v) does not give %v", what, a.rows, a.cols, bm.rows, bm.cols, p, dst.Shape())
+		return fmt.Errorf("%s: %d×%d x %d×%d (%+v) does not give %v", what, a.Rows(), a.Cols(), bm.Rows(), bm.Cols(), p, dst.Shape())
 	}
 	do, err := b.dense(dst)
 	if err != nil {

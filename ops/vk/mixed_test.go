@@ -362,8 +362,8 @@ func TestMixedErrors(t *testing.T) {
 	}
 }
 
-// TestValidationMixed runs the conversions and the mixed GEMM under the validation layer with
-// synchronization validation: no errors allowed.
+// TestValidationMixed runs the conversions, the mixed GEMM and the mixed convolutions under the
+// validation layer with synchronization validation: no errors allowed.
 func TestValidationMixed(t *testing.T) {
 	b, err := Open(vkrt.Options{Validation: true})
 	if err != nil {
@@ -381,6 +381,32 @@ func TestValidationMixed(t *testing.T) {
 		if len(got) != 33*17 {
 			t.Fatalf("%d results", len(got))
 		}
+	}
+	// The mixed convolutions, each direction and output type, 3x3 and 1x1, the weight gradient
+	// split along K, the emulated tensor-core forward (conv2d_mixed.go).
+	for _, cc := range []mixedConvCase{
+		{n: 2, c: 5, h: 30, w: 31, o: 7, kh: 3, kw: 3, p: ops.Conv2DParams{Pad: 1}, bias: true},
+		{n: 2, c: 9, h: 5, w: 7, o: 6, kh: 1, kw: 1},
+	} {
+		xs, ws, ys := cc.shapes()
+		x16 := uploadHalf(t, b, xs, randomNotHalf(rng, xs.Numel()))
+		w16 := uploadHalf(t, b, ws, randomNotHalf(rng, ws.Numel()))
+		gy16 := uploadHalf(t, b, ys, randomNotHalf(rng, ys.Numel()))
+		var bias []float32
+		if cc.bias {
+			bias = randomNotHalf(rng, cc.o)
+		}
+		mixedOut(t, b, ys, func(dst, bt *tensor.Tensor) error { return b.Conv2DMixed(dst, x16, w16, bt, cc.p) }, bias)
+		mixedOut(t, b, ys, func(dst, bt *tensor.Tensor) error {
+			return b.conv2DMixedWith(dst, x16, w16, bt, cc.p, shaders.Conv2DMixedCoopmatEmulated)
+		}, bias)
+		mixedOutHalf(t, b, ys, func(dst *Half, bt *tensor.Tensor) error { return b.Conv2DMixedToHalf(dst, x16, w16, bt, cc.p) }, bias)
+		mixedOut(t, b, xs, func(dst, _ *tensor.Tensor) error { return b.Conv2DGradInputMixed(dst, gy16, w16, cc.p) }, nil)
+		mixedOutHalf(t, b, xs, func(dst *Half, _ *tensor.Tensor) error { return b.Conv2DGradInputMixedToHalf(dst, gy16, w16, cc.p) }, nil)
+		mixedOut(t, b, ws, func(dst, _ *tensor.Tensor) error { return b.Conv2DGradWeightMixed(dst, x16, gy16, cc.p) }, nil)
+		x16.Free()
+		w16.Free()
+		gy16.Free()
 	}
 	errs, warnings, text := b.Device().ValidationMessages()
 	if errs > 0 {

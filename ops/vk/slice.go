@@ -43,6 +43,9 @@ func (b *Backend) elemPieces(total int64, ops ...operand) [][2]int64 {
 func (b *Backend) itemChunks(op string, n int64, ops ...operand) ([][2]int64, error) {
 	per := n
 	for _, o := range ops {
+		if o.half {
+			continue // bound whole (bindItems)
+		}
 		if o.inner > b.maxElems() {
 			return nil, fmt.Errorf("%s: one batch item holds %d elements (%d MiB), more than one Vulkan binding may cover (%d MiB)",
 				op, o.inner, 4*o.inner>>20, b.dev.MaxRange()>>20)

@@ -70,6 +70,16 @@ var variants = []variant{
 	{"conv2d_grad_weight", "conv2d_grad_weight.comp", nil, 5, "weight gradient, split-K implicit GEMM"},
 	{"conv2d_grad_weight_1x1", "conv2d_grad_weight.comp", []string{"CONV1X1"}, 5, "1x1 stride-1 weight gradient, split-K GEMM"},
 	{"conv2d_grad_weight_sum", "conv2d_grad_weight.comp", []string{"SUM_INPUT"}, 6, "weight gradient of a convolution of a sum of two inputs"},
+	{"conv2d_mixed", "conv2d.comp", []string{"HALF"}, 4, "convolution of fp16 x and w, fp32 sums and output"},
+	{"conv2d_mixed_1x1", "conv2d.comp", []string{"CONV1X1", "HALF"}, 4, "1x1 stride-1 convolution of fp16 x and w, fp32 output"},
+	{"conv2d_mixed_to_half", "conv2d.comp", []string{"HALF", "HALF_OUT"}, 4, "convolution of fp16 x and w, fp32 sums, fp16 output"},
+	{"conv2d_mixed_to_half_1x1", "conv2d.comp", []string{"CONV1X1", "HALF", "HALF_OUT"}, 4, "1x1 stride-1 convolution of fp16 x and w, fp16 output"},
+	{"conv2d_grad_input_mixed", "conv2d_grad_input.comp", []string{"HALF"}, 3, "input gradient of fp16 dy and w, fp32 sums and output"},
+	{"conv2d_grad_input_mixed_1x1", "conv2d_grad_input.comp", []string{"CONV1X1", "HALF"}, 3, "1x1 stride-1 input gradient of fp16 dy and w, fp32 output"},
+	{"conv2d_grad_input_mixed_to_half", "conv2d_grad_input.comp", []string{"HALF", "HALF_OUT"}, 3, "input gradient of fp16 dy and w, fp32 sums, fp16 output"},
+	{"conv2d_grad_input_mixed_to_half_1x1", "conv2d_grad_input.comp", []string{"CONV1X1", "HALF", "HALF_OUT"}, 3, "1x1 stride-1 input gradient of fp16 dy and w, fp16 output"},
+	{"conv2d_grad_weight_mixed", "conv2d_grad_weight.comp", []string{"HALF"}, 5, "weight gradient of fp16 x and dy, split-K, fp32 sums and output"},
+	{"conv2d_grad_weight_mixed_1x1", "conv2d_grad_weight.comp", []string{"CONV1X1", "HALF"}, 5, "1x1 stride-1 weight gradient of fp16 x and dy, fp32 output"},
 	{"matmul", "matmul.comp", nil, 3, "batched matrix product with optional transposes"},
 	{"softmax", "softmax.comp", []string{"SOFTMAX"}, 2, "softmax over the last dimension"},
 	{"softmax_grad", "softmax.comp", []string{"SOFTMAX_GRAD"}, 3, "softmax gradient"},
@@ -82,11 +92,13 @@ var variants = []variant{
 	{"matmul_mixed", "matmul_mixed.comp", nil, 3, "fp16 x fp16 matrix product, fp32 accumulation and result"},
 	{"matmul_mixed_coopmat", "matmul_mixed_coopmat.comp", nil, 3, "matmul_mixed on NV cooperative matrices (tensor cores)"},
 	{"matmul_mixed_coopmat_emulated", "matmul_mixed_coopmat.comp", []string{"EMULATE"}, 3, "the tensor-core kernel with scalar fragments, to test it on any device"},
+	{"conv2d_mixed_coopmat", "matmul_mixed_coopmat.comp", []string{"CONV"}, 4, "conv2d_mixed's forward convolution on NV cooperative matrices (tensor cores)"},
+	{"conv2d_mixed_coopmat_emulated", "matmul_mixed_coopmat.comp", []string{"CONV", "EMULATE"}, 4, "the tensor-core convolution with scalar fragments, to test it on any device"},
 }
 
 // unoptimized kernels are compiled without spirv-opt: it has miscompiled cooperative-matrix
-// code (llama.cpp #10734), and the tensor-core kernel is not run in CI to catch that.
-var unoptimized = map[string]bool{"matmul_mixed_coopmat": true}
+// code (llama.cpp #10734), and the tensor-core kernels are not run in CI to catch that.
+var unoptimized = map[string]bool{"matmul_mixed_coopmat": true, "conv2d_mixed_coopmat": true}
 
 // glslcFlags target Vulkan 1.2 (SPIR-V 1.5) with spirv-opt's -O, except for the kernels in
 // unoptimized.
