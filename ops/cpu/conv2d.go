@@ -43,6 +43,8 @@ type convGeom struct {
 }
 
 func newConvGeom(x, w *tensor.Tensor, y tensor.Shape, p ops.Conv2DParams) convGeom {
+	// Zero fields mean the defaults here too, as they do to the tape (Groups 0 divided by zero).
+	p = p.Norm()
 	var g convGeom
 	g.n, g.c, g.h, g.w = x.Shape().NCHW()
 	g.o, _, g.kh, g.kw = w.Shape().NCHW()
