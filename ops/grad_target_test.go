@@ -5,6 +5,7 @@ import (
 
 	"github.com/chnet/chnet/ops"
 	"github.com/chnet/chnet/ops/cpu"
+	"github.com/chnet/chnet/ops/optest"
 	"github.com/chnet/chnet/tensor"
 )
 
@@ -36,47 +37,6 @@ func (c *countingBackend) Binary(op ops.BinaryOp, dst, a, b *tensor.Tensor) erro
 	return c.Backend.Binary(op, dst, a, b)
 }
 
-// res2netCore is Res2Net's split–branches–concat with a residual add, written either with the
-// branch outputs going straight into the concatenation (NewConcat/Into) or with a plain Concat;
-// early copies the untouched last split into the concatenation as soon as it exists (CopyEarly).
-func res2netCore(t *ops.Tape, x *tensor.Tensor, ws []*tensor.Tensor, stage, inPlace, early bool) *tensor.Tensor {
-	stride := 1
-	if stage {
-		stride = 2
-	}
-	spx := t.Split(x, 2, 2, 2, 2)
-	parts := make([]*tensor.Tensor, 4)
-	var cat *ops.ConcatOut
-	var sp *tensor.Tensor
-	for i := 0; i < 3; i++ {
-		if i == 0 || stage {
-			sp = spx[i]
-		} else {
-			sp = t.Add(sp, spx[i])
-		}
-		h := t.Conv2D(sp, ws[i], nil, ops.Conv2DParams{Stride: stride, Pad: 1})
-		if i == 0 && inPlace {
-			cat = t.NewConcat(h, 2, 2, 2, 2)
-			if early && !stage {
-				cat.CopyEarly(3, spx[3])
-			}
-		}
-		parts[i] = cat.Into(i, func() *tensor.Tensor { return t.ReLU(h) })
-		sp = parts[i]
-	}
-	parts[3] = spx[3]
-	if stage {
-		parts[3] = cat.Into(3, func() *tensor.Tensor {
-			return t.AvgPool2D(spx[3], ops.PoolParams{Kernel: 3, Stride: 2, Pad: 1, CountIncludePad: true})
-		})
-	}
-	y := t.Concat(parts...)
-	if !stage {
-		y = t.Add(t.Sigmoid(y), x) // a fresh gradient for the concatenation, as conv3's in Res2Net
-	}
-	return t.Sum(t.Mul(y, y), ops.AxesAll)
-}
-
 // TestSplitConcatWithoutCopies checks that outputs written into their concatenation slice and
 // gradients written into their split slice give bit-identical results to the copying path, and
 // that they copy only the one part that passes through unchanged (non-stage blocks) and never
@@ -98,15 +58,20 @@ func TestSplitConcatWithoutCopies(t *testing.T) {
 				return p.SetRequiresGrad(true)
 			}
 			x := param(2, 8, 6, 5)
-			ws := []*tensor.Tensor{param(2, 2, 3, 3), param(2, 2, 3, 3), param(2, 2, 3, 3)}
+			ws := [3]*tensor.Tensor{param(2, 2, 3, 3), param(2, 2, 3, 3), param(2, 2, 3, 3)}
 			tp := ops.NewTape(c)
 			defer tp.Release()
 			// x enters as an op's output, as in a network (a leaf's gradient is copied to it).
-			loss := res2netCore(tp, tp.Scale(x, 0.5), ws, stage, inPlace, early)
+			in := tp.Scale(x, 0.5)
+			y := optest.Res2NetCore(tp, in, ws, optest.Res2NetCoreOptions{Stage: stage, Copy: !inPlace, Early: early, Act: (*ops.Tape).ReLU})
+			if !stage {
+				y = tp.Add(tp.Sigmoid(y), in) // a fresh gradient for the concatenation, as conv3's in Res2Net
+			}
+			loss := tp.Sum(tp.Mul(y, y), ops.AxesAll)
 			if err := tp.Backward(loss); err != nil {
 				t.Fatal(err)
 			}
-			for _, p := range append([]*tensor.Tensor{x}, ws...) {
+			for _, p := range append([]*tensor.Tensor{x}, ws[:]...) {
 				g, err := c.Download(p.Grad)
 				if err != nil {
 					t.Fatal(err)

@@ -482,42 +482,14 @@ func checkFusedConvBatchNorm(t *testing.T, b ops.Backend) {
 	}
 }
 
-// res2netBranches is Res2Net's hierarchical block core on in[0] (4 splits of 2 channels) with
-// the 3x3 weights in[1..3]: each branch's activation writes into its slice of a concatenation, and the
-// input is used again by a residual add. Stage blocks stride by 2 and average-pool the last split.
+// res2netBranches is Res2NetCore on in[0] with the weights in[1..3] and a smooth activation
+// (unlike ReLU); the input is used again by a residual add outside stage blocks.
 func res2netBranches(stage bool) func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
 	return func(t *ops.Tape, in []*tensor.Tensor) *tensor.Tensor {
-		stride := 1
+		y := Res2NetCore(t, in[0], [3]*tensor.Tensor{in[1], in[2], in[3]}, Res2NetCoreOptions{Stage: stage, Act: (*ops.Tape).Sigmoid})
 		if stage {
-			stride = 2
+			return y
 		}
-		spx := t.Split(in[0], 2, 2, 2, 2)
-		if spx == nil {
-			return nil
-		}
-		parts := make([]*tensor.Tensor, 4)
-		var cat *ops.ConcatOut
-		var sp *tensor.Tensor
-		for i := 0; i < 3; i++ {
-			if i == 0 || stage {
-				sp = spx[i]
-			} else {
-				sp = t.Add(sp, spx[i])
-			}
-			h := t.Conv2D(sp, in[i+1], nil, ops.Conv2DParams{Stride: stride, Pad: 1})
-			if i == 0 {
-				cat = t.NewConcat(h, 2, 2, 2, 2)
-			}
-			sp = cat.Into(i, func() *tensor.Tensor { return t.Sigmoid(h) }) // smooth, unlike ReLU
-			parts[i] = sp
-		}
-		if stage {
-			parts[3] = cat.Into(3, func() *tensor.Tensor {
-				return t.AvgPool2D(spx[3], ops.PoolParams{Kernel: 3, Stride: 2, Pad: 1, CountIncludePad: true})
-			})
-			return t.Concat(parts...)
-		}
-		parts[3] = spx[3]
-		return t.Add(t.Concat(parts...), in[0])
+		return t.Add(y, in[0])
 	}
 }
